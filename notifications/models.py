@@ -1,0 +1,1 @@
+"""Notifications records (filled by the delivery issue)."""

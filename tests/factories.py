@@ -1,0 +1,44 @@
+"""Small factories for the named personas the tests use.
+
+acme — a customer with one API key; "acme-post" — a generic_json carrier
+with its default code map; "parcelco" — a second carrier with no mappings.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from carriers.models import Carrier
+from carriers.services import carrier_create
+from tracking.models import Customer
+from tracking.services import customer_create
+from tracking.types import CarrierEvent, Location
+
+T0 = datetime(2026, 11, 28, 9, 0, tzinfo=timezone.utc)
+
+
+def make_carrier(carrier_id: str = "acme-post", adapter: str = "generic_json", **config: object) -> Carrier:
+    return carrier_create(carrier_id=carrier_id, adapter=adapter, config=config)
+
+
+def make_customer(name: str = "acme") -> tuple[Customer, str]:
+    return customer_create(name=name)
+
+
+def event(
+    tracking_id: str = "JD0002234001100086",
+    code: str = "HUB",
+    minutes: int = 0,
+    sub_code: str = "",
+    city: str = "Leeds",
+    **kwargs: object,
+) -> CarrierEvent:
+    return CarrierEvent(
+        tracking_id=tracking_id,
+        code=code,
+        sub_code=sub_code,
+        occurred_at=T0 + timedelta(minutes=minutes),
+        description=kwargs.pop("description", f"{code} at {city}"),  # type: ignore[arg-type]
+        location=Location(city=city, iso_country="GB"),
+        **kwargs,  # type: ignore[arg-type]
+    )

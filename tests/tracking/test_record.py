@@ -1,0 +1,232 @@
+"""The one recording service: harmonise, dedupe, state, unmapped codes, notify hook."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta, timezone as dt_timezone
+
+import pytest
+from django.db import connection, connections
+
+from tests.factories import T0, event, make_carrier
+from tracking.models import CodeMapping, Shipment, StatusCode, TrackedItem, TrackingEvent, UnmappedCode
+from tracking.services import (
+    InvalidEvent,
+    MappingRow,
+    code_mappings_import,
+    events_record,
+    shipment_register,
+)
+from tracking.signals import events_recorded
+from tracking.types import CarrierEvent, Location
+
+pytestmark = pytest.mark.django_db
+
+
+def record(carrier, *events_):
+    return events_record(carrier=carrier, events=list(events_), channel="webhook")
+
+
+def test_harmonises_by_sub_code_row_then_fallback(carrier):
+    result = record(carrier, event(code="DLV", sub_code="NB", minutes=1), event(code="DLV", sub_code="XX", minutes=2))
+    by_sub = {e.carrier_sub_code: (e.milestone, e.code, e.sub_code, e.unmapped) for e in result.created}
+    assert by_sub["NB"] == ("delivery", "delivered", "left_with_neighbor", False)
+    # XX has no row of its own: the code's sub-code-less row applies.
+    assert by_sub["XX"] == ("delivery", "delivered", "other", False)
+
+
+def test_carrier_code_and_text_pass_through_unchanged(carrier):
+    result = record(carrier, event(code="ATT", sub_code="NH", description="Nobody home — card left"))
+    stored = TrackingEvent.objects.get(pk=result.created[0].pk)
+    assert (stored.carrier_code, stored.carrier_sub_code, stored.carrier_text) == ("ATT", "NH", "Nobody home — card left")
+
+
+def test_unmapped_code_is_flagged_counted_and_never_guessed(carrier):
+    result = record(carrier, event(code="ZZ9", minutes=1), event(code="ZZ9", minutes=2, description="mystery"))
+    assert result.unmapped == 2
+    assert {(e.milestone, e.code, e.sub_code, e.unmapped) for e in result.created} == {("admin", "other", "other", True)}
+    row = UnmappedCode.objects.get(carrier=carrier, carrier_code="ZZ9")
+    assert row.count == 2 and row.example_text
+    record(carrier, event(code="ZZ9", minutes=3))
+    row.refresh_from_db()
+    assert row.count == 3 and row.last_seen >= row.first_seen
+
+
+def test_duplicates_in_batch_and_across_batches_are_stored_once(carrier):
+    first = record(carrier, event(minutes=1), event(minutes=1))
+    assert len(first.created) == 1 and first.duplicates == 1
+    again = record(carrier, event(minutes=1))
+    assert again.created == [] and again.duplicates == 1
+    # Same code and time at another place is another event.
+    elsewhere = record(carrier, event(minutes=1, city="York"))
+    assert len(elsewhere.created) == 1
+    assert TrackingEvent.objects.count() == 2
+
+
+def test_same_instant_in_another_offset_is_a_duplicate(carrier):
+    record(carrier, event(minutes=0))
+    shifted = CarrierEvent(
+        tracking_id="JD0002234001100086",
+        code="HUB",
+        occurred_at=T0.astimezone(dt_timezone(timedelta(hours=1))),
+        location=Location(city="Leeds", iso_country="GB"),
+    )
+    assert record(carrier, shifted).created == []
+
+
+def test_current_state_follows_carrier_time_and_ignores_late_older_events(carrier):
+    record(carrier, event(code="HUB", minutes=10), event(code="OFD", minutes=20))
+    item = TrackedItem.objects.get(tracking_id="JD0002234001100086")
+    assert (item.status_milestone, item.status_code) == ("delivery", "out_for_delivery")
+    record(carrier, event(code="PCK", minutes=1))  # late, older
+    item.refresh_from_db()
+    assert (item.status_milestone, item.status_code) == ("delivery", "out_for_delivery")
+    record(carrier, event(code="DLV", minutes=30))
+    item.refresh_from_db()
+    assert (item.status_code, item.status_sub_code) == ("delivered", "other")
+    assert item.status_at == T0 + timedelta(minutes=30)
+
+
+def test_tie_on_carrier_time_goes_to_the_later_recorded(carrier):
+    record(carrier, event(code="HUB", minutes=5))
+    record(carrier, event(code="DEP", minutes=5))
+    item = TrackedItem.objects.get()
+    assert item.status_code == "departed_carrier_facility"
+
+
+def test_offset_is_kept(carrier):
+    local = CarrierEvent(
+        tracking_id="X1",
+        code="HUB",
+        occurred_at=T0.astimezone(dt_timezone(timedelta(hours=-5))),
+    )
+    stored = record(carrier, local).created[0]
+    stored.refresh_from_db()
+    assert stored.utc_offset_minutes == -300
+    assert stored.occurred_at == T0
+
+
+def test_invalid_event_rejects_whole_batch(carrier):
+    naive = CarrierEvent(tracking_id="X1", code="HUB", occurred_at=T0.replace(tzinfo=None))
+    with pytest.raises(InvalidEvent, match="occurred_at"):
+        record(carrier, event(), naive)
+    assert TrackingEvent.objects.count() == 0
+
+
+def test_constant_number_of_queries_whatever_the_batch(carrier, django_assert_max_num_queries):
+    small = [event(tracking_id=f"S{i}", minutes=i) for i in range(3)]
+    large = [event(tracking_id=f"L{i % 50}", minutes=i, code=("HUB", "ZZ1", "DLV")[i % 3]) for i in range(300)]
+    with django_assert_max_num_queries(12):
+        record(carrier, *small)
+    with django_assert_max_num_queries(12):
+        record(carrier, *large)
+    assert TrackingEvent.objects.count() == 303
+
+
+def test_hook_is_called_inside_the_transaction_with_shipments(carrier, acme):
+    shipment, _ = shipment_register(customer=acme, carrier_id=carrier.pk, carrier_tracking_id="T1")
+    seen = []
+
+    def receiver(sender, *, events, shipments, parcels, **kwargs):
+        seen.append((connection.in_atomic_block, [e.pk for e in events], shipments))
+
+    events_recorded.connect(receiver)
+    try:
+        result = record(carrier, event(tracking_id="T1"), event(tracking_id="NOBODY"))
+    finally:
+        events_recorded.disconnect(receiver)
+    in_tx, ids, shipments = seen[0]
+    assert in_tx is True
+    assert ids == sorted(e.pk for e in result.created)
+    assert [s.pk for s in shipments[shipment.tracked_item_id]] == [shipment.pk]
+
+
+def test_events_before_registration_appear_after_it(carrier, acme):
+    record(carrier, event(tracking_id="EARLY", code="PCK"))
+    item = TrackedItem.objects.get(tracking_id="EARLY")
+    assert item.expires_at is not None
+    shipment, created = shipment_register(customer=acme, carrier_id=carrier.pk, carrier_tracking_id="EARLY")
+    assert created
+    assert shipment.tracked_item.events.count() == 1
+    item.refresh_from_db()
+    assert item.expires_at is None
+
+
+def test_registering_twice_returns_existing(carrier, acme):
+    first, created = shipment_register(customer=acme, carrier_id=carrier.pk, carrier_tracking_id="T1")
+    second, created_again = shipment_register(customer=acme, carrier_id=carrier.pk, carrier_tracking_id="T1")
+    assert created and not created_again and first.pk == second.pk
+    assert Shipment.objects.count() == 1
+
+
+def test_reharmonise_after_mapping_a_code(carrier):
+    record(carrier, event(code="ZZ9", minutes=50), event(code="HUB", minutes=10))
+    item = TrackedItem.objects.get()
+    assert (item.status_milestone, item.status_code) == ("admin", "other")
+    counts = code_mappings_import(
+        carrier_id=carrier.pk, rows=[MappingRow("ZZ9", "", "delivery", "delivered", "with_signature")]
+    )
+    assert counts["created"] == 1 and counts["events_reharmonised"] == 1
+    item.refresh_from_db()
+    assert (item.status_code, item.status_sub_code) == ("delivered", "with_signature")
+    assert not UnmappedCode.objects.filter(carrier_code="ZZ9").exists()
+    assert not TrackingEvent.objects.filter(unmapped=True).exists()
+
+
+def test_reharmonise_after_changing_a_mapping(carrier):
+    record(carrier, event(code="HUB"))
+    mapping = CodeMapping.objects.get(carrier=carrier, carrier_code="HUB")
+    code_mappings_import(
+        carrier_id=carrier.pk,
+        rows=[MappingRow("HUB", "", "in_transit", "processed_at_carrier_facility", "sortation_hub")],
+    )
+    mapping.refresh_from_db()
+    assert mapping.status.code == "processed_at_carrier_facility"
+    assert TrackingEvent.objects.get().code == "processed_at_carrier_facility"
+
+
+def test_mapping_outside_taxonomy_changes_nothing(carrier):
+    before = CodeMapping.objects.count()
+    from tracking.services import MappingError
+
+    with pytest.raises(MappingError, match="not in the harmonised taxonomy"):
+        code_mappings_import(
+            carrier_id=carrier.pk,
+            rows=[MappingRow("NEW", "", "delivery", "delivered", "other"), MappingRow("BAD", "", "delivery", "teleported", "x")],
+        )
+    assert CodeMapping.objects.count() == before
+
+
+def test_taxonomy_is_loaded_with_descriptions():
+    assert StatusCode.objects.count() == 181
+    assert not StatusCode.objects.filter(description="").exists()
+    assert StatusCode.objects.filter(milestone="admin", code="other", sub_code="other").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_recording_of_the_same_events_stores_them_once(postgres_only):
+    carrier = make_carrier()
+    batch = [event(tracking_id=f"C{i % 20}", minutes=i) for i in range(200)]
+    barrier = threading.Barrier(4)
+    results, errors = [], []
+
+    def worker():
+        try:
+            barrier.wait()
+            results.append(events_record(carrier=carrier.pk, events=batch, channel="webhook"))
+        except Exception as exc:  # noqa: BLE001 - the assertion below reports it
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    assert TrackingEvent.objects.count() == 200
+    assert sum(len(r.created) for r in results) == 200
+    for item in TrackedItem.objects.all():
+        latest = item.events.order_by("-occurred_at", "-id").first()
+        assert item.current_event_id == latest.id

@@ -1,0 +1,267 @@
+"""Tracking records: customers, tracked items, shipments, parcels, events, taxonomy, mappings."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+
+from django.db import models
+from rest_framework_api_key.models import AbstractAPIKey
+
+
+class Milestone(models.TextChoices):
+    START = "start"
+    COLLECTION = "collection"
+    IN_TRANSIT = "in_transit"
+    CUSTOMS = "customs"
+    DELIVERY = "delivery"
+    POST_DELIVERY = "post_delivery"
+    RETURN_TO_SENDER = "return_to_sender"
+    RETURN_CENTRE = "return_centre"
+    EXCEPTION = "exception"
+    ADMIN = "admin"
+
+
+class Channel(models.TextChoices):
+    WEBHOOK = "webhook"
+    SFTP = "sftp"
+    POLL = "poll"
+    MANUAL = "manual"
+
+
+UNMAPPED = ("admin", "other", "other")
+
+
+class StatusCode(models.Model):
+    """One row of the harmonised vocabulary (milestone, code, sub_code)."""
+
+    milestone = models.CharField(max_length=32, choices=Milestone.choices)
+    code = models.CharField(max_length=64)
+    sub_code = models.CharField(max_length=64)
+    description = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ["milestone", "code", "sub_code"]
+        constraints = [models.UniqueConstraint(fields=["milestone", "code", "sub_code"], name="statuscode_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.milestone} / {self.code} / {self.sub_code}"
+
+    @property
+    def triple(self) -> tuple[str, str, str]:
+        return (self.milestone, self.code, self.sub_code)
+
+
+def _account_number() -> str:
+    return f"{secrets.randbelow(10**8):08d}"
+
+
+class Customer(models.Model):
+    name = models.CharField(max_length=200)
+    account_number = models.CharField(max_length=20, unique=True, default=_account_number)
+    is_active = models.BooleanField(default=True)
+    # Polling policy: stop checking a tracked item this many days after its last event.
+    expire_after_days = models.PositiveIntegerField(default=30)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.account_number})"
+
+
+class CustomerAPIKey(AbstractAPIKey):
+    """A hashed API key; the clear key is shown once, at creation."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="api_keys")
+
+    class Meta(AbstractAPIKey.Meta):
+        verbose_name = "API key"
+        verbose_name_plural = "API keys"
+
+
+class TrackedItem(models.Model):
+    """One (carrier, carrier tracking id): events attach here and polling is scheduled here."""
+
+    carrier = models.ForeignKey("carriers.Carrier", on_delete=models.PROTECT, related_name="tracked_items")
+    tracking_id = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Set while no customer has registered the number; rows past it are purged.
+    expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    # Current state: the harmonised state of the latest event by carrier time.
+    current_event = models.ForeignKey(
+        "TrackingEvent", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status_milestone = models.CharField(max_length=32, blank=True, default="")
+    status_code = models.CharField(max_length=64, blank=True, default="")
+    status_sub_code = models.CharField(max_length=64, blank=True, default="")
+    status_at = models.DateTimeField(null=True, blank=True)
+    last_event_recorded_at = models.DateTimeField(null=True, blank=True)
+
+    # Polling schedule (used by polling carriers only).
+    next_check_at = models.DateTimeField(null=True, blank=True)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    check_failures = models.PositiveIntegerField(default=0)
+    invalid_reason = models.CharField(max_length=300, blank=True, default="")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["carrier", "tracking_id"], name="trackeditem_carrier_tracking_unique")
+        ]
+        indexes = [
+            models.Index(fields=["next_check_at"], name="trackeditem_due_idx", condition=models.Q(next_check_at__isnull=False)),
+            models.Index(fields=["tracking_id"], name="trackeditem_tracking_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.carrier_id}:{self.tracking_id}"
+
+    @property
+    def is_delivered(self) -> bool:
+        return self.status_milestone == Milestone.DELIVERY and self.status_code == "delivered"
+
+
+class TrackingLevel(models.TextChoices):
+    SHIPMENT = "shipment"
+    PARCEL = "parcel"
+
+
+class Shipment(models.Model):
+    """A customer's registration of one tracking number."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="shipments")
+    tracked_item = models.ForeignKey(TrackedItem, on_delete=models.PROTECT, related_name="shipments")
+    carrier = models.ForeignKey("carriers.Carrier", on_delete=models.PROTECT, related_name="+")
+    carrier_tracking_id = models.CharField(max_length=64)
+    uuid_ref = models.CharField(max_length=100, blank=True, default="")
+    tracking_level = models.CharField(max_length=16, choices=TrackingLevel.choices, default=TrackingLevel.SHIPMENT)
+    reference_shipper = models.CharField(max_length=200, blank=True, default="")
+    reference_receiver = models.CharField(max_length=200, blank=True, default="")
+    meta_data = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer", "carrier", "carrier_tracking_id"], name="shipment_customer_tracking_unique"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["customer", "carrier_tracking_id"], name="shipment_cust_tracking_idx"),
+            models.Index(fields=["customer", "uuid_ref"], name="shipment_cust_uuidref_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.carrier_id}:{self.carrier_tracking_id}"
+
+
+class Parcel(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="parcels")
+    tracked_item = models.ForeignKey(TrackedItem, on_delete=models.PROTECT, related_name="parcels")
+    carrier_tracking_id = models.CharField(max_length=64)
+    uuid_ref = models.CharField(max_length=100, blank=True, default="")
+    meta_data = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["shipment", "carrier_tracking_id"], name="parcel_shipment_tracking_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.carrier_tracking_id
+
+
+class TrackingEvent(models.Model):
+    """One carrier event, harmonised. ``id`` is the global recording sequence."""
+
+    tracked_item = models.ForeignKey(TrackedItem, on_delete=models.CASCADE, related_name="events")
+    # Denormalised from the tracked item so re-harmonising a carrier code is one indexed update.
+    carrier = models.ForeignKey("carriers.Carrier", on_delete=models.PROTECT, related_name="+", db_index=False)
+    # PostgreSQL transaction id of the recording transaction (0 on SQLite, where
+    # writers are serial): feed readers use it to never skip an in-flight event.
+    txid = models.BigIntegerField(default=0)
+    dedupe_key = models.CharField(max_length=64)
+
+    carrier_code = models.CharField(max_length=64)
+    carrier_sub_code = models.CharField(max_length=64, blank=True, default="")
+    carrier_text = models.TextField(blank=True, default="")
+    milestone = models.CharField(max_length=32)
+    code = models.CharField(max_length=64)
+    sub_code = models.CharField(max_length=64)
+    unmapped = models.BooleanField(default=False)
+
+    occurred_at = models.DateTimeField()  # stored in UTC
+    utc_offset_minutes = models.SmallIntegerField(default=0)  # the carrier's offset, kept for display
+    recorded_at = models.DateTimeField()
+
+    location = models.JSONField(default=dict, blank=True)
+    eta = models.DateTimeField(null=True, blank=True)
+    signed_by = models.CharField(max_length=200, blank=True, default="")
+    weight_kg = models.FloatField(null=True, blank=True)
+    carrier_meta = models.JSONField(default=list, blank=True)
+
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    inbound_message_id = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tracked_item", "dedupe_key"], name="event_dedupe_unique"),
+        ]
+        indexes = [
+            models.Index(fields=["tracked_item", "occurred_at", "id"], name="event_item_time_idx"),
+            models.Index(fields=["txid", "id"], name="event_feed_idx"),
+            models.Index(fields=["carrier", "carrier_code", "carrier_sub_code"], name="event_carrier_code_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.carrier_code} → {self.milestone}/{self.code}/{self.sub_code}"
+
+
+class CodeMapping(models.Model):
+    """(carrier, carrier code, carrier sub-code) → harmonised status. Blank sub-code = fallback."""
+
+    carrier = models.ForeignKey("carriers.Carrier", on_delete=models.CASCADE, related_name="code_mappings")
+    carrier_code = models.CharField(max_length=64)
+    carrier_sub_code = models.CharField(max_length=64, blank=True, default="")
+    status = models.ForeignKey(StatusCode, on_delete=models.PROTECT, related_name="+")
+    note = models.CharField(max_length=200, blank=True, default="")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["carrier", "carrier_code", "carrier_sub_code"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["carrier", "carrier_code", "carrier_sub_code"], name="codemapping_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        sub = f"/{self.carrier_sub_code}" if self.carrier_sub_code else ""
+        return f"{self.carrier_id}:{self.carrier_code}{sub} → {self.status}"
+
+
+class UnmappedCode(models.Model):
+    """A carrier code seen without a mapping; ops map it and stored events are re-harmonised."""
+
+    carrier = models.ForeignKey("carriers.Carrier", on_delete=models.CASCADE, related_name="unmapped_codes")
+    carrier_code = models.CharField(max_length=64)
+    carrier_sub_code = models.CharField(max_length=64, blank=True, default="")
+    example_text = models.TextField(blank=True, default="")
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-last_seen"]
+        constraints = [
+            models.UniqueConstraint(fields=["carrier", "carrier_code", "carrier_sub_code"], name="unmapped_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.carrier_id}:{self.carrier_code}/{self.carrier_sub_code}"
+
