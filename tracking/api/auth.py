@@ -1,0 +1,175 @@
+"""Customer authentication for the REST API: ``x-key``, ``x-version`` and rate limits.
+
+Subclass ``CustomerAPIView`` for any endpoint a customer calls with an API key.
+It checks, in this order: the ``x-version`` header (missing or unknown → 400),
+the ``x-key`` header (missing, unknown, revoked or expired → 401 "Not
+authenticated."), then the per-key rate limit (429). Inside a handler,
+``self.customer`` (also ``request.auth``) is the key's ``Customer`` and
+``request.user`` an ``APIKeyUser`` carrying both the customer and the key.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import exceptions, status
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.versioning import BaseVersioning
+from rest_framework.views import APIView
+
+from tracking.api.exceptions import NOT_AUTHENTICATED, exception_handler
+from tracking.models import Customer, CustomerAPIKey
+
+logger = logging.getLogger(__name__)
+
+API_VERSIONS = ("v1",)
+KEY_HEADER = "x-key"
+VERSION_HEADER = "x-version"
+
+
+@dataclass(frozen=True)
+class APIKeyUser:
+    """``request.user`` for a request made with a valid API key."""
+
+    customer: Customer
+    api_key: CustomerAPIKey
+    is_authenticated: bool = True
+    is_anonymous: bool = False
+
+    @property
+    def pk(self) -> str:
+        return self.api_key.pk
+
+    def __str__(self) -> str:
+        return f"{self.customer} [{self.api_key.prefix}]"
+
+
+class BadVersion(exceptions.APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "bad_version"
+
+
+class XVersionHeaderVersioning(BaseVersioning):
+    """The API version comes from the ``x-version`` header and is mandatory."""
+
+    allowed_versions = API_VERSIONS
+
+    def determine_version(self, request: Request, *args: Any, **kwargs: Any) -> str:
+        version = request.META.get("HTTP_X_VERSION", "").strip()
+        if not version:
+            raise BadVersion(f"Missing {VERSION_HEADER} header: send {VERSION_HEADER}: {API_VERSIONS[-1]}.")
+        if version not in self.allowed_versions:
+            supported = ", ".join(self.allowed_versions)
+            raise BadVersion(f"Unknown API version {version[:20]!r} in {VERSION_HEADER}: supported are {supported}.")
+        return version
+
+
+def customer_for_key(key: str) -> tuple[Customer, CustomerAPIKey] | None:
+    """The active customer and usable key for a clear API key, or None (one query)."""
+    prefix, dot, _ = key.partition(".")
+    if not dot or not prefix:
+        return None
+    try:
+        api_key = CustomerAPIKey.objects.get_usable_keys().select_related("customer").get(prefix=prefix)
+    except CustomerAPIKey.DoesNotExist:
+        return None
+    # is_valid compares the hash in constant time; revoked keys were filtered above.
+    if not api_key.is_valid(key) or api_key.has_expired or not api_key.customer.is_active:
+        return None
+    return api_key.customer, api_key
+
+
+class APIKeyAuthentication(BaseAuthentication):
+    """``x-key: <prefix>.<secret>`` checked against the hashed ``CustomerAPIKey`` rows."""
+
+    def authenticate(self, request: Request) -> tuple[APIKeyUser, Customer] | None:
+        raw = request.META.get(getattr(settings, "API_KEY_CUSTOM_HEADER", "HTTP_X_KEY"), "")
+        if not raw:
+            return None  # the permission check answers 401
+        found = customer_for_key(raw.strip())
+        if found is None:
+            raise exceptions.AuthenticationFailed(NOT_AUTHENTICATED)
+        customer, api_key = found
+        return APIKeyUser(customer=customer, api_key=api_key), customer
+
+    def authenticate_header(self, request: Request) -> str:
+        # Any value makes DRF answer 401 rather than 403.
+        return f'APIKey header="{KEY_HEADER}"'
+
+
+class HasCustomer(BasePermission):
+    message = NOT_AUTHENTICATED
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return isinstance(request.user, APIKeyUser)
+
+
+class APIKeyRateThrottle(SimpleRateThrottle):
+    """Per API key (by its public prefix); rate from DEFAULT_THROTTLE_RATES["api_key"].
+
+    Fails open if the cache backend is unavailable (logged), so a missing
+    cache table cannot take the API down.
+    """
+
+    scope = "api_key"
+
+    def get_cache_key(self, request: Request, view: APIView) -> str | None:
+        user = request.user
+        if not isinstance(user, APIKeyUser):
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": user.api_key.prefix}
+
+    def allow_request(self, request: Request, view: APIView) -> bool:
+        try:
+            if connection.in_atomic_block:
+                # A failed cache query must not poison the surrounding transaction.
+                with transaction.atomic():
+                    return super().allow_request(request, view)
+            return super().allow_request(request, view)
+        except DatabaseError:
+            logger.warning("rate limit cache unavailable; request allowed", exc_info=True)
+            return True
+
+
+class CustomerAPIView(APIView):
+    """Base view for customer endpoints; see the module docstring."""
+
+    authentication_classes = [APIKeyAuthentication]
+    permission_classes = [HasCustomer]
+    throttle_classes = [APIKeyRateThrottle]
+    versioning_class = XVersionHeaderVersioning
+
+    @property
+    def customer(self) -> Customer:
+        return self.request.auth  # type: ignore[return-value]
+
+    def get_exception_handler(self):  # type: ignore[no-untyped-def]
+        return exception_handler
+
+    def permission_denied(self, request: Request, message: str | None = None, code: str | None = None) -> None:
+        if not isinstance(request.user, APIKeyUser):
+            raise exceptions.NotAuthenticated(NOT_AUTHENTICATED)
+        super().permission_denied(request, message=message, code=code)
+
+
+class APIKeySchemeExtension(OpenApiAuthenticationExtension):
+    """Documents ``x-key`` as an apiKey security scheme in the OpenAPI schema."""
+
+    target_class = APIKeyAuthentication
+    name = "ApiKey"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": KEY_HEADER,
+            "description": "The API key printed once by `manage.py create_customer`.",
+        }
