@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework_api_key",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI served from our static files: /api/docs works offline
     "django_celery_beat",
     "tracking",
     "carriers",
@@ -163,6 +164,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Register shipments, track them in batches, follow the event feed and subscribe to webhooks.",
     "VERSION": "v1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 CACHES = {
