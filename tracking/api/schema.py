@@ -1,18 +1,13 @@
-"""OpenAPI helpers: the ``x-version`` header and the shared error responses.
+"""OpenAPI helpers: the shared error responses.
 
-``CustomerAutoSchema`` is the schema class of ``CustomerAPIView``, so every
-subclass documents the ``x-version`` header without repeating it.
+(The ``x-key`` scheme and the ``x-version`` header are documented by
+``tracking.api.auth``, on every ``CustomerAPIView``.)
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
-
-from tracking.api.auth import API_VERSIONS, VERSION_HEADER
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -23,14 +18,6 @@ class ErrorSerializer(serializers.Serializer):
         help_text="Validation errors only: every message by dotted field path.",
     )
 
-
-VERSION_PARAMETER = OpenApiParameter(
-    name=VERSION_HEADER,
-    location=OpenApiParameter.HEADER,
-    required=True,
-    enum=list(API_VERSIONS),
-    description="API version; requests without it, or with an unknown one, are answered 400.",
-)
 
 _ERROR_TEXT = {
     400: "Malformed JSON, or missing/unknown x-version header.",
@@ -45,8 +32,3 @@ def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
     """Error responses for ``extend_schema(responses=...)``; 400, 401 and 429 are always included."""
     wanted = sorted({400, 401, 429, *codes})
     return {code: OpenApiResponse(ErrorSerializer, description=_ERROR_TEXT.get(code, "")) for code in wanted}
-
-
-class CustomerAutoSchema(AutoSchema):
-    def get_override_parameters(self) -> list[Any]:
-        return [VERSION_PARAMETER, *super().get_override_parameters()]

@@ -1,0 +1,25 @@
+"""Small helpers for API tests: register through the API, record carrier events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.test import APIClient
+
+from tests.factories import event
+from tracking.services import events_record
+
+
+def register(client: APIClient, carrier_tracking_id: str, carrier_id: str = "acme-post", **fields: Any) -> dict:
+    response = client.post(
+        "/shipments", {"carrier_id": carrier_id, "carrier_tracking_id": carrier_tracking_id, **fields}, format="json"
+    )
+    assert response.status_code in (200, 201), response.content
+    return response.json()
+
+
+def record(carrier_id: str = "acme-post", *events: Any) -> list:
+    return events_record(carrier=carrier_id, events=list(events), channel="webhook").created
+
+
+__all__ = ["register", "record", "event"]

@@ -1,0 +1,18 @@
+"""Customer API routes, included at the site root (no trailing slashes)."""
+
+from django.urls import path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from tracking.api import views
+from tracking.api.exceptions import not_found_view
+
+urlpatterns = [
+    path("shipments", views.ShipmentCreateView.as_view(), name="api-shipments"),
+    path("shipments/<str:shipment_id>/track", views.ShipmentTrackView.as_view(), name="api-shipment-track"),
+    path("track", views.BatchTrackView.as_view(), name="api-track"),
+    path("events", views.EventFeedView.as_view(), name="api-events"),
+    path("api/schema", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # Anything else under the API's prefixes is a JSON 404, even with DEBUG on.
+    re_path(r"^(?:shipments|track|events|api)(?:/.*)?$", not_found_view),
+]

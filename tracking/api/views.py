@@ -1,0 +1,174 @@
+"""Customer endpoints: register, track one, track a batch, the event feed.
+
+Thin: validate with a serializer, call one service or selector, shape the
+answer with ``tracking.representations``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from tracking import representations, selectors
+from tracking.api import serializers as s
+from tracking.api.auth import CustomerAPIView
+from tracking.api.exceptions import UnprocessableEntity
+from tracking.api.schema import error_responses
+from tracking.services import ParcelInput, UnknownCarrier, shipment_register
+
+SHIPMENT_NOT_FOUND = "Shipment not found."
+
+
+def _track_bodies(result: selectors.TrackResult) -> list[dict[str, Any]]:
+    return [
+        representations.batch_track_shipment_dict(shipment, result.parcels.get(shipment.pk, []), result.events_by_item)
+        for shipment in result.shipments
+    ]
+
+
+def _last_updated_headers(result: selectors.TrackResult) -> dict[str, str]:
+    last = result.last_updated
+    return {"x-last-updated": representations.utc_iso(last)} if last is not None else {}
+
+
+class ShipmentCreateView(CustomerAPIView):
+    """Register a tracking number; registering the same carrier and number again returns it with 200."""
+
+    @extend_schema(
+        operation_id="register_shipment",
+        summary="Register a shipment for tracking",
+        request=s.ShipmentCreate,
+        responses={
+            201: OpenApiResponse(s.ShipmentDoc, description="Registered."),
+            200: OpenApiResponse(s.ShipmentDoc, description="Already registered: the existing shipment, unchanged."),
+            **error_responses(422),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        data = s.ShipmentCreate(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        references = v.get("references", {})
+        try:
+            shipment, created = shipment_register(
+                customer=self.customer,
+                carrier_id=v["carrier_id"],
+                carrier_tracking_id=v["carrier_tracking_id"],
+                uuid_ref=v.get("uuid_ref", ""),
+                tracking_level=v["tracking_level"],
+                reference_shipper=references.get("shipper", ""),
+                reference_receiver=references.get("receiver", ""),
+                meta_data=[dict(item) for item in v.get("meta_data", [])],
+                parcels=[
+                    ParcelInput(
+                        carrier_tracking_id=p["carrier_tracking_id"],
+                        uuid_ref=p.get("uuid_ref", ""),
+                        meta_data=[dict(item) for item in p.get("meta_data", [])],
+                    )
+                    for p in v.get("parcels", [])
+                ],
+            )
+        except UnknownCarrier:
+            raise UnprocessableEntity(f"carrier_id: Unknown carrier {v['carrier_id']!r}.") from None
+        parcels = list(shipment.parcels.order_by("carrier_tracking_id"))
+        return Response(
+            representations.shipment_dict(shipment, parcels),
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+
+class ShipmentTrackView(CustomerAPIView):
+    """One shipment with its parcels and events; another account's shipment is reported as not found."""
+
+    @extend_schema(
+        operation_id="track_shipment",
+        summary="Track one shipment",
+        responses={200: s.TrackSingleShipmentDoc, **error_responses(404)},
+    )
+    def get(self, request: Request, shipment_id: str) -> Response:
+        result = selectors.shipment_for_customer(customer=self.customer, shipment_id=shipment_id)
+        if result is None:
+            raise NotFound(SHIPMENT_NOT_FOUND)
+        return Response(_track_bodies(result)[0], headers=_last_updated_headers(result))
+
+
+class BatchTrackView(CustomerAPIView):
+    """Up to 100 shipments by id, uuid_ref or carrier tracking id, in one call."""
+
+    @extend_schema(
+        operation_id="track_shipments",
+        summary="Track up to 100 shipments at once",
+        description=(
+            "Shipments in request order (ids, then uuid_refs, then carrier_tracking_ids; each shipment once). "
+            "Values that matched nothing for your account are named in `x-not-found`, comma-separated and "
+            "percent-encoded; `x-last-updated` is the latest time Gluey recorded one of the returned events. "
+            "A malformed id is a validation error (422), not a miss."
+        ),
+        request=s.TrackRequest,
+        responses={
+            200: OpenApiResponse(
+                s.BatchTrackShipmentDoc(many=True),
+                description="Found shipments.",
+                # headers are documented in the description; drf-spectacular has no per-response header type here
+            ),
+            **error_responses(404, 422),
+        },
+        examples=[OpenApiExample("by id", value={"ids": ["6f1c1b6e-3b7a-4a53-9d2e-5b8b3f1f2a10"]}, request_only=True)],
+    )
+    def post(self, request: Request) -> Response:
+        data = s.TrackRequest(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        total = sum(len(v.get(k, [])) for k in ("ids", "uuid_refs", "carrier_tracking_ids"))
+        if total > s.MAX_BATCH:
+            raise UnprocessableEntity(f"ids: At most {s.MAX_BATCH} ids, uuid_refs and carrier_tracking_ids in total, got {total}.")
+        result = selectors.shipments_track(
+            customer=self.customer,
+            ids=v.get("ids", []),
+            uuid_refs=v.get("uuid_refs", []),
+            carrier_tracking_ids=v.get("carrier_tracking_ids", []),
+        )
+        if not result.shipments:
+            raise NotFound(SHIPMENT_NOT_FOUND)
+        headers = _last_updated_headers(result)
+        if result.not_found:
+            headers["x-not-found"] = ",".join(quote(value, safe="") for value in result.not_found)
+        return Response(_track_bodies(result), headers=headers)
+
+
+class EventFeedView(CustomerAPIView):
+    """The account's events in recording order, page by page."""
+
+    @extend_schema(
+        operation_id="event_feed",
+        summary="Every event recorded for your shipments after a cursor",
+        description=(
+            "Events in recording order; start without `after`, then pass `next_cursor`. An event recorded "
+            "while an older write is still in progress appears on a later call, never skipped. Events that "
+            "were recorded before you registered the number are not replayed here (see track endpoints)."
+        ),
+        parameters=[
+            OpenApiParameter("after", str, description="next_cursor from the previous page; omit to start."),
+            OpenApiParameter("limit", int, description="Events per page, 1–1000 (default 100)."),
+        ],
+        responses={200: s.EventFeedDoc, **error_responses(422)},
+    )
+    def get(self, request: Request) -> Response:
+        query = s.FeedQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        try:
+            page = selectors.events_feed(
+                customer=self.customer, after=query.validated_data.get("after") or None, limit=query.validated_data["limit"]
+            )
+        except selectors.InvalidCursor as exc:
+            raise ValidationError({"after": [str(exc)]}) from None
+        events = [
+            representations.webhook_event_dict(shipment=e.shipment, parcel=e.parcel, event=e.event) for e in page.entries
+        ]
+        return Response({"events": events, "next_cursor": page.next_cursor, "has_more": page.has_more})

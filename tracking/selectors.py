@@ -1,0 +1,236 @@
+"""Reads for tracking: the event feed and the track views.
+
+Event feed (``GET /events``, and the notifications sFTP exports):
+
+- ``events_after_cursor(*, cursor, limit, events=None) -> EventPage`` — events
+  recorded after ``cursor`` in recording order, from ``events`` (a
+  TrackingEvent queryset to scope them, e.g. ``customer_events(...)``; all
+  events when None). ``EventPage.next_cursor`` is where the next call starts.
+- ``customer_events(*, customer) -> QuerySet`` — events of the customer's
+  shipments and parcels.
+- ``event_registrations(*, customer, events) -> list[FeedEntry]`` — each event
+  paired with the customer's shipment (and parcel) it belongs to.
+- ``events_feed(*, customer, after, limit) -> FeedPage`` — the three above together.
+
+Cursors are opaque strings (``cursor_encode`` / ``cursor_decode``). The
+recording sequence is ``(txid, id)``: on PostgreSQL ids are handed out before
+their transaction commits, so a lower id can become visible after a higher
+one. The feed therefore only returns events whose transaction is older than
+every transaction still in flight (``txid < pg_snapshot_xmin``); later ones
+appear on a later call, after the cursor, so none is ever skipped. The price
+is that the feed lags behind the oldest open writing transaction. On SQLite
+writers are serial and txid is 0, so the order is plain ``id``.
+
+Track views: ``shipment_for_customer`` and ``shipments_track`` load shipments,
+parcels and events in a constant number of queries whatever the batch size.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db import connection
+from django.db.models import Q, QuerySet
+from django.db.models.expressions import RawSQL
+
+from tracking.models import Customer, Parcel, Shipment, TrackingEvent
+
+FEED_MAX_LIMIT = 1000
+_CURSOR_PREFIX = "c1:"
+
+
+class InvalidCursor(ValueError):
+    pass
+
+
+def cursor_encode(*, txid: int, event_id: int) -> str:
+    raw = f"{_CURSOR_PREFIX}{txid}.{event_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def cursor_decode(cursor: str) -> tuple[int, int]:
+    """(txid, event id) from a cursor; raises InvalidCursor."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if not raw.startswith(_CURSOR_PREFIX):
+            raise ValueError
+        txid, event_id = (int(part) for part in raw[len(_CURSOR_PREFIX) :].split("."))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidCursor("not a cursor this API returned") from None
+    if txid < 0 or event_id < 0:
+        raise InvalidCursor("not a cursor this API returned")
+    return txid, event_id
+
+
+@dataclass(frozen=True)
+class EventPage:
+    events: list[TrackingEvent]
+    next_cursor: str | None
+    has_more: bool
+
+
+@dataclass(frozen=True)
+class FeedEntry:
+    shipment: Shipment
+    parcel: Parcel | None
+    event: TrackingEvent
+
+
+@dataclass(frozen=True)
+class FeedPage:
+    entries: list[FeedEntry]
+    next_cursor: str | None
+    has_more: bool
+    events: list[TrackingEvent] = field(default_factory=list)
+
+
+def customer_events(*, customer: Customer) -> QuerySet[TrackingEvent]:
+    shipment_items = Shipment.objects.filter(customer=customer).values("tracked_item_id")
+    parcel_items = Parcel.objects.filter(shipment__customer=customer).values("tracked_item_id")
+    return TrackingEvent.objects.filter(Q(tracked_item_id__in=shipment_items) | Q(tracked_item_id__in=parcel_items))
+
+
+def events_after_cursor(
+    *, cursor: str | None, limit: int, events: QuerySet[TrackingEvent] | None = None
+) -> EventPage:
+    """Raises InvalidCursor for a cursor that does not decode; ``limit`` is clamped to 1..1000."""
+    limit = max(1, min(int(limit), FEED_MAX_LIMIT))
+    qs = events if events is not None else TrackingEvent.objects.all()
+    if cursor:
+        txid, event_id = cursor_decode(cursor)
+        qs = qs.filter(Q(txid__gt=txid) | Q(txid=txid, id__gt=event_id))
+    if connection.vendor == "postgresql":
+        # Only transactions older than every one still running: see the module docstring.
+        qs = qs.filter(txid__lt=RawSQL("pg_snapshot_xmin(pg_current_snapshot())::text::bigint", []))
+    rows = list(qs.order_by("txid", "id")[: limit + 1])
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = cursor_encode(txid=rows[-1].txid, event_id=rows[-1].id) if rows else cursor
+    return EventPage(events=rows, next_cursor=next_cursor, has_more=has_more)
+
+
+def event_registrations(*, customer: Customer, events: Sequence[TrackingEvent]) -> list[FeedEntry]:
+    """Each event with the customer's shipment(s)/parcel(s) of its tracked item, in event order (2 queries)."""
+    item_ids = {e.tracked_item_id for e in events}
+    if not item_ids:
+        return []
+    owners: dict[int, list[tuple[Shipment, Parcel | None]]] = defaultdict(list)
+    for shipment in Shipment.objects.filter(customer=customer, tracked_item_id__in=item_ids).order_by("created_at"):
+        owners[shipment.tracked_item_id].append((shipment, None))
+    parcels = (
+        Parcel.objects.filter(shipment__customer=customer, tracked_item_id__in=item_ids)
+        .select_related("shipment")
+        .order_by("shipment__created_at", "id")
+    )
+    for parcel in parcels:
+        owners[parcel.tracked_item_id].append((parcel.shipment, parcel))
+    return [FeedEntry(shipment=s, parcel=p, event=e) for e in events for s, p in owners.get(e.tracked_item_id, ())]
+
+
+def events_feed(*, customer: Customer, after: str | None, limit: int) -> FeedPage:
+    """The customer's events after ``after``; ``limit`` counts events (an event of a
+    number registered twice, e.g. as a shipment and as a parcel, yields one entry each)."""
+    page = events_after_cursor(cursor=after, limit=limit, events=customer_events(customer=customer))
+    entries = event_registrations(customer=customer, events=page.events)
+    return FeedPage(entries=entries, next_cursor=page.next_cursor, has_more=page.has_more, events=page.events)
+
+
+# --- Track views ------------------------------------------------------------------
+
+
+@dataclass
+class TrackResult:
+    """Shipments in request order, with what their representation needs."""
+
+    shipments: list[Shipment]
+    parcels: dict[uuid.UUID, list[Parcel]]
+    events_by_item: dict[int, list[TrackingEvent]]
+    not_found: list[str]
+
+    @property
+    def last_updated(self) -> datetime | None:
+        times = [e.recorded_at for events in self.events_by_item.values() for e in events]
+        return max(times) if times else None
+
+
+def _load_details(shipments: list[Shipment]) -> tuple[dict[uuid.UUID, list[Parcel]], dict[int, list[TrackingEvent]]]:
+    parcels: dict[uuid.UUID, list[Parcel]] = defaultdict(list)
+    item_ids = {s.tracked_item_id for s in shipments}
+    if shipments:
+        rows = Parcel.objects.filter(shipment__in=[s.pk for s in shipments]).select_related("tracked_item")
+        for parcel in rows.order_by("carrier_tracking_id"):
+            parcels[parcel.shipment_id].append(parcel)
+            item_ids.add(parcel.tracked_item_id)
+    events: dict[int, list[TrackingEvent]] = defaultdict(list)
+    if item_ids:
+        for event in TrackingEvent.objects.filter(tracked_item_id__in=item_ids).order_by("occurred_at", "id"):
+            events[event.tracked_item_id].append(event)
+    return parcels, events
+
+
+def shipment_for_customer(*, customer: Customer, shipment_id: str) -> TrackResult | None:
+    """One shipment with its parcels and events, or None (also for another customer's)."""
+    try:
+        pk = uuid.UUID(str(shipment_id))
+    except ValueError:
+        return None
+    shipment = Shipment.objects.filter(customer=customer, pk=pk).first()
+    if shipment is None:
+        return None
+    parcels, events = _load_details([shipment])
+    return TrackResult(shipments=[shipment], parcels=parcels, events_by_item=events, not_found=[])
+
+
+def shipments_track(
+    *,
+    customer: Customer,
+    ids: Sequence[uuid.UUID] = (),
+    uuid_refs: Sequence[str] = (),
+    carrier_tracking_ids: Sequence[str] = (),
+) -> TrackResult:
+    """Shipments matching any of the ids, uuid_refs or carrier tracking ids, in request order.
+
+    ids first, then uuid_refs, then carrier tracking ids; a uuid_ref or a
+    tracking id may match several shipments (oldest first); a shipment appears
+    once. Values nothing matched are listed in ``not_found`` (as sent).
+    """
+    query = Q()
+    if ids:
+        query |= Q(pk__in=set(ids))
+    if uuid_refs:
+        query |= Q(uuid_ref__in=set(uuid_refs))
+    if carrier_tracking_ids:
+        query |= Q(carrier_tracking_id__in=set(carrier_tracking_ids))
+    found = list(Shipment.objects.filter(query, customer=customer).order_by("created_at", "pk")) if query else []
+
+    by_id = {s.pk: s for s in found}
+    by_ref: dict[str, list[Shipment]] = defaultdict(list)
+    by_tracking: dict[str, list[Shipment]] = defaultdict(list)
+    for shipment in found:
+        if shipment.uuid_ref:
+            by_ref[shipment.uuid_ref].append(shipment)
+        by_tracking[shipment.carrier_tracking_id].append(shipment)
+
+    ordered: list[Shipment] = []
+    seen: set[uuid.UUID] = set()
+    not_found: list[str] = []
+    lookups = [
+        *((str(value), [by_id[value]] if value in by_id else []) for value in ids),
+        *((value, by_ref.get(value, [])) for value in uuid_refs),
+        *((value, by_tracking.get(value, [])) for value in carrier_tracking_ids),
+    ]
+    for value, matches in lookups:
+        if not matches:
+            not_found.append(value)
+        for shipment in matches:
+            if shipment.pk not in seen:
+                seen.add(shipment.pk)
+                ordered.append(shipment)
+    parcels, events = _load_details(ordered)
+    return TrackResult(shipments=ordered, parcels=parcels, events_by_item=events, not_found=not_found)
