@@ -4,6 +4,7 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("tracking.api.urls")),
+    path("", include("notifications.urls")),
 ]
 
 # JSON {"detail": ...} for API paths, Django's pages under /admin/.
