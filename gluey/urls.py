@@ -3,6 +3,7 @@ from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("carriers/", include("carriers.urls")),
     path("", include("tracking.api.urls")),
     path("", include("notifications.urls")),
 ]
