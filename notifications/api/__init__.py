@@ -1,0 +1,1 @@
+"""Customer endpoints for webhook subscriptions and replay (reuses tracking.api's auth)."""

@@ -1,0 +1,53 @@
+"""Thin Celery tasks: ids in, one service call. Routing (settings): ``delivery_*`` →
+queue notify, ``export_*`` → queue sftp."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+
+from notifications import services
+
+# Database hiccups are retried; HTTP and sFTP failures are recorded by the services
+# themselves and scheduled from the rows, never raised here.
+_DB_RETRY = {
+    "autoretry_for": (OperationalError, InterfaceError),
+    "retry_backoff": 2,
+    "retry_backoff_max": 60,
+    "retry_jitter": True,
+    "max_retries": 5,
+}
+
+
+@shared_task(name="notifications.tasks.delivery_send", ignore_result=True, acks_late=True, **_DB_RETRY)
+def delivery_send(endpoint_id: int) -> None:
+    """Send an endpoint's due deliveries in order (no-op if another worker is on it)."""
+    services.endpoint_deliver(endpoint_id=endpoint_id)
+
+
+@shared_task(name="notifications.tasks.delivery_sweep", ignore_result=True, **_DB_RETRY)
+def delivery_sweep() -> None:
+    """Every minute: re-enqueue endpoints whose due deliveries lost their broker message."""
+    services.deliveries_sweep()
+
+
+@shared_task(name="notifications.tasks.delivery_purge", ignore_result=True, **_DB_RETRY)
+def delivery_purge() -> None:
+    """Daily: drop delivered and dead-lettered deliveries past retention (90 days)."""
+    services.deliveries_purge()
+
+
+@shared_task(
+    name="notifications.tasks.export_run",
+    ignore_result=True,
+    autoretry_for=(services.ExportFailed, OperationalError, InterfaceError),
+    retry_backoff=30,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    max_retries=5,
+    soft_time_limit=900,
+    time_limit=960,
+)
+def export_run(destination_id: int) -> None:
+    """Upload a destination's pending export (as is) and then its new events."""
+    services.export_run(destination_id=destination_id)
