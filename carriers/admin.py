@@ -1,27 +1,188 @@
-"""Ops screens for the Event Service."""
+"""Ops screens for the Event Service: carriers with their channel settings, schedules
+and back-off state; the inbound ledger with errors, raw bodies and reprocessing;
+the sFTP file ledger."""
 
 from __future__ import annotations
 
-from django.contrib import admin
-from django.http import HttpRequest
+import json
+from datetime import datetime
+from typing import Any
 
-from carriers.models import Carrier, InboundMessage
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django_celery_beat.models import PeriodicTask
+
+from carriers.adapters.registry import ADAPTERS, adapter_class
+from carriers.models import Carrier, InboundMessage, InboundStatus, SftpFile
+from carriers.services.channels import carrier_channels
+from carriers.services.inbound import inbound_messages_reprocess
+from carriers.services.schedules import DISPATCH_NAME, sftp_task_name
+from carriers.services.setup import SECRET_KEYS, carrier_config_problems
+
+
+class CarrierForm(forms.ModelForm):
+    adapter = forms.ChoiceField(choices=[(name, name) for name in ADAPTERS])
+    new_credentials = forms.JSONField(
+        required=False,
+        label="Replace credentials",
+        help_text="A JSON object (password, private_key, client_id, client_secret, api_key…). "
+        "Leave empty to keep the stored ones; they are encrypted and never shown.",
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+    class Meta:
+        model = Carrier
+        exclude = ["credentials", "backoff_until", "poll_failures", "last_error", "last_error_at"]
+
+    def clean_new_credentials(self) -> dict[str, Any] | None:
+        value = self.cleaned_data.get("new_credentials")
+        if value in (None, "", {}):
+            return None
+        if not isinstance(value, dict):
+            raise forms.ValidationError("Credentials must be a JSON object.")
+        unknown = sorted(set(value) - SECRET_KEYS - {"username"})
+        if unknown:
+            raise forms.ValidationError(f"Unknown credential key(s): {', '.join(unknown)}.")
+        return value
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        adapter = data.get("adapter")
+        if not adapter:
+            return data
+        credentials = data.get("new_credentials") or (self.instance.credentials if self.instance.pk else {})
+        for problem in carrier_config_problems(adapter=adapter, config=data.get("config") or {}, credentials=credentials):
+            self.add_error("config", problem)
+        batch = data.get("poll_batch_size")
+        limit = adapter_class(adapter).poll_batch_size
+        if batch is not None and not 1 <= batch <= limit:
+            self.add_error("poll_batch_size", f"The {adapter} adapter sends at most {limit} numbers per request.")
+        return data
+
+    def save(self, commit: bool = True) -> Carrier:
+        carrier = super().save(commit=False)
+        if self.cleaned_data.get("new_credentials"):
+            carrier.credentials = self.cleaned_data["new_credentials"]
+        if commit:
+            carrier.save()
+        return carrier
+
+
+def _task_times(task: PeriodicTask | None) -> tuple[datetime | None, datetime | None]:
+    if task is None or not task.enabled:
+        return None, None
+    last = task.last_run_at
+    try:
+        remaining = task.schedule.remaining_estimate(last or task.date_changed or timezone.now())
+        upcoming = timezone.now() + max(remaining, timezone.timedelta(0))
+    except Exception:  # noqa: BLE001 - a broken schedule row should not break the page
+        upcoming = None
+    return last, upcoming
 
 
 @admin.register(Carrier)
 class CarrierAdmin(admin.ModelAdmin):
-    list_display = ["id", "name", "adapter", "enabled", "poll_interval_minutes", "backoff_until", "updated_at"]
+    form = CarrierForm
+    list_display = ["id", "name", "adapter", "enabled", "channels", "fetch_schedule", "backoff_state", "updated_at"]
     list_filter = ["adapter", "enabled"]
     search_fields = ["id", "name"]
+    readonly_fields = ["webhook_url", "stored_credentials", "channels", "schedules", "backoff_state", "last_error", "last_error_at"]
+    fieldsets = [
+        (None, {"fields": ["id", "name", "adapter", "enabled", "default_zone", "channels"]}),
+        ("Webhook", {"fields": ["webhook_url", "webhook_secret"]}),
+        (
+            "Channel settings",
+            {
+                "fields": ["config", "stored_credentials", "new_credentials"],
+                "description": "sFTP: host, port, username, host_key, remote_dir, pattern, archive_dir, "
+                "quarantine_dir, format, stable_seconds, max_file_bytes, interval_seconds. "
+                "Polling: base_url, polling (true/false).",
+            },
+        ),
+        ("Polling", {"fields": ["poll_interval_minutes", "poll_batch_size", "rate_limit_per_minute"]}),
+        ("State", {"fields": ["schedules", "backoff_state", "last_error", "last_error_at"]}),
+    ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Carrier | None = None) -> list[str]:
+        return self.readonly_fields + (["id"] if obj else [])
+
+    @admin.display(description="channels")
+    def channels(self, obj: Carrier) -> str:
+        return ", ".join(sorted(carrier_channels(obj))) or "—"
+
+    @admin.display(description="webhook URL")
+    def webhook_url(self, obj: Carrier) -> str:
+        from django.conf import settings
+
+        return f"{settings.PUBLIC_BASE_URL.rstrip('/')}/carriers/{obj.pk}/webhook" if obj.pk else "—"
+
+    @admin.display(description="stored credentials")
+    def stored_credentials(self, obj: Carrier) -> str:
+        keys = sorted(obj.credentials or {})
+        return ", ".join(f"{k} (set)" for k in keys) or "none"
+
+    @admin.display(description="sFTP fetch (last / next)")
+    def fetch_schedule(self, obj: Carrier) -> str:
+        task = PeriodicTask.objects.filter(name=sftp_task_name(obj.pk)).first()
+        if task is None:
+            return "—"
+        last, upcoming = _task_times(task)
+        return f"{last:%H:%M:%S} / {upcoming:%H:%M:%S}" if last and upcoming else ("never run" if upcoming else "disabled")
+
+    @admin.display(description="schedules")
+    def schedules(self, obj: Carrier) -> str:
+        rows = []
+        for name in (sftp_task_name(obj.pk), DISPATCH_NAME):
+            task = PeriodicTask.objects.filter(name=name).first()
+            if task is None:
+                continue
+            last, upcoming = _task_times(task)
+            url = reverse("admin:django_celery_beat_periodictask_change", args=[task.pk])
+            rows.append(
+                format_html(
+                    '<a href="{}">{}</a>: {} · last run {} · next run {}<br>',
+                    url,
+                    task.name,
+                    "enabled" if task.enabled else "disabled",
+                    last.isoformat(timespec="seconds") if last else "never",
+                    upcoming.isoformat(timespec="seconds") if upcoming else "—",
+                )
+            )
+        return format_html("".join(str(r) for r in rows)) if rows else "—"
+
+    @admin.display(description="back-off")
+    def backoff_state(self, obj: Carrier) -> str:
+        if obj.backoff_until and obj.backoff_until > timezone.now():
+            return f"paused until {obj.backoff_until:%Y-%m-%d %H:%M:%S} ({obj.poll_failures} failure(s))"
+        return "—" if not obj.poll_failures else f"{obj.poll_failures} recent failure(s)"
+
+
+class InboundStatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return list(InboundStatus.choices)
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        return queryset.filter(status=self.value()) if self.value() else queryset
 
 
 @admin.register(InboundMessage)
 class InboundMessageAdmin(admin.ModelAdmin):
     list_display = ["id", "carrier", "channel", "status", "filename", "size", "event_count", "received_at", "short_error"]
-    list_filter = ["status", "channel", "carrier"]
+    list_filter = [InboundStatusFilter, "channel", "carrier"]
     search_fields = ["=id", "sha256", "filename"]
     readonly_fields = [f.name for f in InboundMessage._meta.fields if f.name != "body"] + ["raw_body"]
     exclude = ["body"]
+    actions = ["reprocess"]
+    list_select_related = ["carrier"]
 
     @admin.display(description="error")
     def short_error(self, obj: InboundMessage) -> str:
@@ -29,10 +190,56 @@ class InboundMessageAdmin(admin.ModelAdmin):
 
     @admin.display(description="raw body")
     def raw_body(self, obj: InboundMessage) -> str:
-        from django.utils.html import format_html
+        source = obj
+        if obj.status == InboundStatus.DUPLICATE and obj.duplicate_of_id:
+            source = InboundMessage.objects.filter(pk=obj.duplicate_of_id).first() or obj
+        text = bytes(source.body[:200_000]).decode("utf-8", errors="replace")
+        if source.content_type.startswith("application/json") or text[:1] in "{[":
+            try:
+                text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+            except ValueError:
+                pass
+        note = f"(same bytes as message #{source.pk})\n" if source is not obj else ""
+        return format_html('<pre style="white-space: pre-wrap; max-height: 40em; overflow: auto">{}{}</pre>', note, text)
 
-        text = bytes(obj.body[:200_000]).decode("utf-8", errors="replace")
-        return format_html('<pre style="white-space: pre-wrap; max-height: 40em; overflow: auto">{}</pre>', text)
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(description="Reprocess selected messages (failed or pending)")
+    def reprocess(self, request: HttpRequest, queryset: QuerySet) -> None:
+        count = inbound_messages_reprocess(message_ids=list(queryset.values_list("pk", flat=True)))
+        self.message_user(request, f"Queued {count} message(s) for processing.", messages.SUCCESS)
+
+    def get_urls(self) -> list:
+        return [
+            path(
+                "<int:message_id>/reprocess/",
+                self.admin_site.admin_view(self.reprocess_one),
+                name="carriers_inboundmessage_reprocess",
+            )
+        ] + super().get_urls()
+
+    def reprocess_one(self, request: HttpRequest, message_id: int) -> HttpResponseRedirect:
+        message = get_object_or_404(InboundMessage, pk=message_id)
+        if request.method != "POST" or not self.has_change_permission(request, message):
+            return HttpResponseRedirect(reverse("admin:carriers_inboundmessage_change", args=[message_id]))
+        if inbound_messages_reprocess(message_ids=[message_id]):
+            self.message_user(request, f"Message #{message_id} queued for processing.", messages.SUCCESS)
+        else:
+            self.message_user(request, f"Message #{message_id} is {message.status}; nothing to do.", messages.WARNING)
+        return HttpResponseRedirect(reverse("admin:carriers_inboundmessage_change", args=[message_id]))
+
+
+@admin.register(SftpFile)
+class SftpFileAdmin(admin.ModelAdmin):
+    list_display = ["taken_at", "carrier", "name", "size", "status", "moved_to", "short_error"]
+    list_filter = ["status", "carrier"]
+    search_fields = ["name", "sha256"]
+    readonly_fields = [f.name for f in SftpFile._meta.fields]
+
+    @admin.display(description="error")
+    def short_error(self, obj: SftpFile) -> str:
+        return obj.error[:120]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -1,0 +1,188 @@
+"""Small helpers the HTTP carrier adapters share: JSON loading with clear errors,
+time parsing, OAuth client-credential tokens cached across workers, and one
+place that turns an HTTP response into a CarrierError with retry semantics.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import requests
+
+from carriers.adapters.base import CarrierError
+
+# Connect and read timeouts for every carrier API call.
+TIMEOUT = (5.0, 30.0)
+USER_AGENT = "gluey-tracking/1 (+event-service)"
+
+
+def load_json(payload: bytes, what: str) -> Any:
+    try:
+        return json.loads(payload)
+    except (ValueError, UnicodeDecodeError):
+        raise CarrierError(f"{what} is not valid JSON", permanent=True) from None
+
+
+def as_dict(value: Any, where: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise CarrierError(f"{where} must be an object", permanent=True)
+    return value
+
+
+def as_list(value: Any, where: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise CarrierError(f"{where} must be a list", permanent=True)
+    return value
+
+
+def text(value: Any, limit: int = 1000) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        return ""
+    return value.strip()[:limit]
+
+
+_OFFSET = re.compile(r"^([+-])?(\d{1,2}):?(\d{2})?$")
+
+
+def parse_offset(value: str) -> timezone | None:
+    """'-05:00', '-5:00', '+0100', '-7' → a fixed offset; anything else → None."""
+    match = _OFFSET.match((value or "").strip())
+    if not match:
+        return None
+    sign = -1 if match.group(1) == "-" else 1
+    hours, minutes = int(match.group(2)), int(match.group(3) or 0)
+    if hours > 14 or minutes >= 60:
+        return None
+    return timezone(sign * timedelta(hours=hours, minutes=minutes))
+
+
+def parse_iso(value: Any, where: str, *, default_zone: str = "UTC") -> datetime:
+    """An ISO 8601 time; one without an offset is read in ``default_zone``."""
+    raw = text(value, 64)
+    if not raw:
+        raise CarrierError(f"{where} is missing", permanent=True)
+    try:
+        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise CarrierError(f"{where} is not an ISO 8601 time: {raw!r}", permanent=True) from None
+    if parsed.utcoffset() is None:
+        parsed = parsed.replace(tzinfo=zone(default_zone))
+    return parsed
+
+
+def zone(name: str) -> Any:
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return timezone.utc
+
+
+def retry_after_seconds(headers: Mapping[str, str], now: datetime | None = None) -> float | None:
+    """Retry-After as seconds: either a number of seconds or an HTTP date."""
+    raw = (headers.get("Retry-After") or headers.get("retry-after") or "").strip()
+    if not raw:
+        return None
+    if raw.isdigit():
+        return float(raw)
+    try:
+        when = parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    now = now or datetime.now(timezone.utc)
+    return max(0.0, (when - now).total_seconds())
+
+
+def raise_for_status(response: requests.Response, carrier_name: str, *, ok: tuple[int, ...] = ()) -> None:
+    """Turn a failed HTTP response into a CarrierError with the right retry semantics.
+
+    429 and 5xx are temporary (with the carrier's Retry-After); 401/403 are
+    permanent until someone fixes the credentials; other 4xx are permanent.
+    """
+    status = response.status_code
+    if status < 400 or status in ok:
+        return
+    detail = response.text[:300].strip().replace("\n", " ")
+    if status == 429 or status >= 500:
+        raise CarrierError(
+            f"{carrier_name} API answered {status}: {detail}", retry_after=retry_after_seconds(response.headers)
+        )
+    raise CarrierError(f"{carrier_name} API answered {status}: {detail}", permanent=True)
+
+
+def http(method: str, url: str, carrier_name: str, **kwargs: Any) -> requests.Response:
+    headers = {"User-Agent": USER_AGENT, **kwargs.pop("headers", {})}
+    try:
+        return requests.request(method, url, headers=headers, timeout=TIMEOUT, allow_redirects=False, **kwargs)
+    except requests.RequestException as exc:
+        raise CarrierError(f"{carrier_name} API unreachable: {type(exc).__name__}: {exc}") from None
+
+
+def oauth_token(
+    *,
+    cache_key: str,
+    token_url: str,
+    carrier_name: str,
+    client_id: str,
+    client_secret: str,
+    style: str = "basic",
+) -> str:
+    """A client-credentials access token, cached (in the shared Django cache) until shortly before it expires.
+
+    ``style``: "basic" sends the client id/secret as HTTP Basic auth (UPS),
+    "form" in the form body (FedEx), "json" as a JSON body (USPS).
+    """
+    from django.core.cache import cache
+
+    if not client_id or not client_secret:
+        raise CarrierError(f"{carrier_name}: client_id and client_secret must be set in the carrier's credentials", permanent=True)
+    key = f"carriers:oauth:{cache_key}"
+    token = cache.get(key)
+    if token:
+        return token
+    if style == "basic":
+        response = http("POST", token_url, carrier_name, data={"grant_type": "client_credentials"}, auth=(client_id, client_secret))
+    elif style == "json":
+        response = http(
+            "POST",
+            token_url,
+            carrier_name,
+            json={"grant_type": "client_credentials", "client_id": client_id, "client_secret": client_secret},
+        )
+    else:
+        response = http(
+            "POST",
+            token_url,
+            carrier_name,
+            data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": client_secret},
+        )
+    raise_for_status(response, f"{carrier_name} OAuth")
+    data = load_json(response.content, f"{carrier_name} OAuth response")
+    token = text(as_dict(data, "OAuth response").get("access_token"), 10_000)
+    if not token:
+        raise CarrierError(f"{carrier_name} OAuth response has no access_token", permanent=True)
+    try:
+        expires_in = int(data.get("expires_in") or 3600)
+    except (TypeError, ValueError):
+        expires_in = 3600
+    cache.set(key, token, timeout=max(30, expires_in - 60))
+    return token
+
+
+def oauth_forget(cache_key: str) -> None:
+    from django.core.cache import cache
+
+    cache.delete(f"carriers:oauth:{cache_key}")

@@ -1,0 +1,166 @@
+"""FedEx Track API (Basic Integrated Visibility).
+
+``POST {base_url}/track/v1/trackingnumbers`` with up to 30 numbers per
+request and ``includeDetailedScans``; OAuth client credentials from
+``POST {base_url}/oauth/token`` (form body). Each result lists
+``scanEvents`` with FedEx's two-letter ``eventType``; an exception scan adds
+an ``exceptionCode``, which we pass on as the sub-code. A number FedEx does
+not know comes back inside the 200 answer as a result with an ``error``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from carriers.adapters.base import Adapter, CarrierError, PollResult
+from carriers.adapters.common import (
+    as_dict,
+    as_list,
+    http,
+    load_json,
+    oauth_forget,
+    oauth_token,
+    parse_iso,
+    raise_for_status,
+    text,
+)
+from tracking.types import CarrierEvent, Location
+
+DEFAULT_BASE_URL = "https://apis.fedex.com"
+# FedEx accepts at most 30 tracking numbers in one Track request.
+BATCH_SIZE = 30
+_NOT_FOUND = ("TRACKING.TRACKINGNUMBER.NOTFOUND", "TRACKING.TRACKINGNUMBER.INVALID", "TRACKING.DATA.NOTFOUND")
+
+
+def _weight_kg(package: dict[str, Any]) -> float | None:
+    weights = as_list(as_dict(package.get("weightAndDimensions"), "weightAndDimensions").get("weight"), "weight")
+    for weight in weights:
+        if not isinstance(weight, dict):
+            continue
+        try:
+            value = float(weight.get("value"))
+        except (TypeError, ValueError):
+            continue
+        unit = text(weight.get("unit")).upper()
+        if unit == "LB":
+            return round(value * 0.45359237, 3)
+        if unit == "KG":
+            return value
+    return None
+
+
+def _results(data: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    out = []
+    output = as_dict(data.get("output"), "output")
+    for c_index, complete in enumerate(as_list(output.get("completeTrackResults"), "output.completeTrackResults")):
+        complete = as_dict(complete, f"completeTrackResults[{c_index}]")
+        for r_index, result in enumerate(as_list(complete.get("trackResults"), f"completeTrackResults[{c_index}].trackResults")):
+            result = as_dict(result, f"completeTrackResults[{c_index}].trackResults[{r_index}]")
+            number = text(as_dict(result.get("trackingNumberInfo"), "trackingNumberInfo").get("trackingNumber"), 64)
+            out.append((number or text(complete.get("trackingNumber"), 64), result))
+    return out
+
+
+def unknown_numbers(data: dict[str, Any]) -> dict[str, str]:
+    invalid = {}
+    for number, result in _results(data):
+        error = as_dict(result.get("error"), "error")
+        code = text(error.get("code"))
+        if number and code in _NOT_FOUND:
+            invalid[number] = f"FedEx {code}: {text(error.get('message'))}"
+    return invalid
+
+
+class FedexAdapter(Adapter):
+    channels = frozenset({"poll"})
+    poll_batch_size = BATCH_SIZE
+
+    def parse(self, payload: bytes) -> list[CarrierEvent]:
+        data = as_dict(load_json(payload, "FedEx response"), "FedEx response")
+        if "output" not in data:
+            if "errors" in data:
+                return []  # a request-level error answer: no parcel news in it
+            raise CarrierError("FedEx response has neither 'output' nor 'errors'", permanent=True)
+        events: list[CarrierEvent] = []
+        for number, result in _results(data):
+            if result.get("error") and not result.get("scanEvents"):
+                continue
+            if not number:
+                raise CarrierError("a FedEx track result has no trackingNumber", permanent=True)
+            delivery = as_dict(result.get("deliveryDetails"), "deliveryDetails")
+            weight = _weight_kg(as_dict(result.get("packageDetails"), "packageDetails"))
+            service = text(as_dict(result.get("serviceDetail"), "serviceDetail").get("description"))
+            eta = None
+            for item in as_list(result.get("dateAndTimes"), "dateAndTimes"):
+                if isinstance(item, dict) and item.get("type") in ("ESTIMATED_DELIVERY", "ANTICIPATED_TENDER"):
+                    eta = parse_iso(item.get("dateTime"), "dateAndTimes.dateTime", default_zone=self.default_zone)
+            scans = as_list(result.get("scanEvents"), f"{number}.scanEvents")
+            for s_index, scan in enumerate(scans):
+                where = f"{number}.scanEvents[{s_index}]"
+                scan = as_dict(scan, where)
+                code = text(scan.get("eventType"), 64)
+                if not code:
+                    raise CarrierError(f"{where}.eventType is missing", permanent=True)
+                place = as_dict(scan.get("scanLocation"), f"{where}.scanLocation")
+                street = " ".join(text(s) for s in as_list(place.get("streetLines"), "streetLines") if text(s))
+                description = text(scan.get("eventDescription"))
+                if text(scan.get("exceptionDescription")):
+                    description = f"{description}: {text(scan.get('exceptionDescription'))}" if description else text(scan.get("exceptionDescription"))
+                meta = (("derived_status", text(scan.get("derivedStatusCode"))), ("service", service))
+                events.append(
+                    CarrierEvent(
+                        tracking_id=number,
+                        code=code,
+                        sub_code=text(scan.get("exceptionCode"), 64),
+                        description=description,
+                        occurred_at=parse_iso(scan.get("date"), f"{where}.date", default_zone=self.default_zone),
+                        location=Location(
+                            city=text(place.get("city"), 200),
+                            state=text(place.get("stateOrProvinceCode"), 64),
+                            postal_code=text(place.get("postalCode"), 32),
+                            iso_country=text(place.get("countryCode"), 2).upper(),
+                            street=street[:200],
+                            code=text(scan.get("locationId"), 32),
+                            code_type="fedex_location" if scan.get("locationId") else "",
+                        ),
+                        eta=eta if s_index == 0 else None,
+                        signed_by=text(delivery.get("receivedByName") or delivery.get("signedByName"), 200) if code == "DL" else "",
+                        weight_kg=weight,
+                        meta=tuple((k, v) for k, v in meta if v),
+                    )
+                )
+        return events
+
+    def _token_key(self) -> str:
+        return f"fedex:{self.carrier.pk if self.carrier else ''}:{self.credentials.get('client_id', '')}"
+
+    def poll(self, tracking_ids: Sequence[str]) -> PollResult:
+        if not 1 <= len(tracking_ids) <= BATCH_SIZE:
+            raise CarrierError(f"FedEx takes 1–{BATCH_SIZE} tracking numbers per request", permanent=True)
+        base = (self.config.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
+        token = oauth_token(
+            cache_key=self._token_key(),
+            token_url=f"{base}/oauth/token",
+            carrier_name="FedEx",
+            client_id=str(self.credentials.get("client_id") or ""),
+            client_secret=str(self.credentials.get("client_secret") or ""),
+            style="form",
+        )
+        response = http(
+            "POST",
+            f"{base}/track/v1/trackingnumbers",
+            "FedEx",
+            headers={"Authorization": f"Bearer {token}", "X-locale": "en_US", "Content-Type": "application/json"},
+            json={
+                "includeDetailedScans": True,
+                "trackingInfo": [{"trackingNumberInfo": {"trackingNumber": number}} for number in tracking_ids],
+            },
+        )
+        if response.status_code == 401:
+            oauth_forget(self._token_key())
+        raise_for_status(response, "FedEx")
+        data = as_dict(load_json(response.content, "FedEx response"), "FedEx response")
+        return PollResult(
+            body=response.content, content_type=response.headers.get("Content-Type", ""), invalid=unknown_numbers(data)
+        )

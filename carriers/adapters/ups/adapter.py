@@ -1,0 +1,253 @@
+"""UPS: the Track API for polling and Track Alert for pushed events.
+
+Polling: ``GET {base_url}/api/track/v1/details/{inquiryNumber}`` with an
+OAuth client-credentials token (``POST {base_url}/security/v1/oauth/token``,
+HTTP Basic with the client id and secret), one number per request. Each
+activity has a ``status`` with ``type`` (D, I, X, P, M, …), the detailed
+three-digit ``statusCode`` and a two-letter activity ``code``.
+
+Push (Track Alert): UPS POSTs one JSON object per event to our webhook URL
+with the ``credential`` header we chose when subscribing; for a UPS carrier
+that credential is the carrier's webhook secret.
+
+Harmonisation key: the detailed ``statusCode`` when UPS sends one, else the
+activity ``type``; the two-letter activity code is passed on as the sub-code
+(it has no mapping of its own, so the code's row applies).
+"""
+
+from __future__ import annotations
+
+import hmac
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+from carriers.adapters.base import Adapter, CarrierError, PollResult, WebhookAuthError, WebhookRequest
+from carriers.adapters.common import (
+    as_dict,
+    as_list,
+    http,
+    load_json,
+    oauth_forget,
+    oauth_token,
+    parse_offset,
+    raise_for_status,
+    text,
+    zone,
+)
+from tracking.types import CarrierEvent, Location
+
+DEFAULT_BASE_URL = "https://onlinetools.ups.com"
+# Warning/error codes UPS uses for a number it does not know or cannot read.
+_UNKNOWN_NUMBER_PREFIXES = ("TW", "TV")
+
+
+def _local_time(date: str, time: str, offset: str, gmt_date: str, gmt_time: str, default_zone: str, where: str) -> datetime:
+    """UPS gives a local date (YYYYMMDD) and time (HHMMSS), sometimes with gmtOffset or a GMT date/time."""
+    date, time = text(date), text(time).zfill(6) if text(time) else "000000"
+    try:
+        local = datetime.strptime(date + time, "%Y%m%d%H%M%S")
+    except ValueError:
+        raise CarrierError(f"{where}: date/time {date!r} {time!r} is not YYYYMMDD HHMMSS", permanent=True) from None
+    tz = parse_offset(offset) if offset else None
+    if tz is None and gmt_date and gmt_time:
+        # Derive the offset from the GMT twin, rounded to a quarter hour.
+        try:
+            gmt = datetime.strptime(text(gmt_date) + text(gmt_time).zfill(6), "%Y%m%d%H%M%S")
+        except ValueError:
+            gmt = None
+        if gmt is not None:
+            minutes = round((local - gmt).total_seconds() / 900) * 15
+            if abs(minutes) <= 14 * 60:
+                from datetime import timezone as _tz
+
+                tz = _tz(timedelta(minutes=minutes))
+    return local.replace(tzinfo=tz or zone(default_zone))
+
+
+def _location(address: dict[str, Any]) -> Location:
+    country = text(address.get("countryCode"), 2) or text(address.get("country"), 2)
+    return Location(
+        city=text(address.get("city"), 200),
+        state=text(address.get("stateProvince"), 64),
+        postal_code=text(address.get("postalCode"), 32),
+        iso_country=country.upper(),
+        street=text(address.get("addressLine1"), 200),
+    )
+
+
+def _weight_kg(weight: dict[str, Any]) -> float | None:
+    try:
+        value = float(weight.get("weight"))
+    except (TypeError, ValueError):
+        return None
+    unit = text(weight.get("unitOfMeasurement")).upper()
+    if unit == "LBS":
+        return round(value * 0.45359237, 3)
+    return value if unit == "KGS" else None
+
+
+def unknown_numbers(payload: dict[str, Any], requested: Sequence[str]) -> dict[str, str]:
+    """Numbers UPS says it does not know, from warnings in a 200 or errors in a 400/404 body."""
+    messages = []
+    for shipment in as_list(as_dict(payload.get("trackResponse"), "trackResponse").get("shipment"), "shipment"):
+        if isinstance(shipment, dict) and not shipment.get("package"):
+            messages.extend(w for w in as_list(shipment.get("warnings"), "warnings") if isinstance(w, dict))
+    messages.extend(
+        e for e in as_list(as_dict(payload.get("response"), "response").get("errors"), "errors") if isinstance(e, dict)
+    )
+    for message in messages:
+        code = text(message.get("code"))
+        if code.startswith(_UNKNOWN_NUMBER_PREFIXES):
+            reason = f"UPS {code}: {text(message.get('message'))}"
+            return {number: reason for number in requested}
+    return {}
+
+
+class UpsAdapter(Adapter):
+    channels = frozenset({"poll", "webhook"})
+    poll_batch_size = 1
+
+    def verify_webhook(self, request: WebhookRequest) -> None:
+        secret = self.carrier.webhook_secret if self.carrier is not None else ""
+        if not secret:
+            raise WebhookAuthError("this carrier has no webhook credential configured")
+        given = request.headers.get("credential", "")
+        if not given:
+            raise WebhookAuthError("missing the 'credential' header UPS Track Alert sends")
+        if not hmac.compare_digest(given.encode(), secret.encode()):
+            raise WebhookAuthError("the 'credential' header does not match")
+
+    def parse(self, payload: bytes) -> list[CarrierEvent]:
+        data = load_json(payload, "UPS payload")
+        if isinstance(data, dict) and "trackResponse" in data:
+            return self._parse_track_response(data)
+        if isinstance(data, dict) and "response" in data and "errors" in as_dict(data["response"], "response"):
+            return []  # an error answer to a poll: nothing happened to any parcel
+        if isinstance(data, dict) and "trackingNumber" in data and "activityStatus" in data:
+            return [self._parse_alert(data)]
+        raise CarrierError(
+            "UPS payload is neither a Track API response ('trackResponse') nor a Track Alert event "
+            "('trackingNumber' with 'activityStatus')",
+            permanent=True,
+        )
+
+    def _parse_track_response(self, data: dict[str, Any]) -> list[CarrierEvent]:
+        events = []
+        shipments = as_list(as_dict(data["trackResponse"], "trackResponse").get("shipment"), "trackResponse.shipment")
+        for s_index, shipment in enumerate(shipments):
+            shipment = as_dict(shipment, f"shipment[{s_index}]")
+            for p_index, package in enumerate(as_list(shipment.get("package"), f"shipment[{s_index}].package")):
+                where = f"shipment[{s_index}].package[{p_index}]"
+                package = as_dict(package, where)
+                tracking_id = text(package.get("trackingNumber"), 64) or text(shipment.get("inquiryNumber"), 64)
+                if not tracking_id:
+                    raise CarrierError(f"{where}.trackingNumber is missing", permanent=True)
+                delivery = as_dict(package.get("deliveryInformation"), f"{where}.deliveryInformation")
+                weight = _weight_kg(as_dict(package.get("weight"), f"{where}.weight"))
+                service = text(as_dict(package.get("service"), f"{where}.service").get("description"))
+                for a_index, activity in enumerate(as_list(package.get("activity"), f"{where}.activity")):
+                    a_where = f"{where}.activity[{a_index}]"
+                    activity = as_dict(activity, a_where)
+                    status = as_dict(activity.get("status"), f"{a_where}.status")
+                    code = text(status.get("statusCode"), 64) or text(status.get("type"), 64)
+                    if not code:
+                        raise CarrierError(f"{a_where}.status has neither statusCode nor type", permanent=True)
+                    location = as_dict(activity.get("location"), f"{a_where}.location")
+                    loc = _location(as_dict(location.get("address"), f"{a_where}.location.address"))
+                    if location.get("slic"):
+                        loc = Location(**{**loc.as_dict(), "code": text(location.get("slic"), 32), "code_type": "slic"})
+                    meta = (("status_type", text(status.get("type"))), ("service", service))
+                    events.append(
+                        CarrierEvent(
+                            tracking_id=tracking_id,
+                            code=code,
+                            sub_code=text(status.get("code"), 64),
+                            description=text(status.get("description")),
+                            occurred_at=_local_time(
+                                activity.get("date"),
+                                activity.get("time"),
+                                text(activity.get("gmtOffset")),
+                                text(activity.get("gmtDate")),
+                                text(activity.get("gmtTime")),
+                                self.default_zone,
+                                a_where,
+                            ),
+                            location=loc,
+                            signed_by=text(delivery.get("receivedBy"), 200) if text(status.get("type")) == "D" else "",
+                            weight_kg=weight,
+                            meta=tuple((k, v) for k, v in meta if v),
+                        )
+                    )
+        return events
+
+    def _parse_alert(self, data: dict[str, Any]) -> CarrierEvent:
+        status = as_dict(data.get("activityStatus"), "activityStatus")
+        code = text(status.get("type"), 64)
+        if not code:
+            raise CarrierError("activityStatus.type is missing", permanent=True)
+        tracking_id = text(data.get("trackingNumber"), 64)
+        if not tracking_id:
+            raise CarrierError("trackingNumber is missing", permanent=True)
+        return CarrierEvent(
+            tracking_id=tracking_id,
+            code=code,
+            sub_code=text(status.get("code"), 64),
+            description=text(status.get("description")),
+            occurred_at=_local_time(
+                data.get("localActivityDate"),
+                data.get("localActivityTime"),
+                "",
+                text(data.get("gmtActivityDate")),
+                text(data.get("gmtActivityTime")),
+                self.default_zone,
+                "Track Alert event",
+            ),
+            location=_location(as_dict(data.get("activityLocation"), "activityLocation")),
+            meta=tuple(
+                (k, text(data.get(k)))
+                for k in ("scheduledDeliveryDate", "actualDeliveryDate", "actualDeliveryTime")
+                if text(data.get(k))
+            ),
+        )
+
+    def _token(self) -> str:
+        base = (self.config.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
+        return oauth_token(
+            cache_key=f"ups:{self.carrier.pk if self.carrier else ''}:{self.credentials.get('client_id', '')}",
+            token_url=f"{base}/security/v1/oauth/token",
+            carrier_name="UPS",
+            client_id=str(self.credentials.get("client_id") or ""),
+            client_secret=str(self.credentials.get("client_secret") or ""),
+            style="basic",
+        )
+
+    def poll(self, tracking_ids: Sequence[str]) -> PollResult:
+        if len(tracking_ids) != 1:
+            raise CarrierError("UPS's Track API takes one inquiry number per request", permanent=True)
+        base = (self.config.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
+        number = tracking_ids[0]
+        response = http(
+            "GET",
+            f"{base}/api/track/v1/details/{quote(number, safe='')}?locale=en_US&returnSignature=false",
+            "UPS",
+            headers={
+                "Authorization": f"Bearer {self._token()}",
+                "transId": uuid.uuid4().hex[:32],
+                "transactionSrc": "gluey",
+                "Accept": "application/json",
+            },
+        )
+        if response.status_code == 401:
+            oauth_forget(f"ups:{self.carrier.pk if self.carrier else ''}:{self.credentials.get('client_id', '')}")
+        raise_for_status(response, "UPS", ok=(400, 404))
+        invalid: dict[str, str] = {}
+        if response.content:
+            data = load_json(response.content, "UPS response")
+            if isinstance(data, dict):
+                invalid = unknown_numbers(data, tracking_ids)
+        if response.status_code in (400, 404) and not invalid:
+            raise CarrierError(f"UPS API answered {response.status_code}: {response.text[:300]}", permanent=True)
+        return PollResult(body=response.content, content_type=response.headers.get("Content-Type", ""), invalid=invalid)

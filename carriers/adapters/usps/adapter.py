@@ -1,0 +1,127 @@
+"""USPS Tracking API v3 (apis.usps.com).
+
+``GET {base_url}/tracking/v3/tracking/{trackingNumber}?expand=DETAIL`` with
+an OAuth client-credentials token from ``POST {base_url}/oauth2/v3/token``
+(JSON body), one number per request. Each of ``trackingEvents`` carries the
+two-character ``eventCode`` of Publication 199's scan-event table, a local
+``eventTimestamp`` and, separately, its ``GMTOffset``. 404 means USPS does
+not know the number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from carriers.adapters.base import Adapter, CarrierError, PollResult
+from carriers.adapters.common import (
+    as_dict,
+    as_list,
+    http,
+    load_json,
+    oauth_forget,
+    oauth_token,
+    parse_iso,
+    parse_offset,
+    raise_for_status,
+    text,
+    zone,
+)
+from tracking.types import CarrierEvent, Location
+
+DEFAULT_BASE_URL = "https://apis.usps.com"
+
+
+def _event_time(raw: dict[str, Any], where: str, default_zone: str) -> datetime:
+    """USPS sends the local time without an offset and the offset beside it (GMTOffset)."""
+    local_raw = text(raw.get("eventTimestamp"), 64)
+    if not local_raw:
+        return parse_iso(raw.get("GMTTimestamp"), f"{where}.GMTTimestamp")
+    try:
+        local = datetime.fromisoformat(local_raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise CarrierError(f"{where}.eventTimestamp is not an ISO 8601 time: {local_raw!r}", permanent=True) from None
+    if local.utcoffset() is not None:
+        return local
+    offset = parse_offset(text(raw.get("GMTOffset")))
+    if offset is not None:
+        return local.replace(tzinfo=offset)
+    if raw.get("GMTTimestamp"):
+        return parse_iso(raw.get("GMTTimestamp"), f"{where}.GMTTimestamp")
+    return local.replace(tzinfo=zone(default_zone))
+
+
+class UspsAdapter(Adapter):
+    channels = frozenset({"poll"})
+    poll_batch_size = 1
+
+    def parse(self, payload: bytes) -> list[CarrierEvent]:
+        data = as_dict(load_json(payload, "USPS response"), "USPS response")
+        if "trackingEvents" not in data and "trackingNumber" not in data:
+            if "error" in data:
+                return []  # an error answer (unknown number): no parcel news
+            raise CarrierError("USPS response has neither 'trackingNumber' nor 'error'", permanent=True)
+        number = text(data.get("trackingNumber"), 64)
+        if not number:
+            raise CarrierError("USPS response has no trackingNumber", permanent=True)
+        events = []
+        for index, raw in enumerate(as_list(data.get("trackingEvents"), "trackingEvents")):
+            where = f"trackingEvents[{index}]"
+            raw = as_dict(raw, where)
+            code = text(raw.get("eventCode"), 64)
+            if not code:
+                raise CarrierError(f"{where}.eventCode is missing", permanent=True)
+            country = text(raw.get("eventCountry"), 2).upper()
+            if not country and (raw.get("eventState") or raw.get("eventZIP")):
+                # Domestic scans leave the country empty.
+                country = "US"
+            name = text(raw.get("name"), 200) or text(raw.get("firm"), 200)
+            events.append(
+                CarrierEvent(
+                    tracking_id=number,
+                    code=code,
+                    description=text(raw.get("eventType")),
+                    occurred_at=_event_time(raw, where, self.default_zone),
+                    location=Location(
+                        city=text(raw.get("eventCity"), 200),
+                        state=text(raw.get("eventState"), 64),
+                        postal_code=text(raw.get("eventZIP"), 32),
+                        iso_country=country,
+                    ),
+                    signed_by=name if code == "01" else "",
+                    meta=tuple((k, text(data.get(k))) for k in ("mailClass",) if text(data.get(k))),
+                )
+            )
+        return events
+
+    def _token_key(self) -> str:
+        return f"usps:{self.carrier.pk if self.carrier else ''}:{self.credentials.get('client_id', '')}"
+
+    def poll(self, tracking_ids: Sequence[str]) -> PollResult:
+        if len(tracking_ids) != 1:
+            raise CarrierError("USPS's tracking API takes one number per request", permanent=True)
+        base = (self.config.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
+        token = oauth_token(
+            cache_key=self._token_key(),
+            token_url=f"{base}/oauth2/v3/token",
+            carrier_name="USPS",
+            client_id=str(self.credentials.get("client_id") or ""),
+            client_secret=str(self.credentials.get("client_secret") or ""),
+            style="json",
+        )
+        response = http(
+            "GET",
+            f"{base}/tracking/v3/tracking/{quote(tracking_ids[0], safe='')}?expand=DETAIL",
+            "USPS",
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+        )
+        if response.status_code == 401:
+            oauth_forget(self._token_key())
+        raise_for_status(response, "USPS", ok=(400, 404))
+        invalid = {}
+        if response.status_code in (400, 404):
+            error = as_dict(as_dict(load_json(response.content or b"{}", "USPS error"), "USPS error").get("error"), "error")
+            invalid[tracking_ids[0]] = f"USPS {response.status_code}: {text(error.get('message')) or 'tracking number not found'}"
+        return PollResult(body=response.content, content_type=response.headers.get("Content-Type", ""), invalid=invalid)

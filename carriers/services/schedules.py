@@ -1,0 +1,104 @@
+"""Periodic jobs as django-celery-beat rows, created and updated from code.
+
+- one ``sftp_fetch`` task per sFTP carrier (every ``config.interval_seconds``, default 60 s),
+- one ``poll_dispatch`` for all polling carriers (every minute),
+- the inbound sweeper (every 5 minutes) and the daily purge of numbers nobody registered.
+
+``carrier_schedules_sync`` runs whenever a carrier is saved; ``schedules_ensure``
+after every migrate. Both write only when something differs, so beat does not
+reload its schedule for nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
+
+from carriers.models import Carrier
+from carriers.services.channels import carrier_fetches_sftp, carrier_polls
+
+DISPATCH_NAME = "carriers: poll dispatcher"
+SWEEP_NAME = "carriers: re-queue stranded inbound messages"
+PURGE_NAME = "tracking: purge numbers nobody registered"
+SFTP_INTERVAL_SECONDS = 60
+
+
+def sftp_task_name(carrier_id: str) -> str:
+    return f"carriers: sftp fetch {carrier_id}"
+
+
+def _interval(seconds: int) -> IntervalSchedule:
+    schedule, _ = IntervalSchedule.objects.get_or_create(every=seconds, period=IntervalSchedule.SECONDS)
+    return schedule
+
+
+def _put(name: str, **fields: Any) -> PeriodicTask:
+    task = PeriodicTask.objects.filter(name=name).first()
+    if task is None:
+        return PeriodicTask.objects.create(name=name, **fields)
+    changed = [k for k, v in fields.items() if getattr(task, k) != v]
+    if changed:
+        for key in changed:
+            setattr(task, key, fields[key])
+        task.save()
+    return task
+
+
+def carrier_schedules_sync(*, carrier: Carrier) -> None:
+    name = sftp_task_name(carrier.pk)
+    if carrier_fetches_sftp(carrier):
+        seconds = int(carrier.config.get("interval_seconds") or SFTP_INTERVAL_SECONDS)
+        _put(
+            name,
+            task="carriers.tasks.sftp_fetch",
+            interval=_interval(max(10, seconds)),
+            args=json.dumps([carrier.pk]),
+            enabled=carrier.enabled,
+            description=f"Fetch {carrier.pk}'s files from {carrier.config.get('host')}",
+        )
+    else:
+        PeriodicTask.objects.filter(name=name).delete()
+    dispatcher_sync()
+
+
+def carrier_schedules_remove(*, carrier_id: str) -> None:
+    PeriodicTask.objects.filter(name=sftp_task_name(carrier_id)).delete()
+    dispatcher_sync()
+
+
+def dispatcher_sync() -> None:
+    """The dispatcher runs while at least one enabled carrier polls."""
+    any_polling = any(carrier_polls(c) for c in Carrier.objects.filter(enabled=True))
+    _put(
+        DISPATCH_NAME,
+        task="carriers.tasks.poll_dispatch",
+        interval=_interval(60),
+        enabled=any_polling,
+        description="Take due tracked items of polling carriers and queue their polls",
+    )
+
+
+def schedules_ensure() -> None:
+    """The jobs that exist whatever carriers there are."""
+    dispatcher_sync()
+    _put(
+        SWEEP_NAME,
+        task="carriers.tasks.inbound_sweep",
+        interval=_interval(300),
+        enabled=True,
+        description="Queue again inbound messages still pending after 5 minutes",
+    )
+    daily, _ = CrontabSchedule.objects.get_or_create(
+        minute="17", hour="3", day_of_week="*", day_of_month="*", month_of_year="*", timezone="UTC"
+    )
+    _put(
+        PURGE_NAME,
+        task="tracking.tasks.purge_unregistered",
+        crontab=daily,
+        enabled=True,
+        description="Delete events of numbers no customer registered within the retention window",
+    )
+    for carrier in Carrier.objects.all():
+        carrier_schedules_sync(carrier=carrier)

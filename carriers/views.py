@@ -1,0 +1,85 @@
+"""The inbound carrier webhook: POST /carriers/{carrier_id}/webhook (DESIGN 4.4).
+
+Order matters: find the carrier, refuse oversize bodies, authenticate (nothing
+is stored for a request that fails), check the body is something the adapter
+accepts, then store it and answer 202 at once — processing happens in a task
+queued when the row is committed. The same body again answers 200, marked
+duplicate.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from carriers.adapters.base import CarrierError, WebhookAuthError, WebhookRequest
+from carriers.adapters.registry import UnknownAdapter, adapter_for
+from carriers.models import Carrier
+from carriers.services.channels import carrier_channels
+from carriers.services.inbound import MAX_WEBHOOK_BYTES, inbound_message_store
+
+log = logging.getLogger(__name__)
+
+
+def _error(status: int, detail: str) -> JsonResponse:
+    return JsonResponse({"detail": detail}, status=status)
+
+
+def _read_body(request: HttpRequest) -> bytes | None:
+    """The raw body, or None when it is over the limit (read at most one byte past it)."""
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > MAX_WEBHOOK_BYTES:
+        return None
+    body = request.read(MAX_WEBHOOK_BYTES + 1)
+    return None if len(body) > MAX_WEBHOOK_BYTES else body
+
+
+@csrf_exempt
+def carrier_webhook(request: HttpRequest, carrier_id: str) -> JsonResponse:
+    if request.method != "POST":
+        response = _error(405, f"Method {request.method} not allowed; carriers POST their events here.")
+        response["Allow"] = "POST"
+        return response
+    carrier = Carrier.objects.filter(pk=carrier_id, enabled=True).first()
+    if carrier is None:
+        return _error(404, f"Unknown carrier {carrier_id!r}.")
+    if "webhook" not in carrier_channels(carrier):
+        return _error(404, f"Carrier {carrier_id!r} does not receive webhooks.")
+    body = _read_body(request)
+    if body is None:
+        return _error(413, f"Body is larger than {MAX_WEBHOOK_BYTES // (1024 * 1024)} MB.")
+    try:
+        adapter = adapter_for(carrier)
+    except UnknownAdapter as exc:
+        log.error("carrier %s has an unknown adapter: %s", carrier.pk, exc)
+        return _error(404, f"Carrier {carrier_id!r} is not set up to receive webhooks.")
+    headers = {key.lower(): value for key, value in request.headers.items()}
+    try:
+        adapter.verify_webhook(WebhookRequest(headers=headers, body=body))
+    except WebhookAuthError as exc:
+        return _error(401, f"Authentication failed: {exc}.")
+    try:
+        events = adapter.parse(body)
+    except CarrierError as exc:
+        return _error(400, f"Body rejected: {exc}.")
+    if not events:
+        return _error(400, "Body rejected: it holds no events.")
+    with transaction.atomic():
+        stored = inbound_message_store(
+            carrier=carrier,
+            channel="webhook",
+            body=body,
+            content_type=request.META.get("CONTENT_TYPE", ""),
+        )
+    if stored.duplicate:
+        return JsonResponse(
+            {"id": stored.message.pk, "status": "duplicate", "duplicate_of": stored.original.pk if stored.original else None},
+            status=200,
+        )
+    return JsonResponse({"id": stored.message.pk, "status": "accepted", "events": len(events)}, status=202)

@@ -1,0 +1,81 @@
+"""Personas for the Event Service tests.
+
+"acme-post" is a generic_json carrier that pushes signed webhooks; helpers
+sign bodies with the public ``standardwebhooks`` library, as a carrier would.
+``celery_worker`` runs a real worker in a thread against the configured broker
+(Redis in CI, the filesystem broker locally).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+from standardwebhooks.webhooks import Webhook
+
+from gluey.celery import app as celery_app
+
+
+def signed_headers(secret: str, body: bytes, *, msg_id: str | None = None, at: datetime | None = None) -> dict[str, str]:
+    msg_id = msg_id or f"msg_{uuid.uuid4().hex}"
+    at = at or datetime.now(timezone.utc)
+    signature = Webhook(secret).sign(msg_id, at, body.decode())
+    return {"webhook-id": msg_id, "webhook-timestamp": str(int(at.timestamp())), "webhook-signature": signature}
+
+
+def generic_body(*events: dict, tracking_id: str = "JD0002234001100086") -> bytes:
+    if not events:
+        events = (
+            {
+                "tracking_id": tracking_id,
+                "code": "DLV",
+                "sub_code": "NB",
+                "description": "Delivered to neighbour",
+                "occurred_at": "2026-11-28T14:03:00+01:00",
+                "location": {"city": "Leeds", "postal_code": "LS1 4AP", "iso_country": "GB"},
+            },
+        )
+    return json.dumps({"events": list(events)}).encode()
+
+
+@pytest.fixture
+def post_webhook(client) -> Callable[..., object]:
+    def post(carrier, body: bytes, *, headers: dict[str, str] | None = None, sign: bool = True, **kwargs):
+        all_headers = dict(headers or {})
+        if sign:
+            all_headers = {**signed_headers(carrier.webhook_secret, body), **all_headers}
+        return client.post(
+            f"/carriers/{carrier.pk}/webhook", data=body, content_type="application/json", headers=all_headers, **kwargs
+        )
+
+    return post
+
+
+@pytest.fixture
+def celery_worker() -> Iterator[object]:
+    with start_worker(
+        celery_app,
+        pool="solo",
+        perform_ping_check=False,
+        shutdown_timeout=10,
+        queues=["ingest", "poll", "sftp", "default"],
+    ) as worker:
+        yield worker
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def minutes_ago(n: int) -> datetime:
+    return datetime.now(timezone.utc) - timedelta(minutes=n)
