@@ -179,7 +179,7 @@ class _GuardMixin:
             peer = sock.getpeername()[0]
             if not address_allowed(peer):
                 sock.close()
-                raise BlockedAddress(f"refused to talk to {self.host}: connected peer {peer} is not public")
+                raise BlockedAddress(f"refused to talk to {self.host}: connected peer {peer} is not a public address")
             return sock
         raise NewConnectionError(self, f"Failed to establish a new connection: {error}")  # type: ignore[arg-type]
 
@@ -198,7 +198,7 @@ class _GuardMixin:
                 peer = None
             if peer is not None and not address_allowed(peer):
                 self.close()  # type: ignore[attr-defined]
-                raise BlockedAddress(f"refused to talk to {self.host}: connected peer {peer} is not public")
+                raise BlockedAddress(f"refused to talk to {self.host}: connected peer {peer} is not a public address")
         return super().request(*args, **kwargs)  # type: ignore[misc]
 
 
