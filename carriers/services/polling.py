@@ -16,7 +16,7 @@ customers' policy (``Customer.expire_after_days``) without events.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -90,10 +90,17 @@ def _take_due(carrier: Carrier, limit: int, now: datetime) -> list[int]:
     return ids
 
 
-def poll_dispatch(*, now: datetime | None = None, max_items: int = 20_000) -> Dispatched:
-    """Take due items of every polling carrier and queue their poll batches."""
-    from carriers.tasks import poll_batch
+def poll_dispatch(
+    *,
+    now: datetime | None = None,
+    max_items: int = 20_000,
+    enqueue: Callable[[str, list[int]], object] | None = None,
+) -> Dispatched:
+    """Take due items of every polling carrier and queue their poll batches (``enqueue`` defaults to the task)."""
+    if enqueue is None:
+        from carriers.tasks import poll_batch
 
+        enqueue = poll_batch.delay
     now = now or timezone.now()
     result = Dispatched()
     carriers = Carrier.objects.filter(enabled=True, adapter__in=polling_adapters()).filter(
@@ -111,7 +118,7 @@ def poll_dispatch(*, now: datetime | None = None, max_items: int = 20_000) -> Di
             ids = _take_due(carrier, budget, now)
             batches = [ids[i : i + batch_size] for i in range(0, len(ids), batch_size)]
             for batch in batches:
-                transaction.on_commit(partial(poll_batch.delay, carrier.pk, batch))
+                transaction.on_commit(partial(enqueue, carrier.pk, batch))
         result.items += len(ids)
         result.batches += len(batches)
         if ids:

@@ -79,3 +79,22 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 20.0) -> bool:
 
 def minutes_ago(n: int) -> datetime:
     return datetime.now(timezone.utc) - timedelta(minutes=n)
+
+
+@pytest.fixture
+def taxonomy(transactional_db) -> None:
+    """Transactional tests flush every table after themselves, the migration-loaded
+    taxonomy included; put it back for the next one."""
+    import csv
+    from pathlib import Path
+
+    from tracking.models import StatusCode
+
+    if StatusCode.objects.exists():
+        return
+    path = Path(__file__).resolve().parents[2] / "tracking" / "taxonomy.csv"
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    StatusCode.objects.bulk_create(
+        [StatusCode(milestone=r["milestone"], code=r["code"], sub_code=r["sub_code"], description=r["description"]) for r in rows]
+    )

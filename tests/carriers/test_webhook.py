@@ -175,7 +175,7 @@ def test_events_for_unregistered_numbers_are_kept_and_appear_on_registration(car
 
 
 @pytest.mark.django_db(transaction=True)
-def test_accepted_webhook_is_processed_by_a_real_worker(post_webhook, celery_worker):
+def test_accepted_webhook_is_processed_by_a_real_worker(taxonomy, post_webhook, celery_worker):
     carrier = make_carrier()
     response = post_webhook(carrier, generic_body(tracking_id="E2E1"))
     assert response.status_code == 202
