@@ -98,8 +98,8 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
             return format_html('<span style="color:#a00">disabled</span> {}', obj.disabled_reason)
         if obj.failing_since:
             return format_html(
-                '<span style="color:#c60">failing since {:%Y-%m-%d %H:%M}</span>; next try {}',
-                obj.failing_since,
+                '<span style="color:#c60">failing since {}</span>; next try {}',
+                f"{obj.failing_since:%Y-%m-%d %H:%M}",
                 f"{obj.retry_at:%H:%M:%S}" if obj.retry_at else "-",
             )
         return "healthy"

@@ -4,6 +4,7 @@
 - ``sending``   — draining an endpoint in order, signing, retry timing, the admin test event
 - ``endpoints`` — subscribe (and secret rotation), unsubscribe, disable, enable
 - ``exports``   — sFTP destinations' scheduling and export runs
+- ``demo``      — the demo customer's endpoint and destination (``seed_demo_notifications``)
 """
 
 from notifications.services.endpoints import (
