@@ -16,7 +16,12 @@ from typing import Any
 
 import paramiko
 from paramiko import SFTPAttributes, SFTPHandle, SFTPServer, SFTPServerInterface
-from paramiko.sftp import SFTP_FAILURE, SFTP_NO_SUCH_FILE, SFTP_OK, SFTP_OP_UNSUPPORTED, SFTP_PERMISSION_DENIED
+from paramiko.sftp import (
+    SFTP_FAILURE,
+    SFTP_OK,
+    SFTP_OP_UNSUPPORTED,
+    SFTP_PERMISSION_DENIED,
+)
 
 
 def generate_ed25519_key() -> paramiko.PKey:
@@ -37,7 +42,7 @@ def _errno_to_sftp(exc: OSError) -> int:
 
 
 class _Auth(paramiko.ServerInterface):
-    def __init__(self, server: "SftpServer") -> None:
+    def __init__(self, server: SftpServer) -> None:
         self.server = server
 
     def get_allowed_auths(self, username: str) -> str:
@@ -57,7 +62,7 @@ class _Auth(paramiko.ServerInterface):
 
 
 class _Handle(SFTPHandle):
-    server: "SftpServer"
+    server: SftpServer
     transport: paramiko.Transport
 
     def _count(self, n: int) -> None:
@@ -260,7 +265,7 @@ class SftpServer:
             transport.close()
             raise EOFError("connection cut by the test server")
 
-    def start(self) -> "SftpServer":
+    def start(self) -> SftpServer:
         self._sock.listen(16)
         self._sock.settimeout(0.2)
         self._thread = threading.Thread(target=self._serve, name=f"sftp-server-{self.port}", daemon=True)
@@ -271,7 +276,7 @@ class SftpServer:
         while not self._stopping.is_set():
             try:
                 conn, _ = self._sock.accept()
-            except (socket.timeout, OSError):
+            except (TimeoutError, OSError):
                 continue
             conn.settimeout(None)
             transport = paramiko.Transport(conn)
@@ -294,7 +299,7 @@ class SftpServer:
         if self._thread is not None:
             self._thread.join(5)
 
-    def __enter__(self) -> "SftpServer":
+    def __enter__(self) -> SftpServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

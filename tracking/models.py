@@ -185,7 +185,9 @@ class TrackingEvent(models.Model):
     # PostgreSQL transaction id of the recording transaction (0 on SQLite, where
     # writers are serial): feed readers use it to never skip an in-flight event.
     txid = models.BigIntegerField(default=0)
-    dedupe_key = models.CharField(max_length=64)
+    # First 64 bits of sha256(code, sub-code, carrier time in UTC, place): a
+    # small index, and a collision within one tracked item is beyond unlikely.
+    dedupe_key = models.BigIntegerField()
 
     carrier_code = models.CharField(max_length=64)
     carrier_sub_code = models.CharField(max_length=64, blank=True, default="")

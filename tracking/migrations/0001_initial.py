@@ -116,7 +116,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('txid', models.BigIntegerField(default=0)),
-                ('dedupe_key', models.CharField(max_length=64)),
+                ('dedupe_key', models.BigIntegerField()),
                 ('carrier_code', models.CharField(max_length=64)),
                 ('carrier_sub_code', models.CharField(blank=True, default='', max_length=64)),
                 ('carrier_text', models.TextField(blank=True, default='')),

@@ -1,0 +1,156 @@
+"""Benchmark the recording service against the raw ceiling.
+
+Records 100,000 events over 10,000 tracked items through events_record (in
+batches, as the channels do), then inserts the same rows with the fastest raw
+path — COPY on PostgreSQL, executemany on SQLite — into a scratch table, as the
+ceiling. Prints its figures and ends with one JSON line.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/gluey_bench python bench/record.py [--events N] [--items N] [--batch N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import resource
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gluey.settings")
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/gluey_bench")
+
+
+def ensure_database(url: str) -> None:
+    if not url.startswith("postgres"):
+        return
+    import psycopg2
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url)
+    name = parsed.path.lstrip("/")
+    conn = psycopg2.connect(host=parsed.hostname, port=parsed.port or 5432, user=parsed.username or "postgres", dbname="postgres")
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+        if not cur.fetchone():
+            cur.execute(f'CREATE DATABASE "{name}"')
+    conn.close()
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--items", type=int, default=10_000)
+    parser.add_argument("--batch", type=int, default=1000, help="events per events_record call")
+    args = parser.parse_args()
+
+    ensure_database(os.environ["DATABASE_URL"])
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+
+    call_command("migrate", verbosity=0)
+    from django.conf import settings
+
+    # DEBUG keeps every SQL string in memory; a benchmark must not pay for that.
+    settings.DEBUG = False
+    from carriers.models import Carrier
+    from carriers.services import carrier_create
+    from tracking.models import TrackedItem, TrackingEvent
+    from tracking.services import events_record
+    from tracking.types import CarrierEvent, Location
+
+    run = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")
+    carrier_id = f"bench-{run}"
+    carrier_create(carrier_id=carrier_id, adapter="generic_json")
+    codes = ["PCK", "HUB", "DEP", "OFD", "DLV", "ATT", "ZZ1"]
+    cities = ["Leeds", "York", "Hull", "Bath", "Derby"]
+    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    def event_at(i: int) -> CarrierEvent:
+        # Consecutive events go to different items, as real traffic does.
+        return CarrierEvent(
+            tracking_id=f"B{run}{i % args.items:07d}",
+            code=codes[i % len(codes)],
+            occurred_at=t0 + timedelta(minutes=i),
+            description="bench event",
+            location=Location(city=cities[i % len(cities)], iso_country="GB"),
+        )
+
+    print(f"database: {connection.vendor}; {args.events} events over {args.items} items, batches of {args.batch}")
+    started = time.perf_counter()
+    created = 0
+    for start in range(0, args.events, args.batch):
+        batch = [event_at(i) for i in range(start, min(start + args.batch, args.events))]
+        result = events_record(carrier=carrier_id, events=batch, channel="manual")
+        created += len(result.created)
+    elapsed = time.perf_counter() - started
+    rate = created / elapsed
+    print(f"events_record: {created} events in {elapsed:.2f} s = {rate:,.0f} events/s")
+
+    # Ceiling: the same rows, straight into a scratch copy of the table.
+    table = TrackingEvent._meta.db_table
+    item_ids = dict(TrackedItem.objects.filter(carrier_id=carrier_id).values_list("tracking_id", "id"))
+    def ceiling_rows():
+        for i in range(args.events):
+            e = event_at(i)
+            yield (
+                item_ids[e.tracking_id], carrier_id, 0, i, e.code, "", e.description, "in_transit", "carrier", "other",
+                False, e.occurred_at.isoformat(), 0, e.occurred_at.isoformat(), json.dumps({"city": e.location.city}),
+                "[]", "manual", "",
+            )
+
+    columns = ("tracked_item_id, carrier_id, txid, dedupe_key, carrier_code, carrier_sub_code, carrier_text, milestone, code, "
+               "sub_code, unmapped, occurred_at, utc_offset_minutes, recorded_at, location, carrier_meta, channel, signed_by")
+    with connection.cursor() as cur:
+        cur.execute("DROP TABLE IF EXISTS bench_ceiling")
+        if connection.vendor == "postgresql":
+            cur.execute(f"CREATE TABLE bench_ceiling (LIKE {table} INCLUDING ALL)")
+            buffer = io.StringIO()
+            for row in ceiling_rows():
+                buffer.write("\t".join(str(v) for v in row) + "\n")
+            started = time.perf_counter()
+            buffer.seek(0)
+            cur.cursor.copy_expert(f"COPY bench_ceiling ({columns}) FROM STDIN", buffer)
+            connection.commit() if not connection.get_autocommit() else None
+            ceiling_elapsed = time.perf_counter() - started
+        else:
+            cur.execute(f"CREATE TABLE bench_ceiling AS SELECT * FROM {table} WHERE 0")
+            placeholders = ", ".join(["%s"] * (columns.count(",") + 1))
+            started = time.perf_counter()
+            cur.executemany(f"INSERT INTO bench_ceiling ({columns}) VALUES ({placeholders})", list(ceiling_rows()))
+            ceiling_elapsed = time.perf_counter() - started
+        cur.execute("DROP TABLE bench_ceiling")
+    ceiling = args.events / ceiling_elapsed
+    print(f"ceiling ({'COPY' if connection.vendor == 'postgresql' else 'executemany'}): {ceiling:,.0f} events/s")
+
+    # Leave the bench database small for the next run.
+    TrackedItem.objects.filter(carrier_id=carrier_id).update(current_event=None)
+    TrackingEvent.objects.filter(carrier_id=carrier_id).delete()
+    TrackedItem.objects.filter(carrier_id=carrier_id).delete()
+    Carrier.objects.filter(pk=carrier_id).delete()
+
+    summary = {
+        "database": connection.vendor,
+        "events": created,
+        "events_per_s": round(rate),
+        "ceiling_events_per_s": round(ceiling),
+        "ratio": round(rate / ceiling, 3),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()

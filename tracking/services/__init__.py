@@ -1,0 +1,39 @@
+"""Writes for tracking. Import from here; the submodules are an implementation detail.
+
+- recording: ``events_record`` — the one door every channel records through.
+- mappings: ``code_mappings_import``, ``events_reharmonise``.
+- registration: ``customer_create``, ``shipment_register``, ``tracked_item_get_or_create``.
+"""
+
+from tracking.services.mappings import MappingError, MappingRow, code_mappings_import, events_reharmonise
+from tracking.services.recording import (
+    InvalidEvent,
+    RecordResult,
+    events_record,
+    tracked_items_refresh_state,
+)
+from tracking.services.registration import (
+    ParcelInput,
+    UnknownCarrier,
+    customer_create,
+    shipment_register,
+    tracked_item_get_or_create,
+    tracked_items_purge_expired,
+)
+
+__all__ = [
+    "InvalidEvent",
+    "MappingError",
+    "MappingRow",
+    "ParcelInput",
+    "RecordResult",
+    "UnknownCarrier",
+    "code_mappings_import",
+    "customer_create",
+    "events_record",
+    "events_reharmonise",
+    "shipment_register",
+    "tracked_item_get_or_create",
+    "tracked_items_purge_expired",
+    "tracked_items_refresh_state",
+]

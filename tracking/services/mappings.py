@@ -1,0 +1,130 @@
+"""Mapping changes: import code maps and re-harmonise stored events."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from tracking.harmonise import harmonise, mapping_table
+from tracking.models import CodeMapping, StatusCode, TrackingEvent, UnmappedCode
+from tracking.services.recording import tracked_items_refresh_state
+
+
+def events_reharmonise(
+    *,
+    carrier_id: str,
+    codes: Iterable[str] | None = None,
+    progress: Callable[[Iterable[int], int], Iterable[int]] | None = None,
+    chunk_size: int = 2000,
+) -> int:
+    """Re-apply the mapping table to stored events of a carrier; returns events changed.
+
+    ``progress`` wraps the iteration over item chunks (the command line passes tqdm).
+    """
+    code_filter = set(codes) if codes is not None else None
+    table = mapping_table(carrier_id=carrier_id, codes=code_filter)
+    events = TrackingEvent.objects.filter(carrier_id=carrier_id)
+    if code_filter is not None:
+        events = events.filter(carrier_code__in=code_filter)
+    pairs = events.values_list("carrier_code", "carrier_sub_code").distinct()
+    changed = 0
+    touched: set[int] = set()
+    with transaction.atomic():
+        for code, sub in list(pairs):
+            (milestone, new_code, new_sub), unmapped = harmonise(table, code, sub)
+            stale = events.filter(carrier_code=code, carrier_sub_code=sub).exclude(
+                milestone=milestone, code=new_code, sub_code=new_sub, unmapped=unmapped
+            )
+            touched.update(stale.values_list("tracked_item_id", flat=True).distinct())
+            changed += stale.update(milestone=milestone, code=new_code, sub_code=new_sub, unmapped=unmapped)
+            if not unmapped:
+                UnmappedCode.objects.filter(carrier_id=carrier_id, carrier_code=code, carrier_sub_code=sub).delete()
+        if code_filter is not None:
+            # A fallback row also resolves the code's sub-code-specific unmapped entries.
+            for code, sub in list(
+                UnmappedCode.objects.filter(carrier_id=carrier_id, carrier_code__in=code_filter).values_list(
+                    "carrier_code", "carrier_sub_code"
+                )
+            ):
+                if not harmonise(table, code, sub)[1]:
+                    UnmappedCode.objects.filter(carrier_id=carrier_id, carrier_code=code, carrier_sub_code=sub).delete()
+    ordered = sorted(touched)
+    chunks = range(0, len(ordered), chunk_size)
+    iterator: Iterable[int] = progress(chunks, len(chunks)) if progress else chunks
+    for start in iterator:
+        with transaction.atomic():
+            tracked_items_refresh_state(item_ids=ordered[start : start + chunk_size])
+    return changed
+
+
+class MappingError(ValueError):
+    """A mapping row that cannot be stored (names the row and the problem)."""
+
+
+@dataclass
+class MappingRow:
+    carrier_code: str
+    carrier_sub_code: str
+    milestone: str
+    code: str
+    sub_code: str
+    note: str = ""
+
+
+def code_mappings_import(
+    *, carrier_id: str, rows: Sequence[MappingRow], reharmonise: bool = True, progress=None
+) -> dict[str, int]:
+    """Validate every row first (all or nothing), then upsert and re-harmonise.
+
+    Returns counts: created, updated, unchanged, events_reharmonised.
+    """
+    statuses = {s.triple: s for s in StatusCode.objects.all()}
+    seen: set[tuple[str, str]] = set()
+    for number, row in enumerate(rows, start=1):
+        if not row.carrier_code.strip():
+            raise MappingError(f"row {number}: carrier_code is empty")
+        if (row.milestone, row.code, row.sub_code) not in statuses:
+            raise MappingError(
+                f"row {number}: {row.milestone}/{row.code}/{row.sub_code} is not in the harmonised taxonomy"
+            )
+        key = (row.carrier_code, row.carrier_sub_code)
+        if key in seen:
+            raise MappingError(f"row {number}: carrier code {row.carrier_code}/{row.carrier_sub_code} appears twice")
+        seen.add(key)
+    counts = {"created": 0, "updated": 0, "unchanged": 0, "events_reharmonised": 0}
+    existing = {
+        (m.carrier_code, m.carrier_sub_code): m for m in CodeMapping.objects.filter(carrier_id=carrier_id)
+    }
+    changed_codes: set[str] = set()
+    with transaction.atomic():
+        for row in rows:
+            status = statuses[(row.milestone, row.code, row.sub_code)]
+            current = existing.get((row.carrier_code, row.carrier_sub_code))
+            if current is None:
+                CodeMapping.objects.create(
+                    carrier_id=carrier_id,
+                    carrier_code=row.carrier_code,
+                    carrier_sub_code=row.carrier_sub_code,
+                    status=status,
+                    note=row.note[:200],
+                )
+                counts["created"] += 1
+                changed_codes.add(row.carrier_code)
+            elif current.status_id != status.id or (row.note and current.note != row.note[:200]):
+                if current.status_id != status.id:
+                    changed_codes.add(row.carrier_code)
+                current.status = status
+                current.note = row.note[:200] or current.note
+                current.save(update_fields=["status", "note", "updated_at"])
+                counts["updated"] += 1
+            else:
+                counts["unchanged"] += 1
+    if reharmonise and changed_codes:
+        counts["events_reharmonised"] = events_reharmonise(
+            carrier_id=carrier_id, codes=changed_codes, progress=progress
+        )
+    return counts
+
+

@@ -1,0 +1,325 @@
+"""The one recording service every channel (webhook, sFTP, polling, manual) uses.
+
+``events_record`` runs in one transaction with a constant number of statements
+per batch whatever its size: create missing tracked items, lock them, read the
+mapping rows, insert events (ON CONFLICT DO NOTHING RETURNING, so only rows we
+created come back), count unmapped codes, move current states forward, read
+the shipments, and send ``events_recorded`` for the outbox.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone as dt_timezone
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import OuterRef, Subquery
+from django.utils import timezone
+
+from tracking.harmonise import harmonise, mapping_table
+from tracking.models import Parcel, Shipment, TrackedItem, TrackingEvent, UnmappedCode
+from tracking.signals import events_recorded
+from tracking.types import CarrierEvent
+
+INSERT_CHUNK = 1000
+
+
+class InvalidEvent(ValueError):
+    """A CarrierEvent that cannot be recorded (names the field)."""
+
+
+@dataclass
+class RecordResult:
+    created: list[TrackingEvent] = field(default_factory=list)
+    duplicates: int = 0
+    unmapped: int = 0
+
+
+def _dedupe_key(event: CarrierEvent) -> int:
+    when = event.occurred_at.astimezone(dt_timezone.utc).isoformat()
+    raw = "\x1f".join((event.code, event.sub_code or "", when, event.location.dedupe_key()))
+    return int.from_bytes(hashlib.sha256(raw.encode()).digest()[:8], "big", signed=True)
+
+
+def _validate(event: CarrierEvent, index: int) -> None:
+    if not event.tracking_id or len(event.tracking_id) > 64:
+        raise InvalidEvent(f"event {index}: tracking_id must be 1–64 characters")
+    if not event.code or len(event.code) > 64:
+        raise InvalidEvent(f"event {index}: code must be 1–64 characters")
+    if len(event.sub_code or "") > 64:
+        raise InvalidEvent(f"event {index}: sub_code must be at most 64 characters")
+    if not isinstance(event.occurred_at, datetime) or event.occurred_at.utcoffset() is None:
+        raise InvalidEvent(f"event {index}: occurred_at must be a timezone-aware datetime")
+    if event.eta is not None and (not isinstance(event.eta, datetime) or event.eta.utcoffset() is None):
+        raise InvalidEvent(f"event {index}: eta must be a timezone-aware datetime")
+
+
+def _offset_minutes(when: datetime) -> int:
+    offset = when.utcoffset()
+    return int(offset.total_seconds() // 60) if offset is not None else 0
+
+
+def _current_txid() -> int:
+    if connection.vendor != "postgresql":
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_current_xact_id()::text::bigint")
+        return int(cursor.fetchone()[0])
+
+
+def _lock_items(carrier_id: str, tracking_ids: list[str], now: datetime) -> dict[str, tuple[int, datetime | None]]:
+    """Create missing tracked items, then lock all of them in id order.
+
+    Locking serialises concurrent recorders of the same items, so dedupe and
+    the current-state update always see each other's committed rows.
+    Returns tracking id → (item id, current status time).
+    """
+    expires = connection.ops.adapt_datetimefield_value(now + timedelta(days=settings.UNREGISTERED_RETENTION_DAYS))
+    created_at = connection.ops.adapt_datetimefield_value(now)
+    table = connection.ops.quote_name(TrackedItem._meta.db_table)
+    with connection.cursor() as cursor:
+        for start in range(0, len(tracking_ids), INSERT_CHUNK):
+            chunk = tracking_ids[start : start + INSERT_CHUNK]
+            params: list[object] = []
+            for tracking_id in chunk:
+                params.extend((carrier_id, tracking_id, created_at, expires))
+            cursor.execute(
+                f"INSERT INTO {table} (carrier_id, tracking_id, created_at, expires_at, status_milestone, status_code, "
+                f"status_sub_code, check_failures, invalid_reason) VALUES "
+                + ", ".join(["(%s, %s, %s, %s, '', '', '', 0, '')"] * len(chunk))
+                + " ON CONFLICT DO NOTHING",
+                params,
+            )
+    qs = TrackedItem.objects.filter(carrier_id=carrier_id, tracking_id__in=tracking_ids).order_by("id")
+    if connection.features.has_select_for_update:
+        qs = qs.select_for_update()
+    return {tid: (pk, status_at) for tid, pk, status_at in qs.values_list("tracking_id", "id", "status_at")}
+
+
+_EVENT_COLUMNS = (
+    "tracked_item_id",
+    "carrier_id",
+    "txid",
+    "dedupe_key",
+    "carrier_code",
+    "carrier_sub_code",
+    "carrier_text",
+    "milestone",
+    "code",
+    "sub_code",
+    "unmapped",
+    "occurred_at",
+    "utc_offset_minutes",
+    "recorded_at",
+    "location",
+    "eta",
+    "signed_by",
+    "weight_kg",
+    "carrier_meta",
+    "channel",
+    "inbound_message_id",
+)
+
+
+def _insert_events(rows: list[dict[str, object]]) -> list[TrackingEvent]:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING: only the rows we created come back.
+
+    Values are adapted by hand (datetimes via the backend, JSON as text): the
+    generic per-field preparation costs more than the insert itself.
+    """
+    adapt_dt = connection.ops.adapt_datetimefield_value
+    table = connection.ops.quote_name(TrackingEvent._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(c) for c in _EVENT_COLUMNS)
+    row_sql = "(" + ", ".join(["%s"] * len(_EVENT_COLUMNS)) + ")"
+    by_key = {(r["tracked_item_id"], r["dedupe_key"]): r for r in rows}
+    created: list[TrackingEvent] = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), INSERT_CHUNK):
+            chunk = rows[start : start + INSERT_CHUNK]
+            params: list[object] = []
+            for r in chunk:
+                params.extend(
+                    (
+                        r["tracked_item_id"], r["carrier_id"], r["txid"], r["dedupe_key"], r["carrier_code"],
+                        r["carrier_sub_code"], r["carrier_text"], r["milestone"], r["code"], r["sub_code"],
+                        r["unmapped"], adapt_dt(r["occurred_at"]), r["utc_offset_minutes"], adapt_dt(r["recorded_at"]),
+                        json.dumps(r["location"]), adapt_dt(r["eta"]) if r["eta"] else None, r["signed_by"],
+                        r["weight_kg"], json.dumps(r["carrier_meta"]), r["channel"], r["inbound_message_id"],
+                    )
+                )
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) VALUES {', '.join([row_sql] * len(chunk))} "
+                "ON CONFLICT DO NOTHING RETURNING id, tracked_item_id, dedupe_key",
+                params,
+            )
+            for pk, item_id, key in cursor.fetchall():
+                event = TrackingEvent(id=pk, **by_key[(item_id, key)])
+                event._state.adding = False
+                event._state.db = "default"
+                created.append(event)
+    created.sort(key=lambda e: e.id)
+    return created
+
+
+def _count_unmapped(carrier_id: str, created: list[TrackingEvent], now: datetime) -> int:
+    counts: dict[tuple[str, str], list] = {}
+    for event in created:
+        if event.unmapped:
+            entry = counts.setdefault((event.carrier_code, event.carrier_sub_code), [0, event.carrier_text])
+            entry[0] += 1
+    if not counts:
+        return 0
+    table = connection.ops.quote_name(UnmappedCode._meta.db_table)
+    stamp = connection.ops.adapt_datetimefield_value(now)
+    params: list[object] = []
+    for (code, sub), (count, text) in counts.items():
+        params.extend([carrier_id, code, sub, text[:500], stamp, stamp, count])
+    values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(counts))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (carrier_id, carrier_code, carrier_sub_code, example_text, first_seen, last_seen, count) "
+            f"VALUES {values} ON CONFLICT (carrier_id, carrier_code, carrier_sub_code) DO UPDATE SET "
+            f"count = {table}.count + excluded.count, last_seen = excluded.last_seen, example_text = excluded.example_text",
+            params,
+        )
+    return sum(c for c, _ in counts.values())
+
+
+def _advance_states(
+    created: list[TrackingEvent], current: dict[int, datetime | None], now: datetime
+) -> None:
+    """Move each item's state to its newest new event, unless it already holds a newer one.
+
+    The items are locked, so ``current`` is exact; new events have higher ids
+    than anything stored, so on a tie in carrier time the new event wins
+    ("ties: the later recorded"). A late, older event changes nothing.
+    """
+    newest: dict[int, TrackingEvent] = {}
+    for event in created:  # ascending id
+        best = newest.get(event.tracked_item_id)
+        if best is None or event.occurred_at >= best.occurred_at:
+            newest[event.tracked_item_id] = event
+    changed: list[TrackingEvent] = []
+    stale: list[int] = []
+    for item_id, event in newest.items():
+        status_at = current.get(item_id)
+        if status_at is None or event.occurred_at >= status_at:
+            changed.append(event)
+        else:
+            stale.append(item_id)
+    table = connection.ops.quote_name(TrackedItem._meta.db_table)
+    stamp = connection.ops.adapt_datetimefield_value(now)
+    # PostgreSQL needs the VALUES types spelled out; SQLite has none to spell.
+    row_sql = "(%s::bigint, %s::bigint, %s, %s, %s, %s::timestamptz)" if connection.vendor == "postgresql" else "(%s, %s, %s, %s, %s, %s)"
+    with connection.cursor() as cursor:
+        for start in range(0, len(changed), INSERT_CHUNK):
+            chunk = changed[start : start + INSERT_CHUNK]
+            params: list[object] = []
+            for e in chunk:
+                params.extend(
+                    (e.tracked_item_id, e.id, e.milestone, e.code, e.sub_code, connection.ops.adapt_datetimefield_value(e.occurred_at))
+                )
+            cursor.execute(
+                f"WITH v (item_id, event_id, milestone, code, sub_code, status_at) AS (VALUES {', '.join([row_sql] * len(chunk))}) "
+                f"UPDATE {table} SET current_event_id = v.event_id, status_milestone = v.milestone, status_code = v.code, "
+                f"status_sub_code = v.sub_code, status_at = v.status_at, last_event_recorded_at = %s "
+                f"FROM v WHERE {table}.id = v.item_id",
+                [*params, stamp],
+            )
+    if stale:
+        TrackedItem.objects.filter(id__in=stale).update(last_event_recorded_at=now)
+
+
+def tracked_items_refresh_state(*, item_ids: Iterable[int]) -> None:
+    """Recompute current states from the stored history (after re-harmonisation)."""
+    item_ids = list(item_ids)
+    if not item_ids:
+        return
+    latest = TrackingEvent.objects.filter(tracked_item=OuterRef("pk")).order_by("-occurred_at", "-id")
+    TrackedItem.objects.filter(id__in=item_ids).update(
+        current_event_id=Subquery(latest.values("id")[:1]),
+        status_milestone=Subquery(latest.values("milestone")[:1]),
+        status_code=Subquery(latest.values("code")[:1]),
+        status_sub_code=Subquery(latest.values("sub_code")[:1]),
+        status_at=Subquery(latest.values("occurred_at")[:1]),
+    )
+
+
+def events_record(
+    *,
+    carrier: object,
+    events: Sequence[CarrierEvent],
+    channel: str,
+    inbound_message_id: int | None = None,
+    now: datetime | None = None,
+) -> RecordResult:
+    """Harmonise, deduplicate and store events; update current states; notify.
+
+    ``carrier`` is a Carrier or its id. Raises InvalidEvent (nothing stored) if
+    any event is unusable, so a bad payload is rejected whole, never half-kept.
+    """
+    carrier_id = carrier if isinstance(carrier, str) else carrier.pk  # type: ignore[attr-defined]
+    for index, event in enumerate(events):
+        _validate(event, index)
+    unique: dict[tuple[str, int], CarrierEvent] = {}
+    for event in events:
+        unique.setdefault((event.tracking_id, _dedupe_key(event)), event)
+    result = RecordResult(duplicates=len(events) - len(unique))
+    if not unique:
+        return result
+    now = now or timezone.now()
+
+    with transaction.atomic():
+        items = _lock_items(carrier_id, sorted({tid for tid, _ in unique}), now)
+        table = mapping_table(carrier_id=carrier_id, codes={e.code for e in unique.values()})
+        txid = _current_txid()
+        rows = []
+        for (tracking_id, key), event in unique.items():
+            (milestone, code, sub_code), unmapped = harmonise(table, event.code, event.sub_code or "")
+            rows.append(
+                {
+                    "tracked_item_id": items[tracking_id][0],
+                    "carrier_id": carrier_id,
+                    "txid": txid,
+                    "dedupe_key": key,
+                    "carrier_code": event.code,
+                    "carrier_sub_code": event.sub_code or "",
+                    "carrier_text": event.description or "",
+                    "milestone": milestone,
+                    "code": code,
+                    "sub_code": sub_code,
+                    "unmapped": unmapped,
+                    "occurred_at": event.occurred_at,
+                    "utc_offset_minutes": _offset_minutes(event.occurred_at),
+                    "recorded_at": now,
+                    "location": event.location.as_dict(),
+                    "eta": event.eta,
+                    "signed_by": event.signed_by or "",
+                    "weight_kg": event.weight_kg,
+                    "carrier_meta": [{"key": k, "value": v} for k, v in event.meta],
+                    "channel": channel,
+                    "inbound_message_id": inbound_message_id,
+                }
+            )
+        created = _insert_events(rows)
+        result.created = created
+        result.duplicates += len(rows) - len(created)
+        if not created:
+            return result
+        result.unmapped = _count_unmapped(carrier_id, created, now)
+        _advance_states(created, {pk: status_at for pk, status_at in items.values()}, now)
+
+        item_ids = {e.tracked_item_id for e in created}
+        shipments: dict[int, list[Shipment]] = defaultdict(list)
+        for shipment in Shipment.objects.filter(tracked_item_id__in=item_ids).select_related("customer"):
+            shipments[shipment.tracked_item_id].append(shipment)
+        parcels: dict[int, list[Parcel]] = defaultdict(list)
+        for parcel in Parcel.objects.filter(tracked_item_id__in=item_ids).select_related("shipment__customer"):
+            parcels[parcel.tracked_item_id].append(parcel)
+        events_recorded.send(sender=TrackingEvent, events=created, shipments=shipments, parcels=parcels)
+    return result
