@@ -1,0 +1,28 @@
+"""EDI: read and write carriers' status files, as a pure library.
+
+Owns the formats, not the data: X12 214 shipment status (releases 4010 and
+5010) with 997 acknowledgments, UN/EDIFACT IFTSTA, and carriers' CSV status
+files. Bytes in, :class:`~edi.model.StatusEvent` dataclasses out, and back.
+Nothing here imports Django or touches the database, except
+:mod:`edi.bridge` (to ``tracking.types``) and the ``manage.py edi`` command.
+
+Readers stream: they take a binary file object, read it in chunks and yield
+transactions or events as they go. Anything malformed raises one exception
+type, :class:`~edi.errors.EdiError`, naming the segment and element.
+
+Public functions (see each module's docstring for signatures):
+
+- ``edi.x12.reader``: ``iter_transactions``, ``iter_events``, ``validate``
+- ``edi.x12.writer``: ``X12Profile``, ``write_x12_214``, ``write_x12_214_stream``
+- ``edi.x12.ack``: ``build_997``
+- ``edi.edifact.reader``: ``iter_transactions``, ``iter_events``
+- ``edi.edifact.writer``: ``EdifactProfile``, ``write_iftsta``, ``write_iftsta_stream``
+- ``edi.csvfile``: ``CsvProfile``, ``iter_events``, ``write_csv``, ``write_csv_stream``
+- ``edi.detect``: ``detect_format``, ``iter_events`` (any of the three formats)
+- ``edi.bridge``: ``to_carrier_event(s)``, ``status_event_from_dict``
+"""
+
+from edi.errors import EdiError
+from edi.model import GroupInfo, InterchangeInfo, Location, Party, StatusEvent, Transaction
+
+__all__ = ["EdiError", "GroupInfo", "InterchangeInfo", "Location", "Party", "StatusEvent", "Transaction"]
