@@ -4,15 +4,15 @@ One run, for one carrier, holding that carrier's lease so overlapping runs
 never fetch the same file:
 
 1. list ``remote_dir`` (files matching ``pattern``);
-2. a file already in the ledger (same name, size and mtime) was ingested by an
-   earlier run that could not move it: move it now, never ingest it again;
-3. list again after ``stable_seconds`` and keep only files whose size and
+2. list again after ``stable_seconds`` and keep only files whose size and
    mtime did not change (a file still being written waits for the next run);
-4. download each (bounded by ``max_file_bytes``), store it as an
-   InboundMessage together with its ledger row (name, size, mtime, sha256),
+3. download each (bounded by ``max_file_bytes``); a file already in the
+   ledger with the same (name, size, mtime, sha256) was ingested by an
+   earlier run that could not move it: move it now, never ingest it again;
+4. otherwise store it as an InboundMessage together with its ledger row,
    parse and record its events, then move it to ``archive_dir`` — or, if it
    could not be parsed, to ``quarantine_dir`` with the error on the ledger
-   row and the message, and carry on with the next file.
+   row and the message — and carry on with the next file.
 
 A dropped connection ends the run; a file whose download did not complete has
 no ledger row and is taken by the next run.
@@ -20,6 +20,7 @@ no ledger row and is taken by the next run.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import posixpath
 import time
@@ -92,8 +93,6 @@ def _move(session: SftpSession, remote: RemoteFile, target_dir: str, suffix: str
 
 
 def _ingest(session: SftpSession, carrier: Carrier, remote: RemoteFile, data: bytes, cfg: _Settings, report: FetchReport) -> None:
-    import hashlib
-
     digest = hashlib.sha256(data).hexdigest()
     with transaction.atomic():
         stored = inbound_message_store(
@@ -159,21 +158,7 @@ def sftp_fetch(*, carrier_id: str, stable_seconds: float | None = None) -> Fetch
         with sftp_open(sftp_cfg) as session:
             listing = session.list(cfg.remote_dir, cfg.pattern)
             report.listed = len(listing)
-            candidates = []
-            for remote in listing:
-                known = (
-                    SftpFile.objects.filter(carrier=carrier, name=remote.name, size=remote.size, mtime=remote.mtime)
-                    .order_by("-pk")
-                    .first()
-                )
-                if known is None:
-                    candidates.append(remote)
-                    continue
-                # Ingested before but still here: the move failed last time. Move it, never ingest it twice.
-                target_dir = cfg.quarantine_dir if known.status == SftpFileStatus.QUARANTINED else cfg.archive_dir
-                target = _move(session, remote, target_dir, str(known.pk))
-                SftpFile.objects.filter(pk=known.pk).update(moved_to=target)
-                report.moved_late += 1
+            candidates = listing
             if candidates and cfg.stable_seconds > 0:
                 time.sleep(cfg.stable_seconds)
                 again = {f.name: f for f in session.list(cfg.remote_dir, cfg.pattern)}
@@ -189,6 +174,20 @@ def sftp_fetch(*, carrier_id: str, stable_seconds: float | None = None) -> Fetch
                 if len(data) != remote.size:
                     # It changed between the listing and the download: leave it for the next run.
                     report.growing += 1
+                    continue
+                known = SftpFile.objects.filter(
+                    carrier=carrier,
+                    name=remote.name,
+                    size=remote.size,
+                    mtime=remote.mtime,
+                    sha256=hashlib.sha256(data).hexdigest(),
+                ).first()
+                if known is not None:
+                    # Ingested by an earlier run that could not move it away: move it now, never ingest it twice.
+                    target_dir = cfg.quarantine_dir if known.status == SftpFileStatus.QUARANTINED else cfg.archive_dir
+                    target = _move(session, remote, target_dir, str(known.pk))
+                    SftpFile.objects.filter(pk=known.pk).update(moved_to=target)
+                    report.moved_late += 1
                     continue
                 _ingest(session, carrier, remote, data, cfg, report)
     except SftpError as exc:

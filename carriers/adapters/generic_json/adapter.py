@@ -38,7 +38,8 @@ def _when(value: Any, where: str) -> datetime:
 
 
 class GenericJsonAdapter(Adapter):
-    channels = frozenset({"webhook"})
+    # Pushed to our webhook, or dropped as .json files on an sFTP server.
+    channels = frozenset({"webhook", "sftp"})
 
     def parse(self, payload: bytes) -> list[CarrierEvent]:
         try:
