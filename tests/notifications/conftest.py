@@ -21,6 +21,28 @@ def fast_webhooks(settings):
 
 
 @pytest.fixture
+def taxonomy(transactional_db) -> None:
+    """Transactional tests flush every table afterwards, the migration-loaded
+    taxonomy included; put it back for the tests that follow."""
+    import csv
+    from pathlib import Path
+
+    from tracking.models import StatusCode
+
+    if StatusCode.objects.exists():
+        return
+    path = Path(__file__).resolve().parents[2] / "tracking" / "taxonomy.csv"
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    StatusCode.objects.bulk_create(
+        [
+            StatusCode(milestone=r["milestone"], code=r["code"], sub_code=r["sub_code"], description=r["description"])
+            for r in rows
+        ]
+    )
+
+
+@pytest.fixture
 def loopback_allowed(settings):
     settings.WEBHOOK_ALLOWED_NETWORKS = [ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")]
 

@@ -19,7 +19,7 @@ from tests.notifications.conftest import record
 from tests.notifications.receiver import Reply
 from tracking.services import shipment_register
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("taxonomy")]
 
 
 def wait_until(predicate, timeout: float = 30.0) -> bool:
