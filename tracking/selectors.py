@@ -18,7 +18,9 @@ their transaction commits, so a lower id can become visible after a higher
 one. The feed therefore only returns events whose transaction is older than
 every transaction still in flight (``txid < pg_snapshot_xmin``); later ones
 appear on a later call, after the cursor, so none is ever skipped. The price
-is that the feed lags behind the oldest open writing transaction. On SQLite
+is that the feed lags behind the oldest open writing transaction. (Rows
+written by the reading transaction itself are returned too; a transaction
+should not record events and hand feed cursors to clients at once.) On SQLite
 writers are serial and txid is 0, so the order is plain ``id``.
 
 Track views: ``shipment_for_customer`` and ``shipments_track`` load shipments,
@@ -106,8 +108,13 @@ def events_after_cursor(
         txid, event_id = cursor_decode(cursor)
         qs = qs.filter(Q(txid__gt=txid) | Q(txid=txid, id__gt=event_id))
     if connection.vendor == "postgresql":
-        # Only transactions older than every one still running: see the module docstring.
-        qs = qs.filter(txid__lt=RawSQL("pg_snapshot_xmin(pg_current_snapshot())::text::bigint", []))
+        # Only transactions older than every one still running (see the module
+        # docstring), plus the reading transaction's own rows, which it can see:
+        # a test, or a job that records and reads in one transaction, finds them.
+        qs = qs.filter(
+            Q(txid__lt=RawSQL("pg_snapshot_xmin(pg_current_snapshot())::text::bigint", []))
+            | Q(txid=RawSQL("pg_current_xact_id_if_assigned()::text::bigint", []))
+        )
     rows = list(qs.order_by("txid", "id")[: limit + 1])
     has_more = len(rows) > limit
     rows = rows[:limit]

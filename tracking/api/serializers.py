@@ -30,6 +30,15 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+class StrictUUIDField(serializers.UUIDField):
+    """A UUID given as a string (DRF would also take an integer as a 128-bit UUID)."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, str):
+            self.fail("invalid", value=data)
+        return super().to_internal_value(data)
+
+
 class MetaDataItem(serializers.Serializer):
     key = StrictCharField(max_length=100)
     value = StrictCharField(max_length=500, allow_blank=True)
@@ -78,7 +87,7 @@ class ShipmentCreate(serializers.Serializer):
 
 
 class TrackRequest(serializers.Serializer):
-    ids = serializers.ListField(child=serializers.UUIDField(), required=False, help_text="Shipment ids (UUIDs).")
+    ids = serializers.ListField(child=StrictUUIDField(), required=False, help_text="Shipment ids (UUIDs).")
     uuid_refs = serializers.ListField(
         child=StrictCharField(max_length=100), required=False, help_text="Extension: your own shipment references."
     )

@@ -14,5 +14,5 @@ urlpatterns = [
     path("api/schema", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     # Anything else under the API's prefixes is a JSON 404, even with DEBUG on.
-    re_path(r"^(?:shipments|track|events|api)(?:/.*)?$", not_found_view),
+    re_path(r"^(?:shipments|track|events)(?:/.*)?$", not_found_view),
 ]
