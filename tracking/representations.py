@@ -45,7 +45,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from tracking.models import Parcel, Shipment, StatusCode, TrackedItem, TrackingEvent
@@ -85,7 +85,7 @@ def iso(value: datetime | None) -> str | None:
 
 
 def utc_iso(value: datetime) -> str:
-    return value.astimezone(timezone.utc).isoformat()
+    return value.astimezone(UTC).isoformat()
 
 
 def carrier_time(event: TrackingEvent) -> str:

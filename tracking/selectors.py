@@ -98,9 +98,7 @@ def customer_events(*, customer: Customer) -> QuerySet[TrackingEvent]:
     return TrackingEvent.objects.filter(Q(tracked_item_id__in=shipment_items) | Q(tracked_item_id__in=parcel_items))
 
 
-def events_after_cursor(
-    *, cursor: str | None, limit: int, events: QuerySet[TrackingEvent] | None = None
-) -> EventPage:
+def events_after_cursor(*, cursor: str | None, limit: int, events: QuerySet[TrackingEvent] | None = None) -> EventPage:
     """Raises InvalidCursor for a cursor that does not decode; ``limit`` is clamped to 1..1000."""
     limit = max(1, min(int(limit), FEED_MAX_LIMIT))
     qs = events if events is not None else TrackingEvent.objects.all()

@@ -22,4 +22,4 @@ def record(carrier_id: str = "acme-post", *events: Any) -> list:
     return events_record(carrier=carrier_id, events=list(events), channel="webhook").created
 
 
-__all__ = ["register", "record", "event"]
+__all__ = ["event", "record", "register"]

@@ -81,7 +81,7 @@ def test_revoked_expired_and_inactive_are_401(acme):
     fresh.save()
     assert client_for(clear).get("/probe").json() == {"detail": "Not authenticated."}
 
-    third, clear3 = CustomerAPIKey.objects.create_key(name="third", customer=acme)
+    _, clear3 = CustomerAPIKey.objects.create_key(name="third", customer=acme)
     acme.is_active = False
     acme.save()
     assert client_for(clear3).get("/probe").status_code == 401

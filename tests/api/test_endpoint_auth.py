@@ -62,7 +62,9 @@ def test_throttled_on_every_endpoint(acme, carrier, monkeypatch, method, path, b
 def test_throttle_fails_open_when_its_cache_is_unavailable(acme, settings):
     # The database cache's table may be missing (createcachetable not run):
     # the API keeps answering rather than failing every request.
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "no_such_table"}}
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "no_such_table"}
+    }
     response = client_for(acme.api_key).get("/events")
     assert response.status_code == 200
     # ...and the failed cache query did not break the request's transaction.

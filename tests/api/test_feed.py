@@ -7,7 +7,7 @@ import threading
 import time
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connections, transaction
 
 from tests.api.conftest import client_for
 from tests.api.helpers import event, record, register
@@ -20,7 +20,13 @@ pytestmark = pytest.mark.django_db
 
 
 def codes(page_json) -> list[tuple[str, str]]:
-    return [(e["carrier_tracking_id"] if "parcel" not in e else e["parcel"]["carrier_tracking_id"], e["event"]["codes"]["carrier"]["code"]) for e in page_json["events"]]
+    return [
+        (
+            e["carrier_tracking_id"] if "parcel" not in e else e["parcel"]["carrier_tracking_id"],
+            e["event"]["codes"]["carrier"]["code"],
+        )
+        for e in page_json["events"]
+    ]
 
 
 def test_pages_through_the_customers_events_in_recording_order(api, globex_api, carrier):
@@ -130,7 +136,6 @@ def _poll_until(read, done):
         time.sleep(0.05)
         result = read()
     return result
-
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)

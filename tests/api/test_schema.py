@@ -49,17 +49,25 @@ def test_schema_documents_key_version_and_errors(spec):
         "name": "x-key",
         "description": "The API key printed once by `manage.py create_customer`.",
     }
-    for path, method in [("/shipments", "post"), ("/shipments/{shipment_id}/track", "get"), ("/track", "post"), ("/events", "get")]:
+    for path, method in [
+        ("/shipments", "post"),
+        ("/shipments/{shipment_id}/track", "get"),
+        ("/track", "post"),
+        ("/events", "get"),
+    ]:
         operation = spec["paths"][path][method]
         assert {"ApiKey": []} in operation["security"]
         headers = [p for p in operation["parameters"] if p["in"] == "header"]
         assert headers[0]["name"] == "x-version" and headers[0]["required"] is True
         assert {"400", "401", "429"} <= set(operation["responses"])
     track = spec["paths"]["/track"]["post"]
-    assert track["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/TrackRequest"}
+    assert track["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/TrackRequest"
+    }
     assert track["responses"]["200"]["content"]["application/json"]["schema"]["items"] == {
         "$ref": "#/components/schemas/BatchTrackShipment"
     }
+    assert set(track["responses"]["200"]["headers"]) == {"x-last-updated", "x-not-found"}
     for name in ("BatchTrackShipment", "TrackSingleShipment", "TrackingData", "TrackingEvent", "TrackingWebhookEvent"):
         assert name in spec["components"]["schemas"]
 
@@ -91,7 +99,19 @@ def test_real_responses_match_the_documented_shapes(api, carrier, spec):
             sub_code="NB",
             occurred_at=T0,
             description="Delivered",
-            location=Location(city="Leeds", iso_country="GB", code="LDS", code_type="depot", description="Leeds", lat=53.8, lng=-1.5, name="n", street="s", postal_code="LS1", state="WY"),
+            location=Location(
+                city="Leeds",
+                iso_country="GB",
+                code="LDS",
+                code_type="depot",
+                description="Leeds",
+                lat=53.8,
+                lng=-1.5,
+                name="n",
+                street="s",
+                postal_code="LS1",
+                state="WY",
+            ),
             eta=T0,
             signed_by="J",
             meta=(("a", "b"),),
@@ -115,3 +135,13 @@ def test_strict_check_catches_an_undocumented_field(spec):
 
     with pytest.raises(ValidationError):
         assert_matches(spec, "Error", {"detail": "x", "surprise": 1})
+
+
+def test_django_level_errors_are_json_for_api_paths_only(rf):
+    from tracking.api.exceptions import page_not_found, server_error
+
+    for handler, args, status in [(page_not_found, (None,), 404), (server_error, (), 500)]:
+        api = handler(rf.get("/track"), *args)
+        assert api.status_code == status and api["Content-Type"] == "application/json"
+        admin = handler(rf.get("/admin/nowhere"), *args)
+        assert admin.status_code == status and admin["Content-Type"].startswith("text/html")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta, timezone as dt_timezone
+from datetime import timedelta
+from datetime import timezone as dt_timezone
 
 import pytest
 
@@ -22,7 +23,11 @@ FULL = {
     "references": {"shipper": "SHIP-1", "receiver": "RCV-9"},
     "meta_data": [{"key": "channel", "value": "web"}, {"key": "warehouse", "value": "LDS"}],
     "parcels": [
-        {"carrier_tracking_id": "JD0002234001100087", "uuid_ref": "box-1", "meta_data": [{"key": "sku", "value": "A1"}]},
+        {
+            "carrier_tracking_id": "JD0002234001100087",
+            "uuid_ref": "box-1",
+            "meta_data": [{"key": "sku", "value": "A1"}],
+        },
         {"carrier_tracking_id": "JD0002234001100088"},
     ],
 }
@@ -97,12 +102,20 @@ def test_unknown_carrier_is_422_naming_carrier_id(api, carrier):
             "meta_data.0.value: Must be a string.",
         ),
         (
-            {"carrier_id": "acme-post", "carrier_tracking_id": "T1", "meta_data": [{"key": str(i), "value": "v"} for i in range(21)]},
+            {
+                "carrier_id": "acme-post",
+                "carrier_tracking_id": "T1",
+                "meta_data": [{"key": str(i), "value": "v"} for i in range(21)],
+            },
             "meta_data:",
         ),
         ({"carrier_id": "acme-post", "carrier_tracking_id": "T1", "parcels": [{}]}, "parcels.0.carrier_tracking_id:"),
         (
-            {"carrier_id": "acme-post", "carrier_tracking_id": "T1", "parcels": [{"carrier_tracking_id": "P"}, {"carrier_tracking_id": "P"}]},
+            {
+                "carrier_id": "acme-post",
+                "carrier_tracking_id": "T1",
+                "parcels": [{"carrier_tracking_id": "P"}, {"carrier_tracking_id": "P"}],
+            },
             "parcels:",
         ),
         (["acme-post", "T1"], "Invalid data"),
@@ -139,7 +152,17 @@ def _rich_events() -> list[CarrierEvent]:
             code="PCK",
             occurred_at=(T0 + timedelta(minutes=5)).astimezone(minus5),
             description="Picked up",
-            location=Location(city="Boston", state="MA", iso_country="US", postal_code="02110", code="BOS1", code_type="depot", description="Boston depot", lat=42.35, lng=-71.05),
+            location=Location(
+                city="Boston",
+                state="MA",
+                iso_country="US",
+                postal_code="02110",
+                code="BOS1",
+                code_type="depot",
+                description="Boston depot",
+                lat=42.35,
+                lng=-71.05,
+            ),
             meta=(("route", "7"),),
         ),
         CarrierEvent(
@@ -156,7 +179,9 @@ def _rich_events() -> list[CarrierEvent]:
 
 
 def test_track_one_shipment_has_every_field(api, carrier):
-    shipment = register(api, "T1", uuid_ref="order-1", references={"shipper": "S1"}, parcels=[{"carrier_tracking_id": "P1"}])
+    shipment = register(
+        api, "T1", uuid_ref="order-1", references={"shipper": "S1"}, parcels=[{"carrier_tracking_id": "P1"}]
+    )
     # Recorded out of carrier order: the response is oldest first by carrier time.
     record("acme-post", _rich_events()[1])
     record("acme-post", _rich_events()[0])
@@ -190,17 +215,25 @@ def test_track_one_shipment_has_every_field(api, carrier):
     assert first["carrier_meta_data"] == [{"key": "route", "value": "7"}]
     assert "eta" not in first
     assert last["codes"]["gluey"] | {"freetext_detail": None} == {
-        "milestone": "delivery", "code": "delivered", "sub_code": "left_with_neighbor", "freetext_detail": None,
+        "milestone": "delivery",
+        "code": "delivered",
+        "sub_code": "left_with_neighbor",
+        "freetext_detail": None,
     }
     assert last["codes"]["carrier"] == {"code": "DLV", "sub_code": "NB", "freetext_detail": "Delivered to neighbour"}
-    assert last["location"] == {"address": {"name": "No. 12", "street": "1 High St", "city": "Leeds", "iso_country": "GB"}}
+    assert last["location"] == {
+        "address": {"name": "No. 12", "street": "1 High St", "city": "Leeds", "iso_country": "GB"}
+    }
     assert last["eta"] == (T0 + timedelta(hours=29)).isoformat()
     assert response["x-last-updated"]
 
 
 def test_parcel_level_shipment_tracks_each_parcel(api, carrier):
     shipment = register(
-        api, "MASTER", tracking_level="parcel", parcels=[{"carrier_tracking_id": "P1", "uuid_ref": "box-1"}, {"carrier_tracking_id": "P2"}]
+        api,
+        "MASTER",
+        tracking_level="parcel",
+        parcels=[{"carrier_tracking_id": "P1", "uuid_ref": "box-1"}, {"carrier_tracking_id": "P2"}],
     )
     record("acme-post", event(tracking_id="P1", code="OFD", minutes=10), event(tracking_id="MASTER", code="HUB"))
     body = api.get(f"/shipments/{shipment['id']}/track").json()

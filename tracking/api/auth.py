@@ -155,9 +155,9 @@ class CustomerAutoSchema(AutoSchema):
 class CustomerAPIView(APIView):
     """Base view for customer endpoints; see the module docstring."""
 
-    authentication_classes = [APIKeyAuthentication]
-    permission_classes = [HasCustomer]
-    throttle_classes = [APIKeyRateThrottle]
+    authentication_classes = (APIKeyAuthentication,)
+    permission_classes = (HasCustomer,)
+    throttle_classes = (APIKeyRateThrottle,)
     schema = CustomerAutoSchema()
 
     @property

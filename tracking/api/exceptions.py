@@ -84,7 +84,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     if getattr(exc, "auth_header", None):
         headers["WWW-Authenticate"] = exc.auth_header  # type: ignore[attr-defined]
     if getattr(exc, "wait", None):
-        headers["Retry-After"] = "%d" % exc.wait  # type: ignore[attr-defined]
+        headers["Retry-After"] = f"{int(exc.wait)}"  # type: ignore[attr-defined]
 
     status_code = exc.status_code
     if isinstance(exc, exceptions.ValidationError):

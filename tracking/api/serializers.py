@@ -22,7 +22,7 @@ MAX_PARCELS = 100
 class StrictCharField(serializers.CharField):
     """A CharField that refuses numbers and booleans instead of turning them into text."""
 
-    default_error_messages = {"invalid": "Must be a string."}
+    default_error_messages = {"invalid": "Must be a string."}  # noqa: RUF012 - DRF merges it per class
 
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
@@ -81,7 +81,9 @@ class ShipmentCreate(serializers.Serializer):
         seen: set[str] = set()
         for parcel in parcels:
             if parcel["carrier_tracking_id"] in seen:
-                raise serializers.ValidationError(f"carrier_tracking_id {parcel['carrier_tracking_id']!r} appears twice.")
+                raise serializers.ValidationError(
+                    f"carrier_tracking_id {parcel['carrier_tracking_id']!r} appears twice."
+                )
             seen.add(parcel["carrier_tracking_id"])
         return parcels
 

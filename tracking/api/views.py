@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound, ValidationError
@@ -23,6 +24,21 @@ from tracking.api.schema import error_responses
 from tracking.services import ParcelInput, UnknownCarrier, shipment_register
 
 SHIPMENT_NOT_FOUND = "Shipment not found."
+
+LAST_UPDATED_HEADER = OpenApiParameter(
+    "x-last-updated",
+    OpenApiTypes.DATETIME,
+    OpenApiParameter.HEADER,
+    description="Latest time Gluey recorded one of the returned events; absent when there are none.",
+    response=[200],
+)
+NOT_FOUND_HEADER = OpenApiParameter(
+    "x-not-found",
+    str,
+    OpenApiParameter.HEADER,
+    description="Requested values that matched nothing for your account, comma-separated and percent-encoded.",
+    response=[200],
+)
 
 
 def _track_bodies(result: selectors.TrackResult) -> list[dict[str, Any]]:
@@ -89,6 +105,7 @@ class ShipmentTrackView(CustomerAPIView):
     @extend_schema(
         operation_id="track_shipment",
         summary="Track one shipment",
+        parameters=[LAST_UPDATED_HEADER],
         responses={200: s.TrackSingleShipmentDoc, **error_responses(404)},
     )
     def get(self, request: Request, shipment_id: str) -> Response:
@@ -111,11 +128,11 @@ class BatchTrackView(CustomerAPIView):
             "A malformed id is a validation error (422), not a miss."
         ),
         request=s.TrackRequest,
+        parameters=[LAST_UPDATED_HEADER, NOT_FOUND_HEADER],
         responses={
             200: OpenApiResponse(
                 s.BatchTrackShipmentDoc(many=True),
                 description="Found shipments.",
-                # headers are documented in the description; drf-spectacular has no per-response header type here
             ),
             **error_responses(404, 422),
         },
@@ -127,7 +144,9 @@ class BatchTrackView(CustomerAPIView):
         v = data.validated_data
         total = sum(len(v.get(k, [])) for k in ("ids", "uuid_refs", "carrier_tracking_ids"))
         if total > s.MAX_BATCH:
-            raise UnprocessableEntity(f"ids: At most {s.MAX_BATCH} ids, uuid_refs and carrier_tracking_ids in total, got {total}.")
+            raise UnprocessableEntity(
+                f"ids: At most {s.MAX_BATCH} ids, uuid_refs and carrier_tracking_ids in total, got {total}."
+            )
         result = selectors.shipments_track(
             customer=self.customer,
             ids=v.get("ids", []),
@@ -164,11 +183,14 @@ class EventFeedView(CustomerAPIView):
         query.is_valid(raise_exception=True)
         try:
             page = selectors.events_feed(
-                customer=self.customer, after=query.validated_data.get("after") or None, limit=query.validated_data["limit"]
+                customer=self.customer,
+                after=query.validated_data.get("after") or None,
+                limit=query.validated_data["limit"],
             )
         except selectors.InvalidCursor as exc:
             raise ValidationError({"after": [str(exc)]}) from None
         events = [
-            representations.webhook_event_dict(shipment=e.shipment, parcel=e.parcel, event=e.event) for e in page.entries
+            representations.webhook_event_dict(shipment=e.shipment, parcel=e.parcel, event=e.event)
+            for e in page.entries
         ]
         return Response({"events": events, "next_cursor": page.next_cursor, "has_more": page.has_more})
