@@ -91,7 +91,7 @@ class ShipmentCreateView(CustomerAPIView):
                 ],
             )
         except UnknownCarrier:
-            raise UnprocessableEntity(f"carrier_id: Unknown carrier {v['carrier_id']!r}.") from None
+            raise UnprocessableEntity({"carrier_id": [f"Unknown carrier {v['carrier_id']!r}."]}) from None
         parcels = list(shipment.parcels.order_by("carrier_tracking_id"))
         return Response(
             representations.shipment_dict(shipment, parcels),
@@ -144,9 +144,8 @@ class BatchTrackView(CustomerAPIView):
         v = data.validated_data
         total = sum(len(v.get(k, [])) for k in ("ids", "uuid_refs", "carrier_tracking_ids"))
         if total > s.MAX_BATCH:
-            raise UnprocessableEntity(
-                f"ids: At most {s.MAX_BATCH} ids, uuid_refs and carrier_tracking_ids in total, got {total}."
-            )
+            message = f"At most {s.MAX_BATCH} ids, uuid_refs and carrier_tracking_ids in total, got {total}."
+            raise UnprocessableEntity({"ids": [message]})
         result = selectors.shipments_track(
             customer=self.customer,
             ids=v.get("ids", []),
