@@ -18,6 +18,9 @@ def on_shipment_registered(sender: Any, *, shipment: Any, tracked_items: Any, **
 
 
 def on_carrier_saved(sender: Any, instance: Carrier, raw: bool = False, **kwargs: Any) -> None:
+    from carriers.views import carrier_cache_forget
+
+    carrier_cache_forget(instance.pk)
     if raw:  # loaddata
         return
     from carriers.services.schedules import carrier_schedules_sync
@@ -26,6 +29,9 @@ def on_carrier_saved(sender: Any, instance: Carrier, raw: bool = False, **kwargs
 
 
 def on_carrier_deleted(sender: Any, instance: Carrier, **kwargs: Any) -> None:
+    from carriers.views import carrier_cache_forget
+
+    carrier_cache_forget(instance.pk)
     from carriers.services.schedules import carrier_schedules_remove
 
     carrier_schedules_remove(carrier_id=instance.pk)

@@ -10,8 +10,8 @@ duplicate.
 from __future__ import annotations
 
 import logging
+import time
 
-from django.db import transaction
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -22,6 +22,30 @@ from carriers.services.channels import carrier_channels
 from carriers.services.inbound import MAX_WEBHOOK_BYTES, inbound_message_store
 
 log = logging.getLogger(__name__)
+
+
+# Carriers are looked up on every webhook; keep them a few seconds per process.
+# A save in this process clears the entry at once (carriers.receivers); other
+# processes see a change within CARRIER_CACHE_SECONDS.
+CARRIER_CACHE_SECONDS = 5.0
+_carriers: dict[str, tuple[float, Carrier]] = {}
+
+
+def carrier_cached(carrier_id: str) -> Carrier | None:
+    hit = _carriers.get(carrier_id)
+    now = time.monotonic()
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    carrier = Carrier.objects.filter(pk=carrier_id, enabled=True).defer("credentials").first()
+    if carrier is None:
+        _carriers.pop(carrier_id, None)
+    elif len(_carriers) < 10_000:
+        _carriers[carrier_id] = (now + CARRIER_CACHE_SECONDS, carrier)
+    return carrier
+
+
+def carrier_cache_forget(carrier_id: str) -> None:
+    _carriers.pop(carrier_id, None)
 
 
 def _error(status: int, detail: str) -> JsonResponse:
@@ -46,7 +70,7 @@ def carrier_webhook(request: HttpRequest, carrier_id: str) -> JsonResponse:
         response = _error(405, f"Method {request.method} not allowed; carriers POST their events here.")
         response["Allow"] = "POST"
         return response
-    carrier = Carrier.objects.filter(pk=carrier_id, enabled=True).first()
+    carrier = carrier_cached(carrier_id)
     if carrier is None:
         return _error(404, f"Unknown carrier {carrier_id!r}.")
     if "webhook" not in carrier_channels(carrier):
@@ -70,13 +94,10 @@ def carrier_webhook(request: HttpRequest, carrier_id: str) -> JsonResponse:
         return _error(400, f"Body rejected: {exc}.")
     if not events:
         return _error(400, "Body rejected: it holds no events.")
-    with transaction.atomic():
-        stored = inbound_message_store(
-            carrier=carrier,
-            channel="webhook",
-            body=body,
-            content_type=request.META.get("CONTENT_TYPE", ""),
-        )
+    # One short transaction (INSERT, COMMIT); processing is queued once it has committed.
+    stored = inbound_message_store(
+        carrier=carrier, channel="webhook", body=body, content_type=request.META.get("CONTENT_TYPE", "")
+    )
     if stored.duplicate:
         return JsonResponse(
             {"id": stored.message.pk, "status": "duplicate", "duplicate_of": stored.original.pk if stored.original else None},

@@ -109,52 +109,53 @@ class Processed:
 
 
 def inbound_message_process(*, message_id: int, force: bool = False) -> Processed:
-    """Parse a stored message and record its events; safe to call twice.
+    """Parse a stored message and record its events; safe to call twice (or concurrently).
 
     A payload the adapter rejects, or events the recorder refuses, mark the
     message failed with the reason (nothing is recorded). Anything else (a
     database hiccup) propagates so the task retries; the attempt's error is
     written on the message first.
+
+    No lock is held on the message: recording deduplicates events, so two runs
+    of the same message (a retry racing the sweeper) store them once, and the
+    recording transaction is the only one — a message whose status update is
+    lost to a crash stays pending and is simply processed again.
     """
+    message = (
+        InboundMessage.objects.select_related("carrier")
+        .defer("carrier__credentials", "carrier__webhook_secret")
+        .get(pk=message_id)
+    )
+    if message.status == InboundStatus.DUPLICATE:
+        return Processed(status=message.status)
+    if message.status == InboundStatus.PROCESSED and not force:
+        return Processed(status=message.status, events=message.event_count)
     try:
-        with transaction.atomic():
-            message = InboundMessage.objects.select_for_update().select_related("carrier").get(pk=message_id)
-            if message.status == InboundStatus.DUPLICATE:
-                return Processed(status=message.status)
-            if message.status == InboundStatus.PROCESSED and not force:
-                return Processed(status=message.status, events=message.event_count)
-            try:
-                adapter = adapter_for(message.carrier, message.parser or None)
-                events = adapter.parse(bytes(message.body))
-                with transaction.atomic():
-                    result = events_record(
-                        carrier=message.carrier_id,
-                        events=events,
-                        channel=message.channel,
-                        inbound_message_id=message.pk,
-                    )
-            except (CarrierError, InvalidEvent, UnknownAdapter) as exc:
-                error = str(exc) or type(exc).__name__
-                InboundMessage.objects.filter(pk=message.pk).update(
-                    status=InboundStatus.FAILED, error=error[:5000], attempts=F("attempts") + 1, processed_at=timezone.now()
-                )
-                log.warning("inbound message %s failed: %s", message.pk, error)
-                return Processed(status=InboundStatus.FAILED, error=error)
-            InboundMessage.objects.filter(pk=message.pk).update(
-                status=InboundStatus.PROCESSED,
-                error="",
-                attempts=F("attempts") + 1,
-                event_count=len(events),
-                processed_at=timezone.now(),
-            )
-            return Processed(status=InboundStatus.PROCESSED, events=len(events), created=len(result.created))
-    except InboundMessage.DoesNotExist:
-        raise
+        adapter = adapter_for(message.carrier, message.parser or None)
+        events = adapter.parse(bytes(message.body))
+        result = events_record(
+            carrier=message.carrier_id, events=events, channel=message.channel, inbound_message_id=message.pk
+        )
+    except (CarrierError, InvalidEvent, UnknownAdapter) as exc:
+        error = str(exc) or type(exc).__name__
+        InboundMessage.objects.filter(pk=message.pk).update(
+            status=InboundStatus.FAILED, error=error[:5000], attempts=F("attempts") + 1, processed_at=timezone.now()
+        )
+        log.warning("inbound message %s failed: %s", message.pk, error)
+        return Processed(status=InboundStatus.FAILED, error=error)
     except Exception as exc:
         InboundMessage.objects.filter(pk=message_id).update(
             error=f"attempt failed, will retry: {type(exc).__name__}: {exc}"[:5000], attempts=F("attempts") + 1
         )
         raise
+    InboundMessage.objects.filter(pk=message.pk).update(
+        status=InboundStatus.PROCESSED,
+        error="",
+        attempts=F("attempts") + 1,
+        event_count=len(events),
+        processed_at=timezone.now(),
+    )
+    return Processed(status=InboundStatus.PROCESSED, events=len(events), created=len(result.created))
 
 
 def inbound_message_mark_failed(*, message_id: int, error: str) -> None:

@@ -103,8 +103,10 @@ def poll_dispatch(
         enqueue = poll_batch.delay
     now = now or timezone.now()
     result = Dispatched()
-    carriers = Carrier.objects.filter(enabled=True, adapter__in=polling_adapters()).filter(
-        Q(backoff_until__isnull=True) | Q(backoff_until__lte=now)
+    carriers = (
+        Carrier.objects.filter(enabled=True, adapter__in=polling_adapters())
+        .filter(Q(backoff_until__isnull=True) | Q(backoff_until__lte=now))
+        .defer("credentials", "webhook_secret")
     )
     for carrier in carriers:
         if not carrier_polls(carrier) or result.items >= max_items:

@@ -70,7 +70,9 @@ def carrier_schedules_remove(*, carrier_id: str) -> None:
 
 def dispatcher_sync() -> None:
     """The dispatcher runs while at least one enabled carrier polls."""
-    any_polling = any(carrier_polls(c) for c in Carrier.objects.filter(enabled=True))
+    # Only the non-secret columns: this runs on every carrier save and must not decrypt credentials.
+    carriers = Carrier.objects.filter(enabled=True).only("id", "adapter", "enabled", "config")
+    any_polling = any(carrier_polls(c) for c in carriers)
     _put(
         DISPATCH_NAME,
         task="carriers.tasks.poll_dispatch",
@@ -100,5 +102,5 @@ def schedules_ensure() -> None:
         enabled=True,
         description="Delete events of numbers no customer registered within the retention window",
     )
-    for carrier in Carrier.objects.all():
+    for carrier in Carrier.objects.only("id", "adapter", "enabled", "config"):
         carrier_schedules_sync(carrier=carrier)
