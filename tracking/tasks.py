@@ -2,10 +2,23 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from tracking.services import tracked_items_purge_expired
+from tracking.services import events_reharmonise, tracked_items_purge_expired
 
 
 @shared_task(name="tracking.tasks.purge_unregistered", acks_late=True, ignore_result=True)
 def purge_unregistered() -> int:
     """Idempotent: deletes only what has already expired."""
     return tracked_items_purge_expired()
+
+
+@shared_task(
+    name="tracking.tasks.reharmonise_carrier",
+    acks_late=True,
+    ignore_result=True,
+    # A large carrier can take a while; the work is idempotent, so a re-run after a kill is safe.
+    soft_time_limit=3600,
+    time_limit=3660,
+)
+def reharmonise_carrier(carrier_id: str, codes: list[str] | None = None) -> int:
+    """Re-apply the mapping table to a carrier's stored events (only ``codes`` when given)."""
+    return events_reharmonise(carrier_id=carrier_id, codes=codes)
