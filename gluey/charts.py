@@ -1,0 +1,122 @@
+"""Small SVG charts rendered on the server, for the ops dashboard.
+
+No JavaScript and no chart library: each function returns a safe ``<svg>``
+string with a ``<title>`` per mark (the browser shows it on hover) and an
+``aria-label`` summarising the chart for screen readers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django.utils.html import escape, format_html
+from django.utils.safestring import SafeString, mark_safe
+
+COLORS = {
+    "ok": "#2e7d32",
+    "warn": "#ef8c00",
+    "bad": "#c62828",
+    "idle": "#9e9e9e",
+    "bar": "#417690",  # the admin's header blue
+    "axis": "#bbbbbb",
+}
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.1f}".rstrip("0").rstrip(".")
+
+
+def bars(
+    values: Sequence[float],
+    *,
+    labels: Sequence[str],
+    title: str,
+    width: int = 192,
+    height: int = 36,
+    color: str = COLORS["bar"],
+) -> SafeString:
+    """A bar per value, scaled to the largest; zero bars show as a hairline on the axis."""
+    count = max(len(values), 1)
+    slot = width / count
+    peak = max(values, default=0) or 1
+    marks = []
+    for index, (value, label) in enumerate(zip(values, labels)):
+        h = (height - 2) * value / peak
+        marks.append(
+            format_html(
+                '<rect x="{}" y="{}" width="{}" height="{}" fill="{}"><title>{}: {}</title></rect>',
+                _fmt(index * slot + 0.5),
+                _fmt(height - 1 - h),
+                _fmt(max(slot - 1, 1)),
+                _fmt(h),
+                color,
+                label,
+                _fmt(value),
+            )
+        )
+    axis = format_html(
+        '<line x1="0" y1="{}" x2="{}" y2="{}" stroke="{}" stroke-width="1"/>', height - 0.5, width, height - 0.5, COLORS["axis"]
+    )
+    total = _fmt(sum(values))
+    return format_html(
+        '<svg class="gluey-chart" xmlns="http://www.w3.org/2000/svg" width="{}" height="{}" viewBox="0 0 {} {}" '
+        'role="img" aria-label="{}: {} in total, peak {}">{}{}</svg>',
+        width,
+        height,
+        width,
+        height,
+        title,
+        total,
+        _fmt(max(values, default=0)),
+        axis,
+        mark_safe("".join(marks)),  # noqa: S308 - each mark was built with format_html
+    )
+
+
+def stacked(parts: Sequence[tuple[str, float, str]], *, title: str, width: int = 160, height: int = 14) -> SafeString:
+    """One horizontal bar split into (label, value, colour) parts; grey when everything is zero."""
+    total = sum(value for _, value, _ in parts)
+    marks = []
+    if total <= 0:
+        marks.append(format_html('<rect x="0" y="0" width="{}" height="{}" fill="{}"><title>none</title></rect>', width, height, "#eeeeee"))
+    else:
+        x = 0.0
+        for label, value, color in parts:
+            if value <= 0:
+                continue
+            w = width * value / total
+            marks.append(
+                format_html(
+                    '<rect x="{}" y="0" width="{}" height="{}" fill="{}"><title>{}: {}</title></rect>',
+                    _fmt(x),
+                    _fmt(w),
+                    height,
+                    color,
+                    label,
+                    _fmt(value),
+                )
+            )
+            x += w
+    summary = ", ".join(f"{escape(label)} {_fmt(value)}" for label, value, _ in parts)
+    return format_html(
+        '<svg class="gluey-chart" xmlns="http://www.w3.org/2000/svg" width="{}" height="{}" viewBox="0 0 {} {}" '
+        'role="img" aria-label="{}: {}">{}</svg>',
+        width,
+        height,
+        width,
+        height,
+        title,
+        mark_safe(summary),  # noqa: S308 - labels escaped above
+        mark_safe("".join(marks)),  # noqa: S308
+    )
+
+
+def dot(state: str, *, label: str) -> SafeString:
+    """A coloured status dot: ok, warn, bad or idle."""
+    return format_html(
+        '<svg class="gluey-dot" xmlns="http://www.w3.org/2000/svg" width="12" height="12" viewBox="0 0 12 12" role="img" '
+        'aria-label="{}"><circle cx="6" cy="6" r="5" fill="{}"><title>{}</title></circle></svg>',
+        label,
+        COLORS.get(state, COLORS["idle"]),
+        label,
+    )
