@@ -1,7 +1,13 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from gluey import health, metrics
+
 urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("metrics", metrics.metrics_view, name="metrics"),
+    # The ops dashboard and its actions, inside the admin (staff only); before admin.site.urls.
+    path("admin/ops/", include("gluey.dashboard", namespace="ops")),
     path("admin/", admin.site.urls),
     path("carriers/", include("carriers.urls")),
     path("", include("tracking.api.urls")),
