@@ -26,6 +26,7 @@ class EdiError(Exception):
         ack: tuple[str, str] | None = None,
         set_position: int | None = None,
         bad_value: str | None = None,
+        unit: str = "segment",
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -36,20 +37,25 @@ class EdiError(Exception):
         self.ack = ack
         self.set_position = set_position
         self.bad_value = bad_value
+        # "segment" for X12 and EDIFACT; "row" for CSV, whose elements are columns.
+        self.unit = unit
 
     def __str__(self) -> str:
         where: list[str] = []
+        row = self.unit == "row"
         if self.segment_number is not None:
-            seg = f"segment {self.segment_number}"
-            if self.segment_id:
+            seg = f"{self.unit} {self.segment_number}"
+            if self.segment_id and not row:
                 seg += f" ({self.segment_id})"
             where.append(seg)
-        elif self.segment_id:
+        elif self.segment_id and not row:
             where.append(f"segment {self.segment_id}")
         if self.element is not None:
-            el = f"element {self.element}"
+            el = f"{'column' if row else 'element'} {self.element}"
             if self.component is not None:
                 el += f".{self.component}"
+            if row and self.segment_id:
+                el += f" ({self.segment_id})"
             where.append(el)
         prefix = " ".join(where)
         return f"{prefix}: {self.message}" if prefix else self.message

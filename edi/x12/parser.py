@@ -15,6 +15,7 @@ every envelope problem plus the first content problem of each set.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -26,6 +27,7 @@ from edi.x12.ts214 import build_214, syntax_for
 from edi.zones import get_zone
 
 _ENVELOPE = frozenset({"ISA", "GS", "ST", "SE", "GE", "IEA"})
+_SEGMENT_ID = re.compile("[A-Z][A-Z0-9]{1,2}").fullmatch
 
 
 @dataclass(slots=True)
@@ -47,6 +49,8 @@ class GroupResult:
     interchange: InterchangeInfo | None
     sets: list[SetResult] = field(default_factory=list)
     n_sets: int = 0
+    # GE01 as the file gave it ("" when the GE is missing).
+    declared_sets: str = ""
     problems: list[EdiError] = field(default_factory=list)
     delimiters: Delimiters | None = None
 
@@ -133,6 +137,9 @@ class _Envelope:
                 self.problem(EdiError(f"SE02 {se02!r} does not match ST02 {tx.control_number!r}", segno, "SE", 2,
                                       ack=("AK5", "3")), result.problems)
         group = self.group
+        if not self.strict and segments:
+            self.check_segment_ids(self.reader.delimiters.segment.join(segments),  # type: ignore[union-attr]
+                                   self.st_segno + 1, result.problems)
         if group is not None:
             group.n_sets += 1
             if not self.strict and (result.problems or group.n_sets <= KEEP_SETS):
@@ -183,9 +190,28 @@ class _Envelope:
             self.problem(EdiError(f"SE02 {se02!r} does not match ST02 {st02!r}", segno + count - 1, "SE", 2,
                                   ack=("AK5", "3")), problems)
         group.n_sets += 1
-        if not self.strict and (problems or group.n_sets <= KEEP_SETS):
-            group.sets.append(SetResult(st01, st02, problems))
+        if not self.strict:
+            self.check_segment_ids(body, segno + 1, problems)
+            if problems or group.n_sets <= KEEP_SETS:
+                group.sets.append(SetResult(st01, st02, problems))
         self.out.append(("set", tx, problems))
+
+    def check_segment_ids(self, body: str, first_segno: int, problems: list[EdiError]) -> None:
+        """Note segments whose id is not an X12 segment id (for 997s: accepted with errors).
+
+        The reader skips segments it does not model, as real files carry
+        many; an id that cannot be a segment id at all is worth reporting.
+        """
+        if not body:
+            return
+        delims = self.reader.delimiters
+        assert delims is not None
+        for i, raw in enumerate(body.split(delims.segment)):
+            tag = raw.split(delims.element, 1)[0]
+            if not _SEGMENT_ID(tag):
+                problems.append(EdiError(f"unrecognized segment id {tag[:10]!r}", first_segno + i, tag[:3],
+                                         ack=("AK3", "1"), set_position=i + 2))
+                return
 
     def close_group(self, segno: int, trailer: list[str] | None) -> None:
         group = self.group
@@ -197,6 +223,7 @@ class _Envelope:
         else:
             ge01 = trailer[1].strip() if len(trailer) > 1 else ""
             ge02 = trailer[2].strip() if len(trailer) > 2 else ""
+            group.declared_sets = ge01
             if ge01 != str(group.n_sets):
                 self.problem(EdiError(f"GE01 says {ge01!r} transaction sets, the group has {group.n_sets}",
                                       segno, "GE", 1, ack=("AK9", "5")), group.problems)

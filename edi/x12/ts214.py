@@ -21,8 +21,10 @@ tried for the loops and were slower than ``str.split``.)
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, tzinfo
 from functools import lru_cache
+from itertools import repeat
 from typing import Any
 
 from edi.errors import EdiError
@@ -93,11 +95,14 @@ class Syntax:
     def __init__(self, sep: str, term: str) -> None:
         self.sep, self.term = sep, term
         self.lx_head = "LX" + sep
+        self.b10_head = "B10" + sep
         self.lx_marker = term + "LX" + sep
         self.b10_marker = term + "B10" + sep
         self.ms3_marker = term + "MS3" + sep
         self.l11_marker = term + "L11" + sep
-        self.loop_only = tuple(term + tag + sep for tag in ("AT7", "MS1", "MS2", "K1", "AT8", "Q7"))
+        s, t = re.escape(sep), re.escape(term)
+        # Loop segments found in the header (before the first LX) are misplaced.
+        self.misplaced = re.compile(f"{t}(AT7|MS1|MS2|K1|AT8|Q7)(?={s}|{t}|$)").search
 
 
 @lru_cache(maxsize=16)
@@ -124,15 +129,6 @@ def _location(city: str, state: str, country: str) -> Location:
 _NOWHERE = Location()
 
 
-def _segment_at(scan: str, at: int, sep: str, term: str) -> list[str]:
-    """Elements of the segment whose terminator-prefixed text starts at ``at``."""
-    stop = scan.find(term, at + 1)
-    el = scan[at + 1:stop if stop > 0 else len(scan)].split(sep)
-    if len(el) < 6:
-        el += _PAD
-    return el
-
-
 def build_214(tx: Transaction, body: str, syn: Syntax, first_segno: int, default_zone: str) -> None:
     """Fill ``tx`` from the text between its ST and SE segments (terminators inside).
 
@@ -149,35 +145,45 @@ def build_214(tx: Transaction, body: str, syn: Syntax, first_segno: int, default
     header = body[:cut - 1] if cut else ""
     n_header = header.count(term) + 1 if header else 0
     # The header, searched rather than walked: a leading terminator makes
-    # every lookup a plain substring search.
+    # every lookup a plain substring search in C.
     scan = term + header
-    for marker in syn.loop_only:
-        if marker in scan:
-            i = scan.count(term, 0, scan.find(marker) + 1) - 1
-            tag = marker[1:-1]
-            raise EdiError(f"{tag} outside an LX loop", first_segno + i, tag, ack=("AK3", "7"), set_position=i + 2)
-    at = scan.find(syn.b10_marker)
-    if at < 0:
-        raise EdiError("214 has no B10 segment", first_segno + n_header, "B10", ack=("AK3", "3"),
-                       set_position=n_header + 2)
-    el = _segment_at(scan, at, sep, term)
+    wrong = syn.misplaced(scan)
+    if wrong is not None:
+        tag = wrong.group(1)
+        i = scan.count(term, 0, wrong.start() + 1) - 1
+        raise EdiError(f"{tag} outside an LX loop", first_segno + i, tag, ack=("AK3", "7"), set_position=i + 2)
+    if header.startswith(syn.b10_head):  # B10 is nearly always the first segment
+        at = 0
+    else:
+        at = scan.find(syn.b10_marker)
+        if at < 0:
+            raise EdiError("214 has no B10 segment", first_segno + n_header, "B10", ack=("AK3", "3"),
+                           set_position=n_header + 2)
+    stop = scan.find(term, at + 1)
+    el = scan[at + 1:stop if stop > 0 else len(scan)].split(sep)
+    if len(el) < 4:
+        el += _PAD
     tracking, shipper, scac = el[1] or el[2], el[2], el[3]
     if not tracking:
         i = scan.count(term, 0, at + 1) - 1
         raise EdiError("B10 has neither a PRO number nor a shipment id", first_segno + i, "B10", 1,
                        ack=("AK4", "1"), set_position=i + 2)
     meta: tuple[tuple[str, str], ...] = ()
-    at = scan.find(syn.ms3_marker)
-    if at >= 0:
-        el = _segment_at(scan, at, sep, term)
-        if el[1]:
+    if syn.ms3_marker in scan:
+        at = scan.find(syn.ms3_marker)
+        stop = scan.find(term, at + 1)
+        el = scan[at + 1:stop if stop > 0 else len(scan)].split(sep)
+        if len(el) > 1 and el[1]:
             meta = (("interline_scac", el[1]),)
     refs: tuple[tuple[str, str], ...] = ()
-    at = scan.find(syn.l11_marker)
-    while at >= 0:
-        el = _segment_at(scan, at, sep, term)
-        refs += ((el[2], el[1]),)
-        at = scan.find(syn.l11_marker, at + 1)
+    pieces = scan.split(syn.l11_marker)
+    if len(pieces) > 1:
+        items = []
+        for piece in pieces[1:]:
+            stop = piece.find(term)
+            el = (piece[:stop] if stop >= 0 else piece).split(sep)
+            items.append((el[1] if len(el) > 1 else "", el[0]))
+        refs = tuple(items)
     tx.tracking_id, tx.shipper_id, tx.scac = tracking, shipper, scac
     tx.references = refs
     tx.header_text = header
@@ -206,64 +212,62 @@ def _loops(events: list[StatusEvent], segments: list[str], sep: str, segno: int,
     weight: float | None = None
     unit = ""
     quantity: int | None = None
-    n = len(segments)
-    for i in range(1, n + 1):
-        if i < n:
-            el = segments[i].split(sep)
-            tag = el[0]
-            if tag != "LX":
-                if len(el) < 8:
-                    el += _PAD
-                if tag == "AT7":
-                    code = el[1]
-                    if not code:
-                        continue  # an appointment (AT7-03), not a status
-                    date, time, tcode = el[5], el[6], el[7]
-                    ymd = dates.get(date)
-                    hms = times.get(time)
-                    if ymd is None or hms is None:
-                        if not date:
-                            raise EdiError("status has no date", segno + i, "AT7", 5, ack=("AK4", "2"),
-                                           set_position=pos + i)
-                        ymd, hms = parse_parts(date, time, segno + i, pos + i)
-                    tz = None
-                    if tcode and tcode != "LT":
-                        tz = zones.get(tcode) or zone_for_code(tcode)
-                        if tz is None:
-                            raise EdiError(f"unknown time code {tcode!r}", segno + i, "AT7", 7, ack=("AK4", "7"),
-                                           set_position=pos + i, bad_value=tcode)
-                    statuses.append([code, el[2], ymd, hms, tz, _NOWHERE, ()])
-                elif tag == "MS1":
-                    if statuses:
-                        statuses[-1][5] = _location(el[1], el[2], el[3])
-                elif tag == "L11":
-                    refs += ((el[2], el[1]),)
-                elif tag == "K1":
-                    if el[1]:
-                        text.append(el[1].strip())
-                    if el[2]:
-                        text.append(el[2].strip())
-                elif tag == "AT8":
-                    try:
-                        if el[3]:
-                            weight = float(el[3])
-                            unit = el[2]
-                        if el[4]:
-                            quantity = int(el[4])
-                    except ValueError:
-                        raise EdiError("AT8 weight or quantity is not a number", segno + i, "AT8",
-                                       3 if weight is None else 4, ack=("AK4", "6"), set_position=pos + i) from None
-                elif tag == "MS2":
-                    if statuses and el[2]:
-                        statuses[-1][6] += (("equipment", el[2]),)
-                elif tag == "Q7":
-                    if el[1]:
-                        loop_meta += (("lading_exception", el[1]),)
-                elif tag == "B10" or tag == "N1":
-                    raise EdiError(f"{tag} inside an LX loop", segno + i, tag, ack=("AK3", "7"),
-                                   set_position=pos + i)
-                continue
-        # An LX, or the end: the loop before it is complete.
+    segments.append("LX")  # a sentinel: the last loop ends like every other
+    # map() splits every segment in C, with no Python call per segment.
+    for i, el in enumerate(map(str.split, segments, repeat(sep))):
+        tag = el[0]
+        if tag != "LX":
+            if len(el) < 8:
+                el += _PAD
+            if tag == "AT7":
+                code = el[1]
+                if not code:
+                    continue  # an appointment (AT7-03), not a status
+                date, time, tcode = el[5], el[6], el[7]
+                ymd = dates.get(date)
+                hms = times.get(time)
+                if ymd is None or hms is None:
+                    if not date:
+                        raise EdiError("status has no date", segno + i, "AT7", 5, ack=("AK4", "2"),
+                                       set_position=pos + i)
+                    ymd, hms = parse_parts(date, time, segno + i, pos + i)
+                tz = None
+                if tcode and tcode != "LT":
+                    tz = zones.get(tcode) or zone_for_code(tcode)
+                    if tz is None:
+                        raise EdiError(f"unknown time code {tcode!r}", segno + i, "AT7", 7, ack=("AK4", "7"),
+                                       set_position=pos + i, bad_value=tcode)
+                statuses.append([code, el[2], ymd, hms, tz, _NOWHERE, ()])
+            elif tag == "MS1":
+                if statuses:
+                    statuses[-1][5] = _location(el[1], el[2], el[3])
+            elif tag == "L11":
+                refs += ((el[2], el[1]),)
+            elif tag == "K1":
+                if el[1]:
+                    text.append(el[1].strip())
+                if el[2]:
+                    text.append(el[2].strip())
+            elif tag == "AT8":
+                try:
+                    if el[3]:
+                        weight = float(el[3])
+                        unit = el[2]
+                    if el[4]:
+                        quantity = int(el[4])
+                except ValueError:
+                    raise EdiError("AT8 weight or quantity is not a number", segno + i, "AT8",
+                                   3 if weight is None else 4, ack=("AK4", "6"), set_position=pos + i) from None
+            elif tag == "MS2":
+                if statuses and el[2]:
+                    statuses[-1][6] += (("equipment", el[2]),)
+            elif tag == "Q7":
+                if el[1]:
+                    loop_meta += (("lading_exception", el[1]),)
+            elif tag == "B10" or tag == "N1":
+                raise EdiError(f"{tag} inside an LX loop", segno + i, tag, ack=("AK3", "7"), set_position=pos + i)
+            continue
+        # An LX (or the sentinel): the loop before it is complete.
         if statuses:
             description = " ".join(text) if text else ""
             base = head_meta + loop_meta if loop_meta else head_meta

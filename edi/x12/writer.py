@@ -33,7 +33,7 @@ from edi.errors import EdiError
 from edi.model import StatusEvent
 from edi.x12.timecodes import code_for_datetime
 
-_RELEASES = {"4010": ("00401", "004010"), "5010": ("00501", "005010")}
+RELEASES = {"4010": ("00401", "004010"), "5010": ("00501", "005010")}
 _FLUSH_AT = 1 << 16
 
 
@@ -66,8 +66,8 @@ class WriteSummary:
     last_set_control_number: int | None
 
 
-def _check_profile(p: X12Profile) -> None:
-    if p.release not in _RELEASES:
+def check_profile(p: X12Profile) -> None:
+    if p.release not in RELEASES:
         raise EdiError(f"unsupported X12 release {p.release!r} (use 4010 or 5010)")
     delims = [p.element_separator, p.component_separator, p.segment_terminator]
     if p.release == "5010":
@@ -89,7 +89,7 @@ def _fmt_number(value: float) -> str:
 
 class _Writer:
     def __init__(self, profile: X12Profile, fileobj: IO[bytes]) -> None:
-        _check_profile(profile)
+        check_profile(profile)
         self.p = profile
         self.out = fileobj
         self.sep = profile.element_separator
@@ -176,7 +176,7 @@ class _Writer:
                 buf.append(f"K1{sep}{desc}{end}")
                 n += 1
             else:
-                pieces = textwrap.wrap(desc, 30) or [""]
+                pieces = textwrap.wrap(desc, 30, break_on_hyphens=False) or [""]
                 for i in range(0, len(pieces), 2):
                     self.seg("K1", *pieces[i:i + 2])
                     n += 1
@@ -201,7 +201,7 @@ def write_x12_214_stream(events: Iterable[StatusEvent], profile: X12Profile, fil
         raise EdiError("set control numbers start at 1")
     w = _Writer(profile, fileobj)
     p = profile
-    isa12, gs08 = _RELEASES[p.release]
+    isa12, gs08 = RELEASES[p.release]
     now = (created_at or datetime.now(timezone.utc))
     isa11 = p.repetition_separator if p.release == "5010" else "U"
     w.seg("ISA", "00", " " * 10, "00", " " * 10, p.sender_qualifier.ljust(2), w.clean(p.sender_id).ljust(15),
