@@ -210,6 +210,8 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 300, minimum=1)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Beat copies these into PeriodicTask rows when it starts; /healthz reads the heartbeat's timestamp.
+CELERY_BEAT_SCHEDULE = {"gluey: beat heartbeat": {"task": "gluey.tasks.heartbeat", "schedule": 60.0}}
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 
 # --- Logging ----------------------------------------------------------------
