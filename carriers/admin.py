@@ -162,6 +162,26 @@ class CarrierAdmin(admin.ModelAdmin):
             return f"paused until {obj.backoff_until:%Y-%m-%d %H:%M:%S} ({obj.poll_failures} failure(s))"
         return "—" if not obj.poll_failures else f"{obj.poll_failures} recent failure(s)"
 
+    # Ops console actions (gluey.ops_services / gluey.ops_views), imported when used.
+    actions = ["reharmonise", "test_sftp"]
+
+    @admin.action(description="Re-harmonise stored events with the current mappings", permissions=["change"])
+    def reharmonise(self, request: HttpRequest, queryset: QuerySet[Carrier]) -> None:
+        from gluey.ops_services import carrier_reharmonise_enqueue
+
+        ids = list(queryset.values_list("pk", flat=True))
+        for carrier_id in ids:
+            carrier_reharmonise_enqueue(carrier_id=carrier_id)
+        self.message_user(request, f"Re-harmonising {', '.join(ids)} in the background.", messages.SUCCESS)
+
+    @admin.action(description="Test the sFTP connection (show the host key fingerprint)", permissions=["view"])
+    def test_sftp(self, request: HttpRequest, queryset: QuerySet[Carrier]) -> HttpResponseRedirect | None:
+        carrier = queryset.order_by("pk").first()
+        if carrier is None or queryset.count() != 1:
+            self.message_user(request, "Select exactly one carrier to test.", messages.WARNING)
+            return None
+        return HttpResponseRedirect(reverse("ops:carrier-sftp-test", args=[carrier.pk]))
+
 
 class InboundStatusFilter(admin.SimpleListFilter):
     title = "status"
