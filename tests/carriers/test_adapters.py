@@ -25,7 +25,7 @@ def test_parse_matches_expected(adapter_name, path):
 
 def test_every_api_adapter_has_fixtures():
     covered = {name for name, _ in cases()}
-    assert {"generic_json", "dhl", "ups", "fedex", "usps"} <= covered
+    assert set(ADAPTERS) <= covered
 
 
 @pytest.mark.parametrize("name", sorted(ADAPTERS))
@@ -90,6 +90,33 @@ def test_malformed_payloads_raise_a_permanent_error_naming_the_problem(name, pay
         make(name).parse(payload)
     assert caught.value.permanent is True
     assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "name, payload, message",
+    [
+        ("x12_214", b"", "X12 214: the file is empty"),
+        ("x12_214", b"ISA*00*not really an interchange~", "X12 214: "),
+        ("edifact_iftsta", b"UNB+UNOC:3+A+B+261128:0815+1'UNH+1+ORDERS:D:96A:UN'", "EDIFACT IFTSTA: "),
+        ("csv", b"tracking_id,carrier_code\nX1,HUB\n", "CSV: "),
+    ],
+)
+def test_malformed_files_raise_a_permanent_error_naming_the_problem(name, payload, message):
+    with pytest.raises(CarrierError) as caught:
+        make(name).parse(payload)
+    assert caught.value.permanent is True and str(caught.value).startswith(message)
+
+
+def test_csv_carrier_mapping_comes_from_its_config():
+    payload = b"Barcode;Status;When\nZZ1;DLV;28.11.2026 11:02\n"
+    adapter = make(
+        "csv",
+        default_zone="Europe/Berlin",
+        config={"csv": {"columns": {"tracking_id": "Barcode", "carrier_code": "Status", "occurred_at": "When"},
+                        "delimiter": ";", "date_format": "%d.%m.%Y %H:%M"}},
+    )
+    (event,) = adapter.parse(payload)
+    assert (event.tracking_id, event.code, event.occurred_at.isoformat()) == ("ZZ1", "DLV", "2026-11-28T11:02:00+01:00")
 
 
 def test_ups_track_alert_credential_header():

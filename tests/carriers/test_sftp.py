@@ -297,3 +297,25 @@ def test_openssh_duplicate_content_is_not_ingested_twice(sshd):
     os.utime(inbox / "d.json", (time.time() + 60, time.time() + 60))  # re-sent a minute later
     assert sftp_fetch(carrier_id=carrier.pk).duplicates == 1
     assert TrackingEvent.objects.count() == 1
+
+
+def test_x12_214_files_are_parsed_by_the_edi_library_and_harmonised(server):
+    from tests.carriers.adapter_cases import FIXTURES
+
+    carrier = make_carrier(
+        "ltl",
+        adapter="x12_214",
+        host="127.0.0.1",
+        port=server.port,
+        username="gluey",
+        password="pw",
+        host_key=server.host_key_line,
+        remote_dir="/inbox",
+        pattern="*.edi",
+        stable_seconds=0,
+    )
+    (server.root / "inbox" / "214_0001.edi").write_bytes((FIXTURES / "x12_214" / "ltl_three_statuses.edi").read_bytes())
+    report = sftp_fetch(carrier_id=carrier.pk)
+    assert report.ingested == 1 and report.events == 3
+    codes = dict(TrackingEvent.objects.values_list("carrier_code", "code"))
+    assert codes == {"AF": "collected", "X4": "arrived_at_carrier_facility", "AH": "attempt"}
