@@ -10,7 +10,8 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, Q, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseRedirect
+from django.urls import reverse
 from django.utils.html import format_html
 
 from notifications import services
@@ -44,7 +45,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     list_filter = ["is_active"]
     search_fields = ["url", "customer__name", "customer__account_number"]
     list_select_related = ["customer"]
-    actions = ["send_test_event", "disable", "enable"]
+    actions = ["send_test_event", "disable", "enable", "replay_window"]
     readonly_fields = [
         "customer",
         "url",
@@ -131,6 +132,14 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
         for endpoint in queryset:
             services.endpoint_enable(endpoint=endpoint)
         self.message_user(request, f"Enabled {len(queryset)} endpoint(s).")
+
+    @admin.action(description="Replay the endpoint's deliveries in a time window…", permissions=["view"])
+    def replay_window(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> HttpResponseRedirect | None:
+        # The window form and its preview are the ops console's (gluey.ops_views.endpoint_replay).
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one endpoint to replay.", messages.WARNING)
+            return None
+        return HttpResponseRedirect(reverse("ops:endpoint-replay", args=[queryset.get().pk]))
 
 
 # --- Deliveries -------------------------------------------------------------------------------
