@@ -20,8 +20,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--base-url", default=settings.PUBLIC_BASE_URL, help="where our web server listens (for webhooks)")
-        parser.add_argument("--sftp-port", type=int, default=8022, help="port of the simulated carrier's sFTP server")
-        parser.add_argument("--api-port", type=int, default=8023, help="port of the simulated carrier's tracking API")
+        parser.add_argument("--sftp-port", type=int, default=0, help="port of the simulated sFTP server (0: any free port; the carrier follows it)")
+        parser.add_argument("--api-port", type=int, default=0, help="port of the simulated tracking API (0: any free port)")
         parser.add_argument("--step-seconds", type=float, default=20.0, help="time between two steps of a journey")
         parser.add_argument("--shipments", type=int, default=2, help="journeys kept running per carrier")
         parser.add_argument("--once", action="store_true", help="set up, send what is due once, and exit")
