@@ -51,15 +51,17 @@ def test_record_send_retry_and_sweep_through_the_broker(acme, carrier, receiver,
         (item,) = Webhook(secret).verify(second.body, second.headers)
         assert item["event"]["codes"]["carrier"]["code"] == "HUB"
 
-        # 2. A delivery whose broker message was lost: only the sweeper can find it.
-        Delivery.objects.create(
-            endpoint=endpoint,
-            customer=acme,
-            body="[]",
-            created_at=timezone.now(),
-            next_attempt_at=timezone.now() - timezone.timedelta(minutes=1),
-            deadline_at=timezone.now() + timezone.timedelta(hours=24),
-        )
-        assert deliveries_sweep()["woken"] == 1
+    # 2. A delivery whose broker message was lost (written with no worker running and
+    # no wake-up sent): only the sweeper can find it.
+    Delivery.objects.create(
+        endpoint=endpoint,
+        customer=acme,
+        body="[]",
+        created_at=timezone.now(),
+        next_attempt_at=timezone.now() - timezone.timedelta(minutes=1),
+        deadline_at=timezone.now() + timezone.timedelta(hours=24),
+    )
+    assert deliveries_sweep()["woken"] == 1
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10, queues=["notify"]):
         assert wait_until(all_delivered)
-        assert len(receiver.requests) == 3
+    assert len(receiver.requests) == 3
