@@ -50,6 +50,10 @@ class CarrierRow:
     poll: Any  # tracking.health.PollSchedule | None
     links: dict[str, str]
 
+    @property
+    def dot(self) -> SafeString:
+        return charts.dot(self.state, label=self.state_label)
+
 
 @dataclass
 class CustomerRow:
@@ -58,6 +62,10 @@ class CustomerRow:
     state_label: str
     deliveries_chart: SafeString
     links: dict[str, str]
+
+    @property
+    def dot(self) -> SafeString:
+        return charts.dot(self.state, label=self.state_label)
 
 
 def _carrier_state(*, failed: int, backoff: bool, last_error: bool, unmapped: int, poll_lag: float, enabled: bool) -> tuple[str, str]:
@@ -151,11 +159,11 @@ def carrier_rows(*, now: datetime) -> list[CarrierRow]:
     return rows
 
 
-def customer_rows(*, now: datetime) -> list[CustomerRow]:
+def customer_rows() -> list[CustomerRow]:
     from notifications import health as notifications_health
 
     rows = []
-    for overview in notifications_health.customers_overview(now=now):
+    for overview in notifications_health.customers_overview():
         d = overview.deliveries
         if overview.disabled_endpoints or d.dead:
             state = "bad"
@@ -203,14 +211,9 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
         "hours": HOURS,
         "health": run_checks(),
         "carriers": carrier_rows(now=now),
-        "customers": customer_rows(now=now),
-        "dot": charts.dot,
+        "customers": customer_rows(),
         "timeline_url": reverse("admin:tracking_shipment_change", args=[shipment.pk]) if shipment else None,
     }
-    for row in context["carriers"]:
-        row.dot = charts.dot(row.state, label=row.state_label)
-    for row in context["customers"]:
-        row.dot = charts.dot(row.state, label=row.state_label)
     for check in context["health"]["checks"].values():
         check["dot"] = charts.dot("ok" if check["ok"] else "bad", label="ok" if check["ok"] else "failing")
     return TemplateResponse(request, "admin/ops/dashboard.html", context)

@@ -57,10 +57,11 @@ class SftpProbe:
 
 
 def carrier_sftp_probe(*, carrier: Carrier, host: str, port: int, timeout: float = 10.0) -> SftpProbe:
-    """Fetch the server's host key; when it is the pinned one, also log in and list ``remote_dir``.
+    """Fetch the host key ``host:port`` presents; for the carrier's own server with a pinned
+    key, also log in and list ``remote_dir``.
 
     Login uses the carrier's stored credentials and only ever the pinned keys,
-    exactly as the fetch job does.
+    exactly as the fetch job does, so a changed key fails the login.
     """
     current = carrier_sftp_settings(carrier=carrier)
     probe = SftpProbe(host=host, port=port, remote_dir=str(current["remote_dir"]))

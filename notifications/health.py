@@ -1,6 +1,6 @@
 """Read-only numbers about customer notifications, for the ops dashboard and /metrics.
 
-- ``customers_overview(*, now)`` — per customer: endpoints with their health,
+- ``customers_overview()`` — per customer: endpoints with their health,
   event deliveries pending / retrying / dead-lettered, and each sFTP
   destination's last export.
 - ``delivery_status_counts()`` — deliveries by status and kind, for /metrics.
@@ -92,7 +92,7 @@ def _last_exports(destination_ids: list[int]) -> dict[int, Export]:
     return {export.destination_id: export for export in exports}
 
 
-def customers_overview(*, now: datetime) -> list[CustomerOverview]:
+def customers_overview() -> list[CustomerOverview]:
     """Customers that have endpoints, deliveries or destinations (others have nothing to show)."""
     counts = _delivery_counts_by_customer()
     endpoints: dict[int, list[WebhookEndpoint]] = defaultdict(list)
