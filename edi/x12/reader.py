@@ -26,15 +26,13 @@ from typing import IO
 from edi.errors import EdiError
 from edi.guard import INTERNAL_ERRORS, guarded
 from edi.model import StatusEvent, Transaction
-from edi.x12.parser import parse
+from edi.x12.parser import iter_214, parse
 
 
 def iter_transactions(fileobj: IO[bytes], default_zone: str = "UTC", *,
                       encoding: str | None = None) -> Iterator[Transaction]:
     """Yield each 214 transaction set, with its events, as it is read."""
-    for item in guarded(parse(fileobj, default_zone=default_zone, encoding=encoding, strict=True)):
-        if item[0] == "set" and item[1].set_id == "214":
-            yield item[1]
+    yield from guarded(iter_214(fileobj, default_zone, encoding))
 
 
 def iter_events(fileobj: IO[bytes], default_zone: str = "UTC", *,
@@ -42,9 +40,8 @@ def iter_events(fileobj: IO[bytes], default_zone: str = "UTC", *,
     """Yield every status event of every 214 in the file, in file order."""
     # One generator layer rather than three: on a million sets it shows.
     try:
-        for item in parse(fileobj, default_zone=default_zone, encoding=encoding, strict=True):
-            if item[0] == "set" and item[1].set_id == "214":
-                yield from item[1].events
+        for events in iter_214(fileobj, default_zone, encoding, events_only=True):
+            yield from events
     except (EdiError, GeneratorExit):
         raise
     except INTERNAL_ERRORS as exc:

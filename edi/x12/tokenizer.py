@@ -78,12 +78,13 @@ def detect_delimiters(text: str) -> Delimiters:
 class PieceReader:
     """Iterate a file as pieces of text, each one or more whole segments.
 
-    Pieces are cut at every ``<terminator>ST<separator>``, so a piece of
-    kind ``"set"`` holds one transaction set from just after its ``ST`` tag
-    up to the end of its SE (plus any GE/IEA/GS/ISA that follow it); a piece
-    of kind ``"loose"`` holds segments before the first ST. The parser then
-    handles a well-formed set with a few C-level string operations instead
-    of looking at each segment twice.
+    Pieces are cut at every ``<terminator>ST<separator>``, so a piece of a
+    ``"sets"`` (or ``"clean"``) batch holds one transaction set from just after its ``ST`` tag
+    up to the end of its SE (plus any GE/IEA/GS/ISA that follow it); a
+    ``"loose"`` piece holds segments before the first ST. Batches (a chunk's
+    worth of sets) rather than single pieces keep generator overhead off the
+    per-set path, and the parser handles a well-formed set with a few
+    C-level string operations instead of looking at each segment twice.
 
     Text is normalised first: CR/LF dropped (unless a newline is the
     terminator), spaces around terminators and empty segments removed.
@@ -94,7 +95,7 @@ class PieceReader:
         self._chunks = iter_text(fileobj, encoding, chunk_size)
         self.delimiters: Delimiters | None = None
 
-    def __iter__(self) -> Iterator[tuple[str, str]]:
+    def __iter__(self) -> Iterator[tuple[str, list[str]]]:
         chunks = self._chunks
         buf = ""
         for chunk in chunks:
@@ -109,6 +110,7 @@ class PieceReader:
         term, sep = delims.segment, delims.element
         newline_mode = term == "\n"
         marker = term + "ST" + sep
+        group_marks = tuple(term + tag + sep for tag in ("GE", "GS", "IEA", "ISA"))
         st_head = "ST" + sep
         pad_before, pad_after, double = " " + term, term + " ", term + term
         tail = ""
@@ -150,11 +152,16 @@ class PieceReader:
             pieces = complete.split(marker)
             head = pieces[0]
             if head.startswith(st_head):
-                yield "set", head[len(st_head):]
-            elif head:
-                yield "loose", head
-            for piece in pieces[1:]:
-                yield "set", piece
+                pieces[0] = head[len(st_head):]
+            else:
+                if head:
+                    yield "loose", [head]
+                del pieces[0]
+            if pieces:
+                # "clean": no group or interchange segment anywhere in the
+                # batch, so the parser need not look for them set by set.
+                clean = all(m not in complete for m in group_marks)
+                yield "clean" if clean else "sets", pieces
             if final:
                 return
             text = next(chunks, None)

@@ -21,10 +21,8 @@ tried for the loops and were slower than ``str.split``.)
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, tzinfo
 from functools import lru_cache
-from itertools import repeat
 from typing import Any
 
 from edi.errors import EdiError
@@ -86,6 +84,8 @@ def parse_datetime(date: str, time: str, segno: int, pos: int, tag: str = "AT7",
 
 
 _PAD = [""] * 8
+# First two characters of the segments that belong only in an LX loop.
+_LOOP_PREFIXES = frozenset({"AT", "MS", "K1", "Q7"})
 _IN_LX_ONLY = frozenset({"AT7", "MS1", "MS2", "K1", "AT8", "Q7"})
 
 
@@ -99,10 +99,10 @@ class Syntax:
         self.lx_marker = term + "LX" + sep
         self.b10_marker = term + "B10" + sep
         self.ms3_marker = term + "MS3" + sep
-        self.l11_marker = term + "L11" + sep
-        s, t = re.escape(sep), re.escape(term)
+        self.l11_head = "L11" + sep
+        self.ms3_head = "MS3" + sep
         # Loop segments found in the header (before the first LX) are misplaced.
-        self.misplaced = re.compile(f"{t}(AT7|MS1|MS2|K1|AT8|Q7)(?={s}|{t}|$)").search
+        self.loop_only = frozenset({"AT7", "MS1", "MS2", "K1", "AT8", "Q7"})
 
 
 @lru_cache(maxsize=16)
@@ -111,6 +111,8 @@ def syntax_for(sep: str, term: str) -> Syntax:
 
 
 _PAD = [""] * 8
+# First two characters of the segments that belong only in an LX loop.
+_LOOP_PREFIXES = frozenset({"AT", "MS", "K1", "Q7"})
 _LOCATIONS: dict[tuple[str, str, str], Location] = {}
 
 
@@ -136,107 +138,122 @@ def build_214(tx: Transaction, body: str, syn: Syntax, first_segno: int, default
     one after ST); a segment's position in the set is counted from ST = 1.
     ``default_zone`` must already be a valid zone name.
     """
+    tx.tracking_id, tx.shipper_id, tx.scac, tx.references, tx.header_text = read_214(
+        tx.events, body, syn, first_segno, default_zone)
+    tx.element_separator, tx.segment_terminator = syn.sep, syn.term
+
+
+def read_214(events: list[StatusEvent], body: str, syn: Syntax, first_segno: int,
+             default_zone: str) -> tuple[str, str, str, tuple[tuple[str, str], ...], str]:
+    """Append the set's events to ``events``; return (tracking id, shipper id,
+    SCAC, header references, header text) for a Transaction, if one is wanted."""
     sep, term = syn.sep, syn.term
     if body.startswith(syn.lx_head):
-        cut = 0
+        header, loops = "", body[len(syn.lx_head):]
     else:
         cut = body.find(syn.lx_marker)
-        cut = len(body) + 1 if cut < 0 else cut + 1
-    header = body[:cut - 1] if cut else ""
-    n_header = header.count(term) + 1 if header else 0
-    # The header, searched rather than walked: a leading terminator makes
-    # every lookup a plain substring search in C.
-    scan = term + header
-    wrong = syn.misplaced(scan)
-    if wrong is not None:
-        tag = wrong.group(1)
-        i = scan.count(term, 0, wrong.start() + 1) - 1
-        raise EdiError(f"{tag} outside an LX loop", first_segno + i, tag, ack=("AK3", "7"), set_position=i + 2)
-    if header.startswith(syn.b10_head):  # B10 is nearly always the first segment
-        at = 0
-    else:
-        at = scan.find(syn.b10_marker)
-        if at < 0:
-            raise EdiError("214 has no B10 segment", first_segno + n_header, "B10", ack=("AK3", "3"),
-                           set_position=n_header + 2)
-    stop = scan.find(term, at + 1)
-    el = scan[at + 1:stop if stop > 0 else len(scan)].split(sep)
-    if len(el) < 4:
-        el += _PAD
-    tracking, shipper, scac = el[1] or el[2], el[2], el[3]
-    if not tracking:
-        i = scan.count(term, 0, at + 1) - 1
-        raise EdiError("B10 has neither a PRO number nor a shipment id", first_segno + i, "B10", 1,
-                       ack=("AK4", "1"), set_position=i + 2)
+        if cut < 0:
+            header, loops = body, None
+        else:
+            header, loops = body[:cut], body[cut + len(syn.lx_marker):]
+    # The header is walked by four-character prefix; only B10, L11 and MS3
+    # are split into elements (parties wait until someone asks for them).
+    tracking = shipper = scac = ""
+    has_b10 = False
+    items: list[tuple[str, str]] = []
     meta: tuple[tuple[str, str], ...] = ()
-    if syn.ms3_marker in scan:
-        at = scan.find(syn.ms3_marker)
-        stop = scan.find(term, at + 1)
-        el = scan[at + 1:stop if stop > 0 else len(scan)].split(sep)
-        if len(el) > 1 and el[1]:
-            meta = (("interline_scac", el[1]),)
-    refs: tuple[tuple[str, str], ...] = ()
-    pieces = scan.split(syn.l11_marker)
-    if len(pieces) > 1:
-        items = []
-        for piece in pieces[1:]:
-            stop = piece.find(term)
-            el = (piece[:stop] if stop >= 0 else piece).split(sep)
-            items.append((el[1] if len(el) > 1 else "", el[0]))
-        refs = tuple(items)
-    tx.tracking_id, tx.shipper_id, tx.scac = tracking, shipper, scac
-    tx.references = refs
-    tx.header_text = header
-    tx.element_separator, tx.segment_terminator = sep, term
-    if cut > len(body):
-        return
-    _loops(tx.events, body[cut:].split(term), sep, first_segno + n_header, n_header + 2, tracking, shipper,
-           scac, refs, meta, default_zone)
+    l11_head, b10_head, ms3_head, loop_only = syn.l11_head, syn.b10_head, syn.ms3_head, syn.loop_only
+    for raw in header.split(term) if header else ():
+        lead = raw[:4]
+        if lead == l11_head:
+            el = raw.split(sep)
+            items.append((el[2] if len(el) > 2 else "", el[1]))
+        elif lead == b10_head:
+            el = raw.split(sep)
+            if len(el) < 4:
+                el += _PAD
+            tracking, shipper, scac = el[1] or el[2], el[2], el[3]
+            if not tracking:
+                i = header.split(term).index(raw)
+                raise EdiError("B10 has neither a PRO number nor a shipment id", first_segno + i, "B10", 1,
+                               ack=("AK4", "1"), set_position=i + 2)
+            has_b10 = True
+        elif lead == ms3_head:
+            el = raw.split(sep)
+            if el[1]:
+                meta = (("interline_scac", el[1]),)
+        elif lead[:2] in _LOOP_PREFIXES and raw.split(sep, 1)[0] in loop_only:
+            i = header.split(term).index(raw)
+            tag = raw.split(sep, 1)[0]
+            raise EdiError(f"{tag} outside an LX loop", first_segno + i, tag, ack=("AK3", "7"), set_position=i + 2)
+    if not has_b10:
+        n_header = header.count(term) + 1 if header else 0
+        raise EdiError("214 has no B10 segment", first_segno + n_header, "B10", ack=("AK3", "3"),
+                       set_position=n_header + 2)
+    refs = tuple(items)
+    if loops is not None:
+        _loops(events, loops.split(syn.lx_marker), sep, term, header, first_segno, tracking, shipper, scac,
+               refs, meta, default_zone)
+    return tracking, shipper, scac, refs, header
 
 
-def _loops(events: list[StatusEvent], segments: list[str], sep: str, segno: int, pos: int, tracking: str,
-           shipper: str, scac: str, head_refs: tuple[tuple[str, str], ...], head_meta: tuple[tuple[str, str], ...],
-           zone: str) -> None:
-    """Events from the LX loops; ``segments[0]`` is the first LX (file position ``segno``).
+def _where(loops: list[str], header: str, term: str, first_segno: int, loop: str, segments: list[str],
+           raw: str) -> tuple[int, int]:
+    """(file segment number, position in the set) of ``raw``: counted only when there is an error."""
+    before = header.count(term) + 1 if header else 0
+    for other in loops:
+        if other is loop:
+            break
+        before += other.count(term) + 1
+    i = before + segments.index(raw)
+    return first_segno + i, i + 2
 
-    Each AT7 becomes an event when its loop ends (at the next LX or the end),
-    because L11, K1, AT8 and Q7 after it belong to every status of the loop.
+
+def _loops(events: list[StatusEvent], loops: list[str], sep: str, term: str, header: str, first_segno: int,
+           tracking: str, shipper: str, scac: str, head_refs: tuple[tuple[str, str], ...],
+           head_meta: tuple[tuple[str, str], ...], zone: str) -> None:
+    """Events from the LX loops; each of ``loops`` is one loop's text after its ``LX<sep>``.
+
+    Each AT7 becomes an event at the end of its loop, because the L11, K1,
+    AT8 and Q7 after it belong to every status of the loop. Error positions
+    are counted only when an error is raised.
     """
     append = events.append
     dates, times, zones = _DATES, _TIMES, _ZONE_CODES
-    # Pending statuses of the loop: [code, reason, ymd, hms, tz, location, meta]
-    statuses: list[list[Any]] = []
-    refs = head_refs
-    text: list[str] = []
-    loop_meta: tuple[tuple[str, str], ...] = ()
-    weight: float | None = None
-    unit = ""
-    quantity: int | None = None
-    segments.append("LX")  # a sentinel: the last loop ends like every other
-    # map() splits every segment in C, with no Python call per segment.
-    for i, el in enumerate(map(str.split, segments, repeat(sep))):
-        tag = el[0]
-        if tag != "LX":
+    for loop in loops:
+        segments = loop.split(term)
+        # Statuses of the loop: [code, reason, ymd, hms, tz, location, meta]
+        statuses: list[list[Any]] = []
+        refs = head_refs
+        text: list[str] = []
+        loop_meta: tuple[tuple[str, str], ...] = ()
+        weight: float | None = None
+        unit = ""
+        quantity: int | None = None
+        for raw in segments[1:]:
+            el = raw.split(sep)
             if len(el) < 8:
                 el += _PAD
+            tag = el[0]
             if tag == "AT7":
                 code = el[1]
                 if not code:
                     continue  # an appointment (AT7-03), not a status
-                date, time, tcode = el[5], el[6], el[7]
-                ymd = dates.get(date)
-                hms = times.get(time)
+                ymd = dates.get(el[5])
+                hms = times.get(el[6])
                 if ymd is None or hms is None:
-                    if not date:
-                        raise EdiError("status has no date", segno + i, "AT7", 5, ack=("AK4", "2"),
-                                       set_position=pos + i)
-                    ymd, hms = parse_parts(date, time, segno + i, pos + i)
+                    segno, pos = _where(loops, header, term, first_segno, loop, segments, raw)
+                    if not el[5]:
+                        raise EdiError("status has no date", segno, "AT7", 5, ack=("AK4", "2"), set_position=pos)
+                    ymd, hms = parse_parts(el[5], el[6], segno, pos)
+                tcode = el[7]
                 tz = None
                 if tcode and tcode != "LT":
                     tz = zones.get(tcode) or zone_for_code(tcode)
                     if tz is None:
-                        raise EdiError(f"unknown time code {tcode!r}", segno + i, "AT7", 7, ack=("AK4", "7"),
-                                       set_position=pos + i, bad_value=tcode)
+                        segno, pos = _where(loops, header, term, first_segno, loop, segments, raw)
+                        raise EdiError(f"unknown time code {tcode!r}", segno, "AT7", 7, ack=("AK4", "7"),
+                                       set_position=pos, bad_value=tcode)
                 statuses.append([code, el[2], ymd, hms, tz, _NOWHERE, ()])
             elif tag == "MS1":
                 if statuses:
@@ -256,8 +273,9 @@ def _loops(events: list[StatusEvent], segments: list[str], sep: str, segno: int,
                     if el[4]:
                         quantity = int(el[4])
                 except ValueError:
-                    raise EdiError("AT8 weight or quantity is not a number", segno + i, "AT8",
-                                   3 if weight is None else 4, ack=("AK4", "6"), set_position=pos + i) from None
+                    segno, pos = _where(loops, header, term, first_segno, loop, segments, raw)
+                    raise EdiError("AT8 weight or quantity is not a number", segno, "AT8",
+                                   3 if weight is None else 4, ack=("AK4", "6"), set_position=pos) from None
             elif tag == "MS2":
                 if statuses and el[2]:
                     statuses[-1][6] += (("equipment", el[2]),)
@@ -265,9 +283,8 @@ def _loops(events: list[StatusEvent], segments: list[str], sep: str, segno: int,
                 if el[1]:
                     loop_meta += (("lading_exception", el[1]),)
             elif tag == "B10" or tag == "N1":
-                raise EdiError(f"{tag} inside an LX loop", segno + i, tag, ack=("AK3", "7"), set_position=pos + i)
-            continue
-        # An LX (or the sentinel): the loop before it is complete.
+                segno, pos = _where(loops, header, term, first_segno, loop, segments, raw)
+                raise EdiError(f"{tag} inside an LX loop", segno, tag, ack=("AK3", "7"), set_position=pos)
         if statuses:
             description = " ".join(text) if text else ""
             base = head_meta + loop_meta if loop_meta else head_meta
@@ -280,9 +297,3 @@ def _loops(events: list[StatusEvent], segments: list[str], sep: str, segno: int,
                 append(StatusEvent(tracking, code, occurred, reason, source, description, loc,  # type: ignore[arg-type]
                                    refs, scac, shipper, occurred if code in ETA_CODES else None, weight, unit,
                                    quantity, base + st_meta if st_meta else base))
-            statuses = []
-        refs = head_refs
-        if text:
-            text = []
-        loop_meta = ()
-        weight, unit, quantity = None, "", None

@@ -181,9 +181,12 @@ class _Writer:
                     self.seg("K1", *pieces[i:i + 2])
                     n += 1
         if ev.weight is not None or ev.quantity is not None:
-            self.seg("AT8", "G", ev.weight_unit or "K",
-                     _fmt_number(ev.weight) if ev.weight is not None else "",
-                     str(ev.quantity) if ev.quantity is not None else "")
+            unit = ev.weight_unit if ev.weight_unit in ("K", "L") else "K"
+            weight = _fmt_number(ev.weight) if ev.weight is not None else ""
+            if ev.quantity is not None:
+                buf.append(f"AT8{sep}G{sep}{unit}{sep}{weight}{sep}{ev.quantity}{end}")
+            else:
+                buf.append(f"AT8{sep}G{sep}{unit}{sep}{weight}{end}")
             n += 1
         return n
 
@@ -230,8 +233,11 @@ def write_x12_214_stream(events: Iterable[StatusEvent], profile: X12Profile, fil
             control = f"{set_no:04d}"
             if len(control) > 9:
                 raise EdiError("set control number exceeds 9 digits")
-            w.seg("ST", "214", control)
-            w.seg("B10", w.clean(ev.tracking_id), w.clean(ev.shipper_id), w.clean(scac))
+            tracking, shipper, b10_scac = ev.tracking_id, ev.shipper_id, scac
+            if not w.bad.isdisjoint(tracking + shipper + b10_scac):
+                tracking, shipper, b10_scac = w.clean(tracking), w.clean(shipper), w.clean(b10_scac)
+            b10 = f"B10{w.sep}{tracking}{w.sep}{shipper}{w.sep}{b10_scac}".rstrip(w.sep)
+            w.buf.append(f"ST{w.sep}214{w.sep}{control}{w.end}{b10}{w.end}")
             count, index = 2, 0
         index += 1
         n_events += 1
