@@ -35,6 +35,9 @@ from notifications.models import Delivery, DeliveryAttempt, DeliveryKind, Delive
 logger = logging.getLogger(__name__)
 
 GONE_REASON = "endpoint answered 410 Gone"
+# Successful sends are written in batches of this many, or after this long.
+SUCCESS_FLUSH_COUNT = 50
+SUCCESS_FLUSH_SECONDS = 0.25
 
 
 @dataclass
@@ -155,18 +158,45 @@ def _error_text(result: http.PostResult) -> str:
     return f"HTTP {result.status}"
 
 
-def _record_success(delivery: Delivery, result: http.PostResult, started: datetime) -> None:
-    now = timezone.now()
-    with transaction.atomic():
-        DeliveryAttempt.objects.bulk_create([_attempt(delivery, result, started, succeeded=True)])
-        Delivery.objects.filter(pk=delivery.pk).update(
-            status=DeliveryStatus.DELIVERED,
-            delivered_at=now,
-            attempt_count=F("attempt_count") + 1,
-            last_status_code=result.status,
-            last_error="",
-        )
-    delivery.attempt_count += 1
+class _Successes:
+    """Successful sends not yet written: flushed in one transaction every few
+    dozen sends, before a failure is recorded and when the drain ends.
+
+    If a worker dies between a send and the flush, those deliveries are sent
+    again later with the same ``webhook-id``: at least once, never lost.
+    """
+
+    def __init__(self, endpoint_id: int) -> None:
+        self.endpoint_id = endpoint_id
+        self.items: list[tuple[Delivery, http.PostResult, datetime]] = []
+        self.first_at = 0.0
+
+    def add(self, delivery: Delivery, result: http.PostResult, started: datetime) -> None:
+        if not self.items:
+            self.first_at = time.monotonic()
+        self.items.append((delivery, result, started))
+        if len(self.items) >= SUCCESS_FLUSH_COUNT or time.monotonic() - self.first_at > SUCCESS_FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.items:
+            return
+        items, self.items = self.items, []
+        now = timezone.now()
+        by_status: dict[int | None, list[int]] = {}
+        for delivery, result, _ in items:
+            by_status.setdefault(result.status, []).append(delivery.pk)
+        with transaction.atomic():
+            DeliveryAttempt.objects.bulk_create([_attempt(d, r, started, succeeded=True) for d, r, started in items])
+            for status, ids in by_status.items():
+                Delivery.objects.filter(pk__in=ids).update(
+                    status=DeliveryStatus.DELIVERED,
+                    delivered_at=now,
+                    attempt_count=F("attempt_count") + 1,
+                    last_status_code=status,
+                    last_error="",
+                )
+            WebhookEndpoint.objects.filter(pk=self.endpoint_id).update(last_success_at=now)
 
 
 def _record_failure(endpoint: WebhookEndpoint, delivery: Delivery, result: http.PostResult, started: datetime) -> str:
@@ -264,48 +294,53 @@ def _drain(endpoint_id: int, token: str, lease_until: datetime, budget: int, res
     healthy = endpoint.failing_since is None and endpoint.consecutive_failures == 0
     time_budget = time.monotonic() + float(conf.drain_seconds())
     fields = ("id", "msg_id", "body", "attempt_count", "schedule_step", "deadline_at")
+    successes = _Successes(endpoint_id)
     sent = 0
-    while sent < budget:
-        batch = list(
-            Delivery.objects.filter(endpoint_id=endpoint_id, status=DeliveryStatus.PENDING)
-            .order_by("id")
-            .only(*fields)[: min(50, budget - sent)]
-        )
-        if not batch:
-            break
-        for delivery in batch:
-            now = timezone.now()
-            # Each request may take the whole total timeout: keep the lease ahead of it.
-            if (lease_until - now).total_seconds() < conf.total_timeout() + 15:
-                renewed = _lease_renew(endpoint_id, token, now)
-                if renewed is None:
-                    logger.warning("lost the lease on endpoint %s; stopping", endpoint_id)
-                    return "idle"
-                lease_until = renewed
-            post, started = _post(endpoint, delivery, signers)
-            if post.ok:
-                _record_success(delivery, post, started)
-                result.delivered += 1
-                sent += 1
-                if not healthy:
-                    _mark_healthy(endpoint_id, timezone.now())
-                    healthy = True
-                continue
-            result.failed += 1
-            outcome = _record_failure(endpoint, delivery, post, started)
-            logger.info(
-                "delivery %s to endpoint %s failed (%s): %s",
-                delivery.msg_id,
-                endpoint_id,
-                outcome,
-                _error_text(post),
+    try:
+        while sent < budget and time.monotonic() < time_budget:
+            limit = min(50, budget - sent)
+            successes.flush()  # the rows must say "delivered" before we look for pending ones again
+            batch = list(
+                Delivery.objects.filter(endpoint_id=endpoint_id, status=DeliveryStatus.PENDING)
+                .order_by("id")
+                .only(*fields)[:limit]
             )
-            return "blocked"
-        if time.monotonic() > time_budget:
-            break
-    if sent:
-        WebhookEndpoint.objects.filter(pk=endpoint_id).update(last_success_at=timezone.now())
-    return "more" if sent >= budget or time.monotonic() > time_budget else "idle"
+            for delivery in batch:
+                now = timezone.now()
+                # Each request may take the whole total timeout: keep the lease ahead of it.
+                if (lease_until - now).total_seconds() < conf.total_timeout() + 15:
+                    renewed = _lease_renew(endpoint_id, token, now)
+                    if renewed is None:
+                        logger.warning("lost the lease on endpoint %s; stopping", endpoint_id)
+                        return "idle"
+                    lease_until = renewed
+                post, started = _post(endpoint, delivery, signers)
+                if post.ok:
+                    successes.add(delivery, post, started)
+                    result.delivered += 1
+                    sent += 1
+                    if not healthy:
+                        successes.flush()
+                        _mark_healthy(endpoint_id, timezone.now())
+                        healthy = True
+                    continue
+                successes.flush()
+                result.failed += 1
+                outcome = _record_failure(endpoint, delivery, post, started)
+                logger.info(
+                    "delivery %s to endpoint %s failed (%s): %s",
+                    delivery.msg_id,
+                    endpoint_id,
+                    outcome,
+                    _error_text(post),
+                )
+                return "blocked"
+            if len(batch) < limit:
+                # Drained; anything committed since is picked up after the lease is let go.
+                return "idle"
+    finally:
+        successes.flush()
+    return "more"
 
 
 def endpoint_deliver(*, endpoint_id: int, max_deliveries: int | None = None) -> DrainResult:
