@@ -26,6 +26,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
+from edi.errors import EdiError
 from gluey import sftp
 from notifications import conf
 from notifications.models import Export, ExportFormat, ExportStatus, SftpDestination
@@ -135,12 +136,14 @@ def export_enqueue(*, destination_id: int) -> None:
 # --- Building a file ---------------------------------------------------------------------------
 
 
-def status_event(entry: tracking_selectors.FeedEntry) -> Any:
+def status_event(entry: tracking_selectors.FeedEntry, *, all_references: bool = False) -> Any:
     """A recorded event as the EDI writers' neutral StatusEvent.
 
-    The carrier's code, sub-code and text pass through unchanged; the time keeps
-    the carrier's offset; references carry the customer's own ids for the
-    shipment, and meta the harmonised Gluey code.
+    The carrier's code, sub-code and text pass through unchanged and the time
+    keeps the carrier's offset. References carry the customer's own shipment
+    reference (``CR``); with ``all_references`` (CSV, which has no length
+    limits) also Gluey's shipment id (``SHIPMENT_ID``), the parcel reference
+    (``PARCEL_REF``) and the harmonised code (``GLUEY``, milestone/code/sub_code).
     """
     from edi.model import Location as EdiLocation
     from edi.model import StatusEvent
@@ -148,11 +151,14 @@ def status_event(entry: tracking_selectors.FeedEntry) -> Any:
     event, shipment, parcel = entry.event, entry.shipment, entry.parcel
     offset = dt_timezone(timedelta(minutes=event.utc_offset_minutes))
     place = event.location or {}
-    references: list[tuple[str, str]] = [("SID", str(shipment.id))]
+    references: list[tuple[str, str]] = []
     if shipment.uuid_ref:
         references.append(("CR", shipment.uuid_ref))
-    if parcel is not None and parcel.uuid_ref:
-        references.append(("PRC", parcel.uuid_ref))
+    if all_references:
+        references.append(("SHIPMENT_ID", str(shipment.id)))
+        if parcel is not None and parcel.uuid_ref:
+            references.append(("PARCEL_REF", parcel.uuid_ref))
+        references.append(("GLUEY", f"{event.milestone}/{event.code}/{event.sub_code}"))
     return StatusEvent(
         tracking_id=parcel.carrier_tracking_id if parcel is not None else shipment.carrier_tracking_id,
         carrier_code=event.carrier_code,
@@ -172,18 +178,14 @@ def status_event(entry: tracking_selectors.FeedEntry) -> Any:
         eta=event.eta,
         weight=event.weight_kg,
         weight_unit="K" if event.weight_kg is not None else "",
-        meta=(
-            ("gluey_code", f"{event.milestone}/{event.code}/{event.sub_code}"),
-            ("carrier_id", shipment.carrier_id),
-        ),
     )
 
 
-def _status_events(entries: list[tracking_selectors.FeedEntry]) -> list[Any]:
-    return [status_event(entry) for entry in entries]
+def _latin1(value: str) -> str:
+    return value.encode("iso-8859-1", errors="replace").decode("iso-8859-1") if value else value
 
 
-def _x12_bytes(destination: SftpDestination, events: list[Any], control: int, created: datetime) -> bytes:
+def _x12_bytes(destination: SftpDestination, entries: list[Any], control: int, created: datetime) -> bytes:
     from edi.x12.writer import X12Profile, write_x12_214
 
     profile = X12Profile(
@@ -195,12 +197,56 @@ def _x12_bytes(destination: SftpDestination, events: list[Any], control: int, cr
         gs_receiver_id=destination.gs_receiver_id,
         test=destination.test_indicator,
     )
+    # ISA13 has nine digits; the counter itself never repeats.
     number = control % 1_000_000_000 or 1
-    return write_x12_214(events, profile, number, number, created_at=created)
+    return write_x12_214([status_event(e) for e in entries], profile, number, number, created_at=created)
+
+
+def _edifact_bytes(destination: SftpDestination, entries: list[Any], control: int, created: datetime) -> bytes:
+    from dataclasses import replace
+
+    from edi.edifact.writer import EdifactProfile, write_iftsta
+
+    profile = EdifactProfile(
+        sender_id=destination.unb_sender,
+        recipient_id=destination.unb_recipient,
+        sender_qualifier=destination.unb_sender_qualifier or "ZZ",
+        recipient_qualifier=destination.unb_recipient_qualifier or "ZZ",
+        test=destination.test_indicator,
+    )
+    events = []
+    for entry in entries:
+        event = status_event(entry)
+        # UNOC is Latin-1: a character it cannot carry becomes "?" rather than failing the file.
+        loc = event.location
+        events.append(
+            replace(
+                event,
+                description=_latin1(event.description),
+                location=replace(loc, city=_latin1(loc.city), name=_latin1(loc.name), state=_latin1(loc.state)),
+            )
+        )
+    return write_iftsta(events, profile, str(control % 10**14 or 1), created_at=created)
+
+
+def csv_profile() -> Any:
+    """The columns of Gluey's CSV export (readable with ``edi.csvfile.iter_events``)."""
+    from edi.csvfile import DEFAULT_COLUMNS, CsvProfile
+
+    columns = {**DEFAULT_COLUMNS, "location_name": "location_name", "references": "references"}
+    return CsvProfile(columns=columns, encoding="utf-8")
+
+
+def _csv_bytes(destination: SftpDestination, entries: list[Any], control: int, created: datetime) -> bytes:
+    from edi.csvfile import write_csv
+
+    return write_csv([status_event(e, all_references=True) for e in entries], csv_profile())
 
 
 _WRITERS: dict[str, Callable[[SftpDestination, list[Any], int, datetime], bytes]] = {
     ExportFormat.X12_214: _x12_bytes,
+    ExportFormat.EDIFACT_IFTSTA: _edifact_bytes,
+    ExportFormat.CSV: _csv_bytes,
 }
 _NAMES = {
     ExportFormat.X12_214: ("gluey_214", "edi"),
@@ -244,7 +290,7 @@ def _export_build(destination_id: int) -> Export | None:
         if locked.cursor != destination.cursor:
             return None  # moved under us; the next run starts from the new cursor
         control = locked.next_control_number
-        content = _WRITERS[locked.format](locked, _status_events(entries), control, created)
+        content = _WRITERS[locked.format](locked, entries, control, created)
         export = Export.objects.create(
             destination=locked,
             control_number=control,
@@ -326,7 +372,14 @@ def export_run(*, destination_id: int) -> ExportRunResult:
                 break
             export = Export.objects.filter(destination_id=destination_id, status=ExportStatus.PENDING).first()
             if export is None:
-                export = _export_build(destination_id)
+                try:
+                    export = _export_build(destination_id)
+                except EdiError as exc:
+                    message = f"cannot write the {destination.format} file: {exc}"
+                    SftpDestination.objects.filter(pk=destination_id).update(
+                        last_error=message[:1000], last_error_at=timezone.now()
+                    )
+                    raise ExportFailed(message) from exc
                 if export is None:
                     break
             try:

@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import posixpath
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from django_celery_beat.models import PeriodicTask
 from gluey.sftp_server import SftpServer, generate_ed25519_key
 from notifications.models import Export, ExportStatus, SftpDestination
 from notifications.services import ExportFailed, export_run
-from tests.factories import event
+from tests.factories import T0, event
 from tests.notifications.conftest import record
 from tests.sshd import sshd_available, start_sshd
 
@@ -86,6 +87,19 @@ def x12_events(content: bytes) -> list:
     return list(iter_events(io.BytesIO(content)))
 
 
+def read_back(fmt: str, content: bytes) -> list:
+    if fmt == "x12_214":
+        return x12_events(content)
+    if fmt == "edifact_iftsta":
+        from edi.edifact.reader import iter_events
+
+        return list(iter_events(io.BytesIO(content)))
+    from edi.csvfile import iter_events
+    from notifications.services.exports import csv_profile
+
+    return list(iter_events(io.BytesIO(content), profile=csv_profile()))
+
+
 @pytest.fixture
 def destination(acme, server, tmp_path, shipment):
     return make_destination(acme, server, tmp_path)
@@ -111,6 +125,36 @@ def test_export_uploads_one_interchange_that_reads_back(server, destination, car
     destination.refresh_from_db()
     assert destination.cursor == export.cursor_to and destination.next_control_number == 2
     assert destination.last_export_at is not None
+
+
+@pytest.mark.parametrize("fmt, suffix", [("x12_214", ".edi"), ("edifact_iftsta", ".edi"), ("csv", ".csv")])
+def test_every_format_reads_back_with_the_edi_readers(acme, server, tmp_path, shipment, carrier, fmt, suffix):
+    from tracking.models import Shipment
+
+    Shipment.objects.filter(pk=shipment.pk).update(uuid_ref="order-4711")
+    destination = make_destination(acme, server, tmp_path, format=fmt, unb_recipient="ACME")
+    record(
+        carrier,
+        event(code="HUB", minutes=1, city="Köln", description="Ankunft im Depot — Köln"),
+        event(code="DLV", sub_code="NB", minutes=2, description="Delivered to neighbour"),
+    )
+
+    export_run(destination_id=destination.pk)
+
+    ((name, content),) = uploaded(server, destination).items()
+    assert name.endswith(suffix)
+    events = read_back(fmt, content)
+    assert [(e.tracking_id, e.carrier_code, e.carrier_sub_code) for e in events] == [
+        ("JD0002234001100086", "HUB", ""),
+        ("JD0002234001100086", "DLV", "NB"),
+    ]
+    # The same instants (EDIFACT writes local time in the place's zone; the reader resolves it back).
+    assert [e.occurred_at for e in events] == [T0 + timedelta(minutes=1), T0 + timedelta(minutes=2)]
+    assert events[1].description == "Delivered to neighbour"
+    assert ("CR", "order-4711") in events[0].references
+    if fmt == "csv":
+        assert events[0].description == "Ankunft im Depot — Köln"
+        assert ("GLUEY", "delivery/delivered/left_with_neighbor") in events[1].references
 
 
 def test_nothing_new_uploads_nothing_and_uses_no_control_number(server, destination, carrier):
