@@ -440,21 +440,21 @@ def iter_214(fileobj: IO[bytes], default_zone: str = "UTC", encoding: str | None
             term, sep, se_head, se_marker = marks.term, marks.sep, marks.se_head, marks.se_marker
             ge, gs, iea, isa, syntax = marks.ge, marks.gs, marks.iea, marks.isa, marks.syntax
         clean = kind == "clean"
+        # Envelope state as locals; refreshed whenever the slow path runs.
+        group = env.group if env.tx is None else None
+        seen = env.seen_sets
         for text in pieces:
             if kind != "loose":
                 last_at = text.rfind(term)
-                group = env.group
                 # One whole set, ST..SE and nothing else (see _Markers.whole_set).
-                if (env.tx is None and group is not None and last_at > 0 and text.startswith(se_head, last_at + 1)
+                if (group is not None and last_at > 0 and text.startswith(se_head, last_at + 1)
                         and text.find(se_marker) == last_at
                         and (clean or (ge not in text and iea not in text and gs not in text and isa not in text))):
                     first_at = text.find(term)
-                    body = text[first_at + 1:last_at] if first_at < last_at else ""
-                    n_body = body.count(term) + 1 if body else 0
+                    n_body = text.count(term, first_at + 1, last_at) + 1 if first_at < last_at else 0
                     st = text[:first_at].split(sep)
                     se = text[last_at + 1:].split(sep)
                     segno += 1
-                    seen = env.seen_sets
                     if (len(st) == 2 and len(se) == 3 and st[0] == "214" and se[2] == st[1]
                             and 4 <= len(st[1]) <= 9 and st[1].isalnum() and st[1] not in seen
                             and se[1] == str(n_body + 2)):
@@ -463,23 +463,26 @@ def iter_214(fileobj: IO[bytes], default_zone: str = "UTC", encoding: str | None
                         group.n_sets += 1
                         if events_only:
                             events: list[StatusEvent] = []
-                            read_214(events, body, syntax, segno + 1, default_zone)
+                            read_214(events, text, syntax, segno + 1, default_zone, first_at + 1, last_at)
                             yield events
                         else:
                             info = group.info
                             tx = Transaction("214", st[1], info.version, "", "", "", (), [], segno,
                                              info.control_number, env.isa.control_number if env.isa else "")
-                            build_214(tx, body, syntax, segno + 1, default_zone)
+                            build_214(tx, text[first_at + 1:last_at], syntax, segno + 1, default_zone)
                             yield tx
                     else:
+                        body = text[first_at + 1:last_at] if first_at < last_at else ""
                         env.whole_set(text[:first_at], body, n_body, text[last_at + 1:], segno)
                     segno += n_body + 1
                 else:
                     segs = text.split(term)
                     segs[0] = "ST" + sep + segs[0]
                     segno = _segments(env, segs, segno)
+                    group, seen = env.group if env.tx is None else None, env.seen_sets
             else:
                 segno = _segments(env, text.split(term), segno)
+                group, seen = env.group if env.tx is None else None, env.seen_sets
             if out:
                 yield from _wanted(out, events_only)
                 out.clear()

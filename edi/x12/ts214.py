@@ -84,6 +84,8 @@ def parse_datetime(date: str, time: str, segno: int, pos: int, tag: str = "AT7",
 
 
 _PAD = [""] * 8
+# Kinds of remembered loop segments (see _loops).
+_MS1, _MS2, _K1, _AT8, _Q7 = range(5)
 # First two characters of the segments that belong only in an LX loop.
 _LOOP_PREFIXES = frozenset({"AT", "MS", "K1", "Q7"})
 _IN_LX_ONLY = frozenset({"AT7", "MS1", "MS2", "K1", "AT8", "Q7"})
@@ -103,6 +105,8 @@ class Syntax:
         self.ms3_head = "MS3" + sep
         # Loop segments found in the header (before the first LX) are misplaced.
         self.loop_only = frozenset({"AT7", "MS1", "MS2", "K1", "AT8", "Q7"})
+        # Raw loop segment -> (kind, meaning), per delimiter pair (see _loops).
+        self.known: dict[str, tuple[int, Any]] = {}
 
 
 @lru_cache(maxsize=16)
@@ -111,6 +115,8 @@ def syntax_for(sep: str, term: str) -> Syntax:
 
 
 _PAD = [""] * 8
+# Kinds of remembered loop segments (see _loops).
+_MS1, _MS2, _K1, _AT8, _Q7 = range(5)
 # First two characters of the segments that belong only in an LX loop.
 _LOOP_PREFIXES = frozenset({"AT", "MS", "K1", "Q7"})
 _LOCATIONS: dict[tuple[str, str, str], Location] = {}
@@ -143,19 +149,25 @@ def build_214(tx: Transaction, body: str, syn: Syntax, first_segno: int, default
     tx.element_separator, tx.segment_terminator = syn.sep, syn.term
 
 
-def read_214(events: list[StatusEvent], body: str, syn: Syntax, first_segno: int,
-             default_zone: str) -> tuple[str, str, str, tuple[tuple[str, str], ...], str]:
+def read_214(events: list[StatusEvent], body: str, syn: Syntax, first_segno: int, default_zone: str,
+             start: int = 0, end: int | None = None) -> tuple[str, str, str, tuple[tuple[str, str], ...], str]:
     """Append the set's events to ``events``; return (tracking id, shipper id,
-    SCAC, header references, header text) for a Transaction, if one is wanted."""
+    SCAC, header references, header text) for a Transaction, if one is wanted.
+
+    The set's segments are ``body[start:end]``: the parser passes the whole
+    piece with offsets rather than copying the body out of it.
+    """
     sep, term = syn.sep, syn.term
-    if body.startswith(syn.lx_head):
-        header, loops = "", body[len(syn.lx_head):]
+    if end is None:
+        end = len(body)
+    if body.startswith(syn.lx_head, start, end):
+        header, loops = "", body[start + len(syn.lx_head):end]
     else:
-        cut = body.find(syn.lx_marker)
+        cut = body.find(syn.lx_marker, start, end)
         if cut < 0:
-            header, loops = body, None
+            header, loops = body[start:end], None
         else:
-            header, loops = body[:cut], body[cut + len(syn.lx_marker):]
+            header, loops = body[start:cut], body[cut + len(syn.lx_marker):end]
     # The header is walked by four-character prefix; only B10, L11 and MS3
     # are split into elements (parties wait until someone asks for them).
     tracking = shipper = scac = ""
@@ -164,6 +176,8 @@ def read_214(events: list[StatusEvent], body: str, syn: Syntax, first_segno: int
     meta: tuple[tuple[str, str], ...] = ()
     l11_head, b10_head, ms3_head, loop_only = syn.l11_head, syn.b10_head, syn.ms3_head, syn.loop_only
     for raw in header.split(term) if header else ():
+        if raw[:1] == "N":
+            continue  # N1-N4 parties: read only when asked for (Transaction.parties)
         lead = raw[:4]
         if lead == l11_head:
             el = raw.split(sep)
@@ -192,7 +206,7 @@ def read_214(events: list[StatusEvent], body: str, syn: Syntax, first_segno: int
                        set_position=n_header + 2)
     refs = tuple(items)
     if loops is not None:
-        _loops(events, loops.split(syn.lx_marker), sep, term, header, first_segno, tracking, shipper, scac,
+        _loops(events, loops.split(syn.lx_marker), syn, header, first_segno, tracking, shipper, scac,
                refs, meta, default_zone)
     return tracking, shipper, scac, refs, header
 
@@ -209,7 +223,7 @@ def _where(loops: list[str], header: str, term: str, first_segno: int, loop: str
     return first_segno + i, i + 2
 
 
-def _loops(events: list[StatusEvent], loops: list[str], sep: str, term: str, header: str, first_segno: int,
+def _loops(events: list[StatusEvent], loops: list[str], syn: Syntax, header: str, first_segno: int,
            tracking: str, shipper: str, scac: str, head_refs: tuple[tuple[str, str], ...],
            head_meta: tuple[tuple[str, str], ...], zone: str) -> None:
     """Events from the LX loops; each of ``loops`` is one loop's text after its ``LX<sep>``.
@@ -217,9 +231,16 @@ def _loops(events: list[StatusEvent], loops: list[str], sep: str, term: str, hea
     Each AT7 becomes an event at the end of its loop, because the L11, K1,
     AT8 and Q7 after it belong to every status of the loop. Error positions
     are counted only when an error is raised.
+
+    MS1, MS2, K1, AT8 and Q7 segments repeat endlessly in real files (the
+    same terminals, trailers, remarks), so what each raw segment means is
+    remembered: a repeat costs one dictionary lookup instead of a split.
     """
     append = events.append
     dates, times, zones = _DATES, _TIMES, _ZONE_CODES
+    sep, term, known = syn.sep, syn.term, syn.known
+    if len(known) > 50_000:
+        known.clear()
     for loop in loops:
         segments = loop.split(term)
         # Statuses of the loop: [code, reason, ymd, hms, tz, location, meta]
@@ -231,6 +252,22 @@ def _loops(events: list[StatusEvent], loops: list[str], sep: str, term: str, hea
         unit = ""
         quantity: int | None = None
         for raw in segments[1:]:
+            hit = known.get(raw)
+            if hit is not None:
+                kind, value = hit
+                if kind == _MS1:
+                    if statuses:
+                        statuses[-1][5] = value
+                elif kind == _K1:
+                    text += value
+                elif kind == _AT8:
+                    weight, unit, quantity = value
+                elif kind == _MS2:
+                    if statuses and value:
+                        statuses[-1][6] += (("equipment", value),)
+                elif value:  # Q7
+                    loop_meta += (("lading_exception", value),)
+                continue
             el = raw.split(sep)
             if len(el) < 8:
                 el += _PAD
@@ -256,30 +293,32 @@ def _loops(events: list[StatusEvent], loops: list[str], sep: str, term: str, hea
                                        set_position=pos, bad_value=tcode)
                 statuses.append([code, el[2], ymd, hms, tz, _NOWHERE, ()])
             elif tag == "MS1":
+                loc = _location(el[1], el[2], el[3])
+                known[raw] = (_MS1, loc)
                 if statuses:
-                    statuses[-1][5] = _location(el[1], el[2], el[3])
+                    statuses[-1][5] = loc
             elif tag == "L11":
                 refs += ((el[2], el[1]),)
             elif tag == "K1":
-                if el[1]:
-                    text.append(el[1].strip())
-                if el[2]:
-                    text.append(el[2].strip())
+                parts = [v for v in (el[1].strip(), el[2].strip()) if v]
+                known[raw] = (_K1, parts)
+                text += parts
             elif tag == "AT8":
                 try:
-                    if el[3]:
-                        weight = float(el[3])
-                        unit = el[2]
-                    if el[4]:
-                        quantity = int(el[4])
+                    weight = float(el[3]) if el[3] else None
+                    unit = el[2] if el[3] else ""
+                    quantity = int(el[4]) if el[4] else None
+                    known[raw] = (_AT8, (weight, unit, quantity))
                 except ValueError:
                     segno, pos = _where(loops, header, term, first_segno, loop, segments, raw)
                     raise EdiError("AT8 weight or quantity is not a number", segno, "AT8",
                                    3 if weight is None else 4, ack=("AK4", "6"), set_position=pos) from None
             elif tag == "MS2":
+                known[raw] = (_MS2, el[2])
                 if statuses and el[2]:
                     statuses[-1][6] += (("equipment", el[2]),)
             elif tag == "Q7":
+                known[raw] = (_Q7, el[1])
                 if el[1]:
                     loop_meta += (("lading_exception", el[1]),)
             elif tag == "B10" or tag == "N1":

@@ -26,7 +26,7 @@ import io
 import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timezone, tzinfo
 from typing import IO
 
 from edi.errors import EdiError
@@ -102,6 +102,7 @@ class _Writer:
         self.table = str.maketrans({c: " " for c in bad})
         self.buf: list[str] = []
         self.size = 0
+        self.tcodes: dict[tzinfo, str] = {}
 
     def seg(self, *elements: str) -> None:
         values = list(elements)
@@ -124,21 +125,33 @@ class _Writer:
     def event_segments(self, index: int, ev: StatusEvent) -> int:
         """Append one event's LX loop; return how many segments it took."""
         when = ev.occurred_at
-        if when.tzinfo is None or when.utcoffset() is None:
-            raise EdiError(f"event for {ev.tracking_id!r} has a naive occurred_at")
-        when, tcode = code_for_datetime(when)
-        t = f"{when.hour:02d}{when.minute:02d}"
+        tzinfo = when.tzinfo
+        # Fixed-offset zones (what exports and most readers produce) map to
+        # one time code for good; zones with DST are worked out per event.
+        tcode = self.tcodes.get(tzinfo) if type(tzinfo) is timezone else None
+        if tcode is None:
+            if tzinfo is None or when.utcoffset() is None:
+                raise EdiError(f"event for {ev.tracking_id!r} has a naive occurred_at")
+            when, tcode = code_for_datetime(when)
+            if type(tzinfo) is timezone and when.tzinfo is tzinfo:
+                self.tcodes[tzinfo] = tcode
+        iso = when.isoformat()  # CCYY-MM-DDTHH:MM:SS[.ffffff]+HH:MM, sliced below
         if when.second or when.microsecond:
-            t += f"{when.second:02d}"
+            t = iso[11:13] + iso[14:16] + iso[17:19]
             if when.microsecond:
-                t += f"{when.microsecond // 10000:02d}"
+                t += iso[20:22]
+        else:
+            t = iso[11:13] + iso[14:16]
         loc = ev.location
         code, sub, city, state, country = ev.carrier_code, ev.carrier_sub_code, loc.city, loc.state, loc.iso_country
         desc = ev.description
         # One C-level scan over every free-text value; cleaning value by value
         # is only needed in the rare event that a delimiter shows up.
-        probe = "".join((code, sub, city, state, country, desc, ev.scac,
-                         "".join(q + v for q, v in ev.references), "".join(v for _k, v in ev.meta)))
+        probe = code + sub + city + state + country + desc + ev.scac
+        if ev.references:
+            probe += "".join([q + v for q, v in ev.references])
+        if ev.meta:
+            probe += "".join([v for _k, v in ev.meta])
         dirty = not self.bad.isdisjoint(probe)
         if dirty:
             clean = self.clean
@@ -147,7 +160,7 @@ class _Writer:
         sep, end = self.sep, self.end
         buf = self.buf
         buf.append(f"LX{sep}{index}{end}AT7{sep}{code}{sep}{sub}{sep}{sep}{sep}"
-                   f"{when.year:04d}{when.month:02d}{when.day:02d}{sep}{t}{sep}{tcode}{end}")
+                   f"{iso[0:4]}{iso[5:7]}{iso[8:10]}{sep}{t}{sep}{tcode}{end}")
         n = 2
         if city or state or country:
             if country:
