@@ -292,3 +292,28 @@ def test_body_is_exactly_what_was_signed(carrier, shipment, subscribed, receiver
     (received,) = receiver.requests
     assert received.body.decode() == Delivery.objects.get().body
     assert json.loads(received.body)[0]["event"]["codes"]["carrier"]["freetext_detail"] == "Zugestellt — Nachbar"
+
+
+def test_retry_schedule_with_jitter():
+    import random
+
+    from notifications.services import retry_delay
+
+    rng = random.Random(7)
+    bases = [10, 30, 60, 300, 600, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 12 * 3600]
+    for step, base in enumerate(bases):
+        delays = [retry_delay(step=step, rng=rng) for _ in range(200)]
+        assert all(0.8 * base <= d <= 1.2 * base for d in delays)
+        assert max(delays) - min(delays) > 0.2 * base  # jitter is really applied
+
+
+def test_retry_after_in_seconds_or_as_a_date_and_capped():
+    from datetime import datetime, timezone
+
+    from notifications.services import retry_after_seconds
+
+    now = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
+    assert retry_after_seconds("120", now=now) == 120
+    assert retry_after_seconds("Sat, 28 Nov 2026 12:05:00 GMT", now=now) == 300
+    assert retry_after_seconds("soon", now=now) is None
+    assert retry_after_seconds("9999999", now=now) == 12 * 3600
