@@ -101,7 +101,9 @@ def _on_prerun(task_id: str | None = None, task: Any = None, **kwargs: Any) -> N
     request = getattr(task, "request", None)
     if request is not None:
         inherited = getattr(request, CELERY_HEADER, None) or (request.headers or {}).get(CELERY_HEADER) or {}
-    ids = {**inherited, "task_id": task_id, "task": getattr(task, "name", None)}
+    # The ids in force here are kept too: an eagerly run task (tests, CELERY_TASK_ALWAYS_EAGER)
+    # runs inside its caller and publishes no message.
+    ids = {**_ids.get(), **inherited, "task_id": task_id, "task": getattr(task, "name", None)}
     if task_id:
         _task_tokens[task_id] = _ids.set({k: v for k, v in ids.items() if v is not None})
 
