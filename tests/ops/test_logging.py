@@ -108,3 +108,20 @@ def test_ids_travel_with_a_task_through_the_real_broker():
     assert ids["request_id"] == "req-42" and ids["inbound_message_id"] == 42
     assert ids["task_id"] == result.id and ids["task"] == "tests.ops.remember_ids"
     assert current_ids() == {}
+
+
+@pytest.mark.django_db
+def test_inbound_task_logs_carry_the_inbound_message_id(json_log, busy_day):
+    from carriers.tasks import inbound_process
+
+    logger = logging.getLogger("carriers.services.inbound")
+    handler = json_log.handlers[0]
+    logger.addHandler(handler)
+    try:
+        with log_context(request_id="carrier-req-1"):
+            inbound_process.apply(args=[busy_day.failed_message.pk])
+    finally:
+        logger.removeHandler(handler)
+    (record,) = [r for r in json_log.records() if r["logger"] == "carriers.services.inbound"]
+    assert record["inbound_message_id"] == busy_day.failed_message.pk
+    assert record["request_id"] == "carrier-req-1" and record["task"] == "carriers.tasks.inbound_process"
