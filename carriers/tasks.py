@@ -12,6 +12,7 @@ from celery import Task, shared_task
 from django.db import OperationalError
 
 from carriers.services import inbound, polling, sftp
+from gluey.logging import log_context
 
 
 class _InboundTask(Task):
@@ -37,7 +38,8 @@ class _InboundTask(Task):
     ignore_result=True,
 )
 def inbound_process(message_id: int) -> str:
-    return inbound.inbound_message_process(message_id=message_id).status
+    with log_context(inbound_message_id=message_id):
+        return inbound.inbound_message_process(message_id=message_id).status
 
 
 @shared_task(name="carriers.tasks.inbound_sweep", acks_late=True, ignore_result=True)
@@ -57,7 +59,8 @@ def inbound_sweep() -> int:
     ignore_result=True,
 )
 def sftp_fetch(carrier_id: str) -> dict[str, Any]:
-    report = sftp.sftp_fetch(carrier_id=carrier_id)
+    with log_context(carrier_id=carrier_id):
+        report = sftp.sftp_fetch(carrier_id=carrier_id)
     return {"ingested": report.ingested, "quarantined": report.quarantined, "error": report.error}
 
 
@@ -78,6 +81,7 @@ def poll_dispatch() -> int:
 )
 def poll_batch(self: Task, carrier_id: str, item_ids: list[int]) -> int:
     try:
-        return polling.poll_batch_run(carrier_id=carrier_id, item_ids=item_ids).events
+        with log_context(carrier_id=carrier_id):
+            return polling.poll_batch_run(carrier_id=carrier_id, item_ids=item_ids).events
     except polling.RateLimited as limited:
         raise self.retry(countdown=max(1.0, limited.wait)) from None
