@@ -6,6 +6,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
+from gluey.logging import log_context
 from notifications import services
 
 # Database hiccups are retried; HTTP and sFTP failures are recorded by the services
@@ -22,7 +23,8 @@ _DB_RETRY = {
 @shared_task(name="notifications.tasks.delivery_send", ignore_result=True, acks_late=True, **_DB_RETRY)
 def delivery_send(endpoint_id: int) -> None:
     """Send an endpoint's due deliveries in order (no-op if another worker is on it)."""
-    services.endpoint_deliver(endpoint_id=endpoint_id)
+    with log_context(endpoint_id=endpoint_id):
+        services.endpoint_deliver(endpoint_id=endpoint_id)
 
 
 @shared_task(name="notifications.tasks.delivery_sweep", ignore_result=True, **_DB_RETRY)
@@ -50,4 +52,5 @@ def delivery_purge() -> None:
 )
 def export_run(destination_id: int) -> None:
     """Upload a destination's pending export (as is) and then its new events."""
-    services.export_run(destination_id=destination_id)
+    with log_context(destination_id=destination_id):
+        services.export_run(destination_id=destination_id)
