@@ -96,6 +96,11 @@ def status_event_from_dict(data: Mapping[str, Any]) -> StatusEvent:
     except (TypeError, ValueError):
         raise EdiError("references must be [qualifier, value] pairs") from None
     weight = data.get("weight_kg")
+    if weight is not None:
+        try:
+            weight = float(weight)
+        except (TypeError, ValueError):
+            raise EdiError(f"weight_kg {weight!r} is not a number") from None
     return StatusEvent(
         tracking_id=tracking, carrier_code=code, occurred_at=when,
         carrier_sub_code=_text(data, "carrier_sub_code") or _text(data, "sub_code"),
@@ -104,7 +109,7 @@ def status_event_from_dict(data: Mapping[str, Any]) -> StatusEvent:
                           postal_code=_text(place, "postal_code"), iso_country=_text(place, "iso_country"),
                           code=_text(place, "code"), name=_text(place, "name")),
         references=references, scac=_text(data, "scac"), shipper_id=_text(data, "shipper_id"),
-        weight=float(weight) if weight is not None else None, weight_unit="K" if weight is not None else "",
+        weight=weight, weight_unit="K" if weight is not None else "",
     )
 
 

@@ -29,6 +29,7 @@ import io
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
+from math import isfinite
 from typing import IO, Any
 
 from edi.errors import EdiError
@@ -177,6 +178,8 @@ def _event(row: list[str], index: dict[str, int], p: CsvProfile, zone: str, n: i
     try:
         if get("weight"):
             weight = float(get("weight").replace(",", "."))
+            if not isfinite(weight):
+                raise ValueError(weight)
         if get("quantity"):
             quantity = int(get("quantity"))
     except ValueError:

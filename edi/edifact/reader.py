@@ -54,7 +54,7 @@ def parse_dtm(elements: list[list[str]], segno: int) -> tuple[str, datetime]:
     width = _FORMATS.get(fmt)
     if width is None:
         raise EdiError(f"unsupported date format {fmt!r} (use 102, 203 or 204)", segno, "DTM", 1, component=3)
-    if len(value) != width or not value.isdigit():
+    if len(value) != width or not (value.isascii() and value.isdigit()):
         raise EdiError(f"date {value!r} does not match format {fmt}", segno, "DTM", 1, component=2)
     try:
         return qualifier, datetime(int(value[:4]), int(value[4:6]), int(value[6:8]),

@@ -107,7 +107,7 @@ def _group_segments(group: GroupResult, set_control: str, release: str) -> list[
         status = "E"
     else:
         status = "A"
-    declared = group.declared_sets if group.declared_sets.isdigit() else str(group.n_sets)
+    declared = group.declared_sets if group.declared_sets.isascii() and group.declared_sets.isdigit() else str(group.n_sets)
     segs.append(["AK9", status, declared, str(group.n_sets), str(accepted), *group_codes])
     segs.append(["SE", str(len(segs) + 1), set_control])
     return segs

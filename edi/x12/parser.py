@@ -65,7 +65,7 @@ def _isa_info(el: list[str], segno: int) -> InterchangeInfo:
     if len(el) < 17:
         raise EdiError(f"ISA has {len(el) - 1} elements, expected 16", segno, "ISA", ack=("TA1", "024"))
     control = el[13].strip()
-    if not control.isdigit():
+    if not (control.isascii() and control.isdigit()):
         raise EdiError(f"interchange control number {el[13]!r} is not numeric", segno, "ISA", 13,
                        ack=("TA1", "018"))
     return InterchangeInfo(
@@ -130,7 +130,7 @@ class _Envelope:
         else:
             se01 = trailer[1].strip() if len(trailer) > 1 else ""
             se02 = trailer[2].strip() if len(trailer) > 2 else ""
-            if not (se01.isdigit() and int(se01) == count):
+            if not (se01.isascii() and se01.isdigit() and int(se01) == count):
                 self.problem(EdiError(f"SE01 says {se01!r} segments, the set has {count}", segno, "SE", 1,
                                       ack=("AK5", "4")), result.problems)
             if se02 != tx.control_number:
@@ -182,7 +182,7 @@ class _Envelope:
         se = se_text.split(sep)
         count = n_body + 2
         se01 = se[1].strip() if len(se) > 1 else ""
-        if not (se01.isdigit() and int(se01) == count):
+        if not (se01.isascii() and se01.isdigit() and int(se01) == count):
             self.problem(EdiError(f"SE01 says {se01!r} segments, the set has {count}", segno + count - 1, "SE", 1,
                                   ack=("AK5", "4")), problems)
         se02 = se[2].strip() if len(se) > 2 else ""
@@ -288,7 +288,7 @@ class _Envelope:
         self.group = GroupResult(GroupInfo(functional_id=el[1].strip(), control_number=control,
                                            sender_id=el[2].strip(), receiver_id=el[3].strip(),
                                            version=el[8].strip()), self.isa, delimiters=self.reader.delimiters)
-        if not control.isdigit():
+        if not (control.isascii() and control.isdigit()):
             self.problem(EdiError(f"group control number {control!r} is not numeric", segno, "GS", 6,
                                   ack=("AK9", "6")), self.group.problems)
 

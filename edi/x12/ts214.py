@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from datetime import datetime, tzinfo
 from functools import lru_cache
+from math import isfinite
 from typing import Any
 
 from edi.errors import EdiError
@@ -47,7 +48,7 @@ def parse_parts(date: str, time: str, segno: int, pos: int, tag: str = "AT7",
     """
     ymd = _DATES.get(date)
     if ymd is None:
-        if len(date) != 8 or not date.isdigit():
+        if len(date) != 8 or not (date.isascii() and date.isdigit()):
             raise EdiError(f"invalid date {date!r} (expected CCYYMMDD)", segno, tag, date_el,
                            ack=("AK4", "8"), set_position=pos, bad_value=date)
         ymd = (int(date[:4]), int(date[4:6]), int(date[6:8]))
@@ -62,7 +63,7 @@ def parse_parts(date: str, time: str, segno: int, pos: int, tag: str = "AT7",
     hms = _TIMES.get(time)
     if hms is None:
         lt = len(time)
-        if lt and (lt not in (4, 6, 7, 8) or not time.isdigit()):
+        if lt and (lt not in (4, 6, 7, 8) or not (time.isascii() and time.isdigit())):
             raise EdiError(f"invalid time {time!r} (expected HHMM or HHMMSS)", segno, tag, date_el + 1,
                            ack=("AK4", "9"), set_position=pos, bad_value=time)
         hms = (int(time[:2]) if lt else 0, int(time[2:4]) if lt else 0, int(time[4:6]) if lt >= 6 else 0,
@@ -306,6 +307,8 @@ def _loops(events: list[StatusEvent], loops: list[str], syn: Syntax, header: str
             elif tag == "AT8":
                 try:
                     weight = float(el[3]) if el[3] else None
+                    if weight is not None and not isfinite(weight):
+                        raise ValueError(el[3])
                     unit = el[2] if el[3] else ""
                     quantity = int(el[4]) if el[4] else None
                     known[raw] = (_AT8, (weight, unit, quantity))

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import io
 import textwrap
+from math import isfinite
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone, tzinfo
@@ -82,6 +83,8 @@ def check_profile(p: X12Profile) -> None:
 
 
 def _fmt_number(value: float) -> str:
+    if not isfinite(value):
+        raise EdiError(f"weight {value!r} cannot be written")
     if value == int(value):
         return str(int(value))
     return f"{value:.3f}".rstrip("0").rstrip(".")
