@@ -23,16 +23,16 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from itertools import islice
 from datetime import datetime, timedelta
+from itertools import islice
 from pathlib import Path
 from typing import IO
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from edi.model import StatusEvent  # noqa: E402
-from edi.x12.reader import iter_events  # noqa: E402
-from edi.x12.writer import X12Profile, write_x12_214_stream  # noqa: E402
+from edi.model import StatusEvent
+from edi.x12.reader import iter_events
+from edi.x12.writer import X12Profile, write_x12_214_stream
 
 CODES = [("X3", "NS"), ("AF", "NS"), ("X6", "NS"), ("X4", "NS"), ("P1", "NS"), ("AH", "A1"), ("D1", "NS")]
 PLACES = [("Chicago", "IL", "US"), ("Dallas", "TX", "US"), ("Newark", "NJ", "US"), ("Reno", "NV", "US"),

@@ -57,7 +57,9 @@ class CarrierForm(forms.ModelForm):
         if not adapter:
             return data
         credentials = data.get("new_credentials") or (self.instance.credentials if self.instance.pk else {})
-        for problem in carrier_config_problems(adapter=adapter, config=data.get("config") or {}, credentials=credentials):
+        for problem in carrier_config_problems(
+            adapter=adapter, config=data.get("config") or {}, credentials=credentials
+        ):
             self.add_error("config", problem)
         batch = data.get("poll_batch_size")
         limit = adapter_class(adapter).poll_batch_size
@@ -92,7 +94,15 @@ class CarrierAdmin(admin.ModelAdmin):
     list_display = ["id", "name", "adapter", "enabled", "channels", "fetch_schedule", "backoff_state", "updated_at"]
     list_filter = ["adapter", "enabled"]
     search_fields = ["id", "name"]
-    readonly_fields = ["webhook_url", "stored_credentials", "channels", "schedules", "backoff_state", "last_error", "last_error_at"]
+    readonly_fields = [
+        "webhook_url",
+        "stored_credentials",
+        "channels",
+        "schedules",
+        "backoff_state",
+        "last_error",
+        "last_error_at",
+    ]
     fieldsets = [
         (None, {"fields": ["id", "name", "adapter", "enabled", "default_zone", "channels"]}),
         ("Webhook", {"fields": ["webhook_url", "webhook_secret"]}),
@@ -133,7 +143,9 @@ class CarrierAdmin(admin.ModelAdmin):
         if task is None:
             return "—"
         last, upcoming = _task_times(task)
-        return f"{last:%H:%M:%S} / {upcoming:%H:%M:%S}" if last and upcoming else ("never run" if upcoming else "disabled")
+        return (
+            f"{last:%H:%M:%S} / {upcoming:%H:%M:%S}" if last and upcoming else ("never run" if upcoming else "disabled")
+        )
 
     @admin.display(description="schedules")
     def schedules(self, obj: Carrier) -> str:
@@ -196,7 +208,17 @@ class InboundStatusFilter(admin.SimpleListFilter):
 
 @admin.register(InboundMessage)
 class InboundMessageAdmin(admin.ModelAdmin):
-    list_display = ["id", "carrier", "channel", "status", "filename", "size", "event_count", "received_at", "short_error"]
+    list_display = [
+        "id",
+        "carrier",
+        "channel",
+        "status",
+        "filename",
+        "size",
+        "event_count",
+        "received_at",
+        "short_error",
+    ]
     list_filter = [InboundStatusFilter, "channel", "carrier"]
     search_fields = ["=id", "sha256", "filename"]
     readonly_fields = [f.name for f in InboundMessage._meta.fields if f.name != "body"] + ["raw_body"]
@@ -220,7 +242,9 @@ class InboundMessageAdmin(admin.ModelAdmin):
             except ValueError:
                 pass
         note = f"(same bytes as message #{source.pk})\n" if source is not obj else ""
-        return format_html('<pre style="white-space: pre-wrap; max-height: 40em; overflow: auto">{}{}</pre>', note, text)
+        return format_html(
+            '<pre style="white-space: pre-wrap; max-height: 40em; overflow: auto">{}{}</pre>', note, text
+        )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -100,7 +100,11 @@ def carrier_webhook(request: HttpRequest, carrier_id: str) -> JsonResponse:
     )
     if stored.duplicate:
         return JsonResponse(
-            {"id": stored.message.pk, "status": "duplicate", "duplicate_of": stored.original.pk if stored.original else None},
+            {
+                "id": stored.message.pk,
+                "status": "duplicate",
+                "duplicate_of": stored.original.pk if stored.original else None,
+            },
             status=200,
         )
     return JsonResponse({"id": stored.message.pk, "status": "accepted", "events": len(events)}, status=202)

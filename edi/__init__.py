@@ -23,6 +23,13 @@ Public functions (see each module's docstring for signatures):
 """
 
 from edi.errors import EdiError
-from edi.model import GroupInfo, InterchangeInfo, Location, Party, StatusEvent, Transaction
+from edi.model import (
+    GroupInfo,
+    InterchangeInfo,
+    Location,
+    Party,
+    StatusEvent,
+    Transaction,
+)
 
 __all__ = ["EdiError", "GroupInfo", "InterchangeInfo", "Location", "Party", "StatusEvent", "Transaction"]

@@ -67,7 +67,7 @@ class Adapter:
     # Largest number of tracking ids one poll request may carry.
     poll_batch_size: ClassVar[int] = 1
 
-    def __init__(self, carrier: "Carrier | None" = None) -> None:
+    def __init__(self, carrier: Carrier | None = None) -> None:
         self.carrier = carrier
 
     @property

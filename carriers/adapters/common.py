@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -88,7 +88,7 @@ def zone(name: str) -> Any:
     try:
         return ZoneInfo(name or "UTC")
     except (ZoneInfoNotFoundError, ValueError):
-        return timezone.utc
+        return UTC
 
 
 def retry_after_seconds(headers: Mapping[str, str], now: datetime | None = None) -> float | None:
@@ -102,7 +102,7 @@ def retry_after_seconds(headers: Mapping[str, str], now: datetime | None = None)
         when = parsedate_to_datetime(raw)
     except (TypeError, ValueError):
         return None
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     return max(0.0, (when - now).total_seconds())
 
 
@@ -148,13 +148,17 @@ def oauth_token(
     from django.core.cache import cache
 
     if not client_id or not client_secret:
-        raise CarrierError(f"{carrier_name}: client_id and client_secret must be set in the carrier's credentials", permanent=True)
+        raise CarrierError(
+            f"{carrier_name}: client_id and client_secret must be set in the carrier's credentials", permanent=True
+        )
     key = f"carriers:oauth:{cache_key}"
     token = cache.get(key)
     if token:
         return token
     if style == "basic":
-        response = http("POST", token_url, carrier_name, data={"grant_type": "client_credentials"}, auth=(client_id, client_secret))
+        response = http(
+            "POST", token_url, carrier_name, data={"grant_type": "client_credentials"}, auth=(client_id, client_secret)
+        )
     elif style == "json":
         response = http(
             "POST",

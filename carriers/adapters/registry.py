@@ -31,7 +31,7 @@ class UnknownAdapter(LookupError):
 
 
 @cache
-def adapter_class(name: str) -> type["Adapter"]:
+def adapter_class(name: str) -> type[Adapter]:
     try:
         path = ADAPTERS[name]
     except KeyError:
@@ -39,6 +39,6 @@ def adapter_class(name: str) -> type["Adapter"]:
     return import_string(path)
 
 
-def adapter_for(carrier: "Carrier", name: str | None = None) -> "Adapter":
+def adapter_for(carrier: Carrier, name: str | None = None) -> Adapter:
     """An adapter instance bound to ``carrier`` (``name`` overrides the carrier's own adapter)."""
     return adapter_class(name or carrier.adapter)(carrier)

@@ -2,62 +2,106 @@
 
 import django.core.validators
 import django.db.models.deletion
-import gluey.fields
 from django.db import migrations, models
+
+import gluey.fields
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Carrier',
+            name="Carrier",
             fields=[
-                ('id', models.CharField(max_length=50, primary_key=True, serialize=False, validators=[django.core.validators.RegexValidator('^[a-z0-9][a-z0-9_-]{1,49}$', "Carrier id must be 2–50 lowercase letters, digits, '-' or '_'.")], verbose_name='carrier id')),
-                ('name', models.CharField(blank=True, default='', max_length=200)),
-                ('adapter', models.CharField(max_length=50)),
-                ('enabled', models.BooleanField(default=True)),
-                ('webhook_secret', gluey.fields.EncryptedTextField(blank=True, default='')),
-                ('config', models.JSONField(blank=True, default=dict)),
-                ('credentials', gluey.fields.EncryptedJSONField(blank=True, default=dict)),
-                ('default_zone', models.CharField(default='UTC', max_length=64)),
-                ('poll_interval_minutes', models.PositiveIntegerField(default=15)),
-                ('poll_batch_size', models.PositiveIntegerField(default=10)),
-                ('rate_limit_per_minute', models.PositiveIntegerField(default=60)),
-                ('backoff_until', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.CharField(
+                        max_length=50,
+                        primary_key=True,
+                        serialize=False,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[a-z0-9][a-z0-9_-]{1,49}$",
+                                "Carrier id must be 2–50 lowercase letters, digits, '-' or '_'.",
+                            )
+                        ],
+                        verbose_name="carrier id",
+                    ),
+                ),
+                ("name", models.CharField(blank=True, default="", max_length=200)),
+                ("adapter", models.CharField(max_length=50)),
+                ("enabled", models.BooleanField(default=True)),
+                ("webhook_secret", gluey.fields.EncryptedTextField(blank=True, default="")),
+                ("config", models.JSONField(blank=True, default=dict)),
+                ("credentials", gluey.fields.EncryptedJSONField(blank=True, default=dict)),
+                ("default_zone", models.CharField(default="UTC", max_length=64)),
+                ("poll_interval_minutes", models.PositiveIntegerField(default=15)),
+                ("poll_batch_size", models.PositiveIntegerField(default=10)),
+                ("rate_limit_per_minute", models.PositiveIntegerField(default=60)),
+                ("backoff_until", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.CreateModel(
-            name='InboundMessage',
+            name="InboundMessage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('channel', models.CharField(max_length=16)),
-                ('body', models.BinaryField()),
-                ('content_type', models.CharField(blank=True, default='', max_length=100)),
-                ('filename', models.CharField(blank=True, default='', max_length=500)),
-                ('sha256', models.CharField(max_length=64)),
-                ('size', models.PositiveIntegerField(default=0)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('processed', 'Processed'), ('failed', 'Failed'), ('duplicate', 'Duplicate')], default='pending', max_length=16)),
-                ('error', models.TextField(blank=True, default='')),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('event_count', models.PositiveIntegerField(default=0)),
-                ('received_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('processed_at', models.DateTimeField(blank=True, null=True)),
-                ('carrier', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='inbound_messages', to='carriers.carrier')),
-                ('duplicate_of', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='carriers.inboundmessage')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("channel", models.CharField(max_length=16)),
+                ("body", models.BinaryField()),
+                ("content_type", models.CharField(blank=True, default="", max_length=100)),
+                ("filename", models.CharField(blank=True, default="", max_length=500)),
+                ("sha256", models.CharField(max_length=64)),
+                ("size", models.PositiveIntegerField(default=0)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("processed", "Processed"),
+                            ("failed", "Failed"),
+                            ("duplicate", "Duplicate"),
+                        ],
+                        default="pending",
+                        max_length=16,
+                    ),
+                ),
+                ("error", models.TextField(blank=True, default="")),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("event_count", models.PositiveIntegerField(default=0)),
+                ("received_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("processed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "carrier",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="inbound_messages",
+                        to="carriers.carrier",
+                    ),
+                ),
+                (
+                    "duplicate_of",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="carriers.inboundmessage",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-received_at'],
-                'indexes': [models.Index(fields=['carrier', 'sha256'], name='inbound_carrier_sha_idx'), models.Index(fields=['status', 'received_at'], name='inbound_status_idx')],
+                "ordering": ["-received_at"],
+                "indexes": [
+                    models.Index(fields=["carrier", "sha256"], name="inbound_carrier_sha_idx"),
+                    models.Index(fields=["status", "received_at"], name="inbound_status_idx"),
+                ],
             },
         ),
     ]

@@ -5,86 +5,111 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('carriers', '0001_initial'),
+        ("carriers", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Lease',
+            name="Lease",
             fields=[
-                ('name', models.CharField(max_length=200, primary_key=True, serialize=False)),
-                ('owner', models.CharField(max_length=64)),
-                ('expires_at', models.DateTimeField()),
+                ("name", models.CharField(max_length=200, primary_key=True, serialize=False)),
+                ("owner", models.CharField(max_length=64)),
+                ("expires_at", models.DateTimeField()),
             ],
         ),
         migrations.CreateModel(
-            name='RateBucket',
+            name="RateBucket",
             fields=[
-                ('carrier', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='rate_bucket', serialize=False, to='carriers.carrier')),
-                ('tokens', models.FloatField(default=0)),
-                ('updated_at', models.DateTimeField()),
+                (
+                    "carrier",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        primary_key=True,
+                        related_name="rate_bucket",
+                        serialize=False,
+                        to="carriers.carrier",
+                    ),
+                ),
+                ("tokens", models.FloatField(default=0)),
+                ("updated_at", models.DateTimeField()),
             ],
         ),
         migrations.CreateModel(
-            name='SftpFile',
+            name="SftpFile",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=255)),
-                ('size', models.BigIntegerField()),
-                ('mtime', models.BigIntegerField()),
-                ('sha256', models.CharField(max_length=64)),
-                ('status', models.CharField(choices=[('ingested', 'Ingested'), ('quarantined', 'Quarantined')], max_length=16)),
-                ('error', models.TextField(blank=True, default='')),
-                ('moved_to', models.CharField(blank=True, default='', max_length=500)),
-                ('taken_at', models.DateTimeField(auto_now_add=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=255)),
+                ("size", models.BigIntegerField()),
+                ("mtime", models.BigIntegerField()),
+                ("sha256", models.CharField(max_length=64)),
+                (
+                    "status",
+                    models.CharField(choices=[("ingested", "Ingested"), ("quarantined", "Quarantined")], max_length=16),
+                ),
+                ("error", models.TextField(blank=True, default="")),
+                ("moved_to", models.CharField(blank=True, default="", max_length=500)),
+                ("taken_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'verbose_name': 'sFTP file',
-                'ordering': ['-taken_at'],
+                "verbose_name": "sFTP file",
+                "ordering": ["-taken_at"],
             },
         ),
         migrations.AddField(
-            model_name='carrier',
-            name='last_error',
-            field=models.CharField(blank=True, default='', max_length=500),
+            model_name="carrier",
+            name="last_error",
+            field=models.CharField(blank=True, default="", max_length=500),
         ),
         migrations.AddField(
-            model_name='carrier',
-            name='last_error_at',
+            model_name="carrier",
+            name="last_error_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='carrier',
-            name='poll_failures',
+            model_name="carrier",
+            name="poll_failures",
             field=models.PositiveIntegerField(default=0),
         ),
         migrations.AddField(
-            model_name='inboundmessage',
-            name='parser',
-            field=models.CharField(blank=True, default='', max_length=50),
+            model_name="inboundmessage",
+            name="parser",
+            field=models.CharField(blank=True, default="", max_length=50),
         ),
         migrations.AddConstraint(
-            model_name='inboundmessage',
-            constraint=models.UniqueConstraint(condition=models.Q(('status', 'duplicate'), _negated=True), fields=('carrier', 'sha256'), name='inbound_original_unique'),
+            model_name="inboundmessage",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status", "duplicate"), _negated=True),
+                fields=("carrier", "sha256"),
+                name="inbound_original_unique",
+            ),
         ),
         migrations.AddField(
-            model_name='sftpfile',
-            name='carrier',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='sftp_files', to='carriers.carrier'),
+            model_name="sftpfile",
+            name="carrier",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="sftp_files", to="carriers.carrier"
+            ),
         ),
         migrations.AddField(
-            model_name='sftpfile',
-            name='inbound_message',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='carriers.inboundmessage'),
+            model_name="sftpfile",
+            name="inbound_message",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="carriers.inboundmessage",
+            ),
         ),
         migrations.AddIndex(
-            model_name='sftpfile',
-            index=models.Index(fields=['carrier', 'name', 'size', 'mtime'], name='sftpfile_lookup_idx'),
+            model_name="sftpfile",
+            index=models.Index(fields=["carrier", "name", "size", "mtime"], name="sftpfile_lookup_idx"),
         ),
         migrations.AddConstraint(
-            model_name='sftpfile',
-            constraint=models.UniqueConstraint(fields=('carrier', 'name', 'size', 'mtime', 'sha256'), name='sftpfile_unique'),
+            model_name="sftpfile",
+            constraint=models.UniqueConstraint(
+                fields=("carrier", "name", "size", "mtime", "sha256"), name="sftpfile_unique"
+            ),
         ),
     ]

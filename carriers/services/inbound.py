@@ -74,8 +74,13 @@ def inbound_message_store(
         )
         if original is None:  # the original vanished between our insert and this read: retry once
             return inbound_message_store(
-                carrier=carrier, channel=channel, body=body, parser=parser,
-                content_type=content_type, filename=filename, process=process,
+                carrier=carrier,
+                channel=channel,
+                body=body,
+                parser=parser,
+                content_type=content_type,
+                filename=filename,
+                process=process,
             )
         duplicate = InboundMessage.objects.create(
             body=b"",
@@ -168,8 +173,9 @@ def inbound_message_mark_failed(*, message_id: int, error: str) -> None:
 def inbound_messages_reprocess(*, message_ids: list[int]) -> int:
     """Ops action: queue failed (or pending) messages again; processed and duplicates are left alone."""
     ids = list(
-        InboundMessage.objects.filter(pk__in=message_ids, status__in=[InboundStatus.FAILED, InboundStatus.PENDING])
-        .values_list("pk", flat=True)
+        InboundMessage.objects.filter(
+            pk__in=message_ids, status__in=[InboundStatus.FAILED, InboundStatus.PENDING]
+        ).values_list("pk", flat=True)
     )
     with transaction.atomic():
         InboundMessage.objects.filter(pk__in=ids, status=InboundStatus.FAILED).update(status=InboundStatus.PENDING)
@@ -177,7 +183,9 @@ def inbound_messages_reprocess(*, message_ids: list[int]) -> int:
     return len(ids)
 
 
-def inbound_messages_sweep(*, older_than: timedelta = timedelta(minutes=5), now: datetime | None = None, limit: int = 1000) -> int:
+def inbound_messages_sweep(
+    *, older_than: timedelta = timedelta(minutes=5), now: datetime | None = None, limit: int = 1000
+) -> int:
     """Re-queue pending messages a lost broker message left behind (processing is idempotent)."""
     now = now or timezone.now()
     ids = list(

@@ -37,7 +37,9 @@ def rate_limit_acquire(*, carrier: Carrier, tokens: int = 1, now: datetime | Non
         if bucket is None:
             try:
                 with transaction.atomic():
-                    RateBucket.objects.create(carrier=carrier, tokens=float(carrier.rate_limit_per_minute), updated_at=now)
+                    RateBucket.objects.create(
+                        carrier=carrier, tokens=float(carrier.rate_limit_per_minute), updated_at=now
+                    )
             except IntegrityError:
                 pass  # another worker created it first
             bucket = RateBucket.objects.select_for_update().get(carrier=carrier)

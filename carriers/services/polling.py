@@ -80,14 +80,42 @@ class Dispatched:
 
 
 def _take_due(carrier: Carrier, limit: int, now: datetime) -> list[int]:
-    qs = TrackedItem.objects.filter(carrier=carrier, next_check_at__lte=now).order_by("next_check_at")
-    if connection.features.has_select_for_update_skip_locked:
-        qs = qs.select_for_update(skip_locked=True)
-    ids = list(qs.values_list("id", flat=True)[:limit])
+    """Lock up to ``limit`` due items (skipping rows another dispatcher holds) and lease them."""
     lease_until = now + LEASE
+    if connection.vendor == "postgresql":
+        # One statement: pick, lock (SKIP LOCKED) and lease, returning what we took.
+        table = TrackedItem._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                UPDATE {table} SET next_check_at = %s
+                WHERE id IN (
+                    SELECT id FROM {table}
+                    WHERE carrier_id = %s AND next_check_at <= %s
+                    ORDER BY next_check_at
+                    LIMIT %s
+                    FOR UPDATE SKIP LOCKED
+                )
+                RETURNING id, next_check_at
+                """,
+                [lease_until, carrier.pk, now, limit],
+            )
+            return [row[0] for row in cursor.fetchall()]
+    # SQLite: writers are serialised (BEGIN IMMEDIATE), so select-then-update cannot interleave.
+    qs = TrackedItem.objects.filter(carrier=carrier, next_check_at__lte=now).order_by("next_check_at")
+    ids = list(qs.values_list("id", flat=True)[:limit])
     for start in range(0, len(ids), UPDATE_CHUNK):
         TrackedItem.objects.filter(id__in=ids[start : start + UPDATE_CHUNK]).update(next_check_at=lease_until)
     return ids
+
+
+def _publish_batches(carrier_id: str, batches: list[list[int]]) -> None:
+    """Queue the poll tasks over one broker connection (hundreds of batches per run are normal)."""
+    from carriers.tasks import poll_batch
+
+    with poll_batch.app.producer_or_acquire() as producer:
+        for batch in batches:
+            poll_batch.apply_async((carrier_id, batch), producer=producer)
 
 
 def poll_dispatch(
@@ -96,11 +124,11 @@ def poll_dispatch(
     max_items: int = 20_000,
     enqueue: Callable[[str, list[int]], object] | None = None,
 ) -> Dispatched:
-    """Take due items of every polling carrier and queue their poll batches (``enqueue`` defaults to the task)."""
-    if enqueue is None:
-        from carriers.tasks import poll_batch
+    """Take due items of every polling carrier and queue their poll batches.
 
-        enqueue = poll_batch.delay
+    ``enqueue(carrier_id, item_ids)`` is called per batch after commit; by
+    default the batches go to the ``poll_batch`` task over one connection.
+    """
     now = now or timezone.now()
     result = Dispatched()
     carriers = (
@@ -119,8 +147,11 @@ def poll_dispatch(
         with transaction.atomic():
             ids = _take_due(carrier, budget, now)
             batches = [ids[i : i + batch_size] for i in range(0, len(ids), batch_size)]
-            for batch in batches:
-                transaction.on_commit(partial(enqueue, carrier.pk, batch))
+            if enqueue is None:
+                transaction.on_commit(partial(_publish_batches, carrier.pk, batches))
+            else:
+                for batch in batches:
+                    transaction.on_commit(partial(enqueue, carrier.pk, batch))
         result.items += len(ids)
         result.batches += len(batches)
         if ids:
@@ -177,7 +208,15 @@ def next_check_for(
         factor = 1
     else:
         quiet = now - last_activity
-        factor = 1 if quiet < timedelta(hours=24) else 2 if quiet < timedelta(days=3) else 4 if quiet < timedelta(days=7) else 8
+        factor = (
+            1
+            if quiet < timedelta(hours=24)
+            else 2
+            if quiet < timedelta(days=3)
+            else 4
+            if quiet < timedelta(days=7)
+            else 8
+        )
     return now + min(base * factor, MAX_INTERVAL)
 
 
@@ -286,7 +325,9 @@ def tracked_items_schedule_first_check(*, tracked_items: Iterable[TrackedItem], 
             continue
         ids = [i.id for i in by_carrier[carrier.pk] if not _is_final(i)]
         # Items already due soon (or leased to a running poll) keep their slot.
-        count += TrackedItem.objects.filter(id__in=ids).filter(
-            Q(next_check_at__isnull=True) | Q(next_check_at__gt=now + LEASE)
-        ).update(next_check_at=now)
+        count += (
+            TrackedItem.objects.filter(id__in=ids)
+            .filter(Q(next_check_at__isnull=True) | Q(next_check_at__gt=now + LEASE))
+            .update(next_check_at=now)
+        )
     return count

@@ -92,7 +92,9 @@ def _move(session: SftpSession, remote: RemoteFile, target_dir: str, suffix: str
     return target
 
 
-def _ingest(session: SftpSession, carrier: Carrier, remote: RemoteFile, data: bytes, cfg: _Settings, report: FetchReport) -> None:
+def _ingest(
+    session: SftpSession, carrier: Carrier, remote: RemoteFile, data: bytes, cfg: _Settings, report: FetchReport
+) -> None:
     digest = hashlib.sha256(data).hexdigest()
     with transaction.atomic():
         stored = inbound_message_store(
@@ -116,7 +118,7 @@ def _ingest(session: SftpSession, carrier: Carrier, remote: RemoteFile, data: by
     else:
         try:
             outcome = inbound_message_process(message_id=stored.message.pk)
-        except Exception as exc:  # noqa: BLE001 - the message stays pending; the sweeper queues it again
+        except Exception as exc:
             log.exception("processing %s from %s failed; left pending", remote.name, carrier.pk)
             outcome = None
             error = f"{type(exc).__name__}: {exc}"
@@ -199,7 +201,9 @@ def sftp_fetch(*, carrier_id: str, stable_seconds: float | None = None) -> Fetch
     return report
 
 
-def _quarantine_oversize(session: SftpSession, carrier: Carrier, remote: RemoteFile, cfg: _Settings, report: FetchReport) -> None:
+def _quarantine_oversize(
+    session: SftpSession, carrier: Carrier, remote: RemoteFile, cfg: _Settings, report: FetchReport
+) -> None:
     error = f"{remote.name} is {remote.size} bytes, over this carrier's {cfg.max_bytes}-byte limit; not downloaded"
     ledger = SftpFile.objects.create(
         carrier=carrier,

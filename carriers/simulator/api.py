@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlparse
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: "DhlLikeServer"
+    server: DhlLikeServer
 
     def log_message(self, fmt: str, *args: Any) -> None:  # keep the demo console readable
         return
@@ -24,21 +24,29 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         url = urlparse(self.path)
         if url.path != "/track/shipments":
-            self._send(404, {"title": "Not Found", "status": 404, "detail": f"No route {url.path}"}, "application/problem+json")
+            self._send(
+                404, {"title": "Not Found", "status": 404, "detail": f"No route {url.path}"}, "application/problem+json"
+            )
             return
         if self.headers.get("DHL-API-Key") != self.server.api_key:
-            self._send(401, {"title": "Unauthorized", "status": 401, "detail": "Invalid API key"}, "application/problem+json")
+            self._send(
+                401, {"title": "Unauthorized", "status": 401, "detail": "Invalid API key"}, "application/problem+json"
+            )
             return
         number = (parse_qs(url.query).get("trackingNumber") or [""])[0]
         shipment = self.server.lookup(number)
         if shipment is None:
             self._send(
                 404,
-                {"title": "No result found", "status": 404, "detail": "No shipment with given tracking number found.",
-                 "instance": f"/shipment/{number}"},
+                {
+                    "title": "No result found",
+                    "status": 404,
+                    "detail": "No shipment with given tracking number found.",
+                    "instance": f"/shipment/{number}",
+                },
                 "application/problem+json",
             )
             return
@@ -59,7 +67,7 @@ class DhlLikeServer(ThreadingHTTPServer):
         host, port = self.server_address[:2]
         return f"http://{host}:{port}"
 
-    def start(self) -> "DhlLikeServer":
+    def start(self) -> DhlLikeServer:
         self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
         self._thread.start()
         return self

@@ -6,7 +6,7 @@ import json
 import logging
 import secrets
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,14 @@ STEPS: dict[str, list[tuple[str, str, str, str, str, str]]] = {
     ],
     # DHL Unified Tracking statusCode values.
     API: [
-        ("pre-transit", "", "The instruction data for this shipment have been provided by the sender", "Bonn", "53113", "DE"),
+        (
+            "pre-transit",
+            "",
+            "The instruction data for this shipment have been provided by the sender",
+            "Bonn",
+            "53113",
+            "DE",
+        ),
         ("transit", "", "The shipment has been processed in the parcel center of origin", "Köln", "50667", "DE"),
         ("transit", "", "The shipment has been processed in the destination parcel center", "Berlin", "10115", "DE"),
         ("delivered", "", "The shipment has been delivered", "Berlin", "10115", "DE"),
@@ -139,7 +146,7 @@ class Simulator:
 
     # --- setup ------------------------------------------------------------------------
 
-    def start(self) -> "Simulator":
+    def start(self) -> Simulator:
         import paramiko
 
         from carriers.simulator.api import DhlLikeServer
@@ -158,7 +165,7 @@ class Simulator:
         self.api_server = DhlLikeServer("127.0.0.1", self.api_port, self.state["api_key"], self._dhl_shipment).start()
         self._ensure_carriers()
         self._ensure_customer()
-        self._top_up(datetime.now(timezone.utc))
+        self._top_up(datetime.now(UTC))
         self._save_state()
         return self
 
@@ -189,7 +196,12 @@ class Simulator:
             ),
             API: (
                 "dhl",
-                {"name": "Simulated API carrier (DHL-shaped)", "base_url": self.api_server.base_url, "poll_interval_minutes": 1, "rate_limit_per_minute": 120},
+                {
+                    "name": "Simulated API carrier (DHL-shaped)",
+                    "base_url": self.api_server.base_url,
+                    "poll_interval_minutes": 1,
+                    "rate_limit_per_minute": 120,
+                },
                 {"api_key": self.state["api_key"]},
             ),
         }
@@ -199,7 +211,9 @@ class Simulator:
                 carrier_create(carrier_id=carrier_id, adapter=adapter, config={**config, **credentials})
                 continue
             # Ports and keys may change between runs: bring the carrier in line.
-            model_fields = {k: config[k] for k in ("name", "poll_interval_minutes", "rate_limit_per_minute") if k in config}
+            model_fields = {
+                k: config[k] for k in ("name", "poll_interval_minutes", "rate_limit_per_minute") if k in config
+            }
             channel = {k: v for k, v in config.items() if k not in model_fields}
             for key, value in model_fields.items():
                 setattr(carrier, key, value)
@@ -228,7 +242,9 @@ class Simulator:
                 self.state["counters"][carrier_id] = count
                 # Stagger starts so the demo shows shipments at different stages.
                 start = (now - timedelta(seconds=n * self.step_seconds)).replace(microsecond=0)
-                journey = Journey(tracking_id=f"{PREFIX[carrier_id]}{count:06d}", carrier_id=carrier_id, started_at=start.isoformat())
+                journey = Journey(
+                    tracking_id=f"{PREFIX[carrier_id]}{count:06d}", carrier_id=carrier_id, started_at=start.isoformat()
+                )
                 with transaction.atomic():
                     shipment_register(
                         customer=self.customer,
@@ -253,7 +269,7 @@ class Simulator:
         journey = next((j for j in self.journeys(API) if j.tracking_id == number), None)
         if journey is None:
             return None
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         events = []
         for index in range(journey.due(now, self.step_seconds)):
             code, _, text, city, postal, country = STEPS[API][index]
@@ -273,7 +289,7 @@ class Simulator:
 
     def tick(self, now: datetime | None = None) -> dict[str, int]:
         """Send what is due on the push and file channels; start new journeys as old ones end."""
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         sent = {"webhook_events": self._push(now), "file_events": self._drop_file(now)}
         self._top_up(now)
         self._save_state()
@@ -318,7 +334,9 @@ class Simulator:
             "webhook-signature": Webhook(carrier.webhook_secret).sign(msg_id, now, body),
         }
         try:
-            response = requests.post(f"{self.base_url}/carriers/{PUSH}/webhook", data=body.encode(), headers=headers, timeout=10)
+            response = requests.post(
+                f"{self.base_url}/carriers/{PUSH}/webhook", data=body.encode(), headers=headers, timeout=10
+            )
         except requests.RequestException as exc:
             log.warning("simulator: webhook POST failed (is the web server up?): %s", exc)
             return 0
@@ -355,7 +373,9 @@ class Simulator:
             )
         self.state["control_number"] += 1
         number = self.state["control_number"]
-        data = write_x12_214(events, X12Profile(sender_id="SIMFILES", receiver_id="GLUEY"), number, number, created_at=now)
+        data = write_x12_214(
+            events, X12Profile(sender_id="SIMFILES", receiver_id="GLUEY"), number, number, created_at=now
+        )
         outbound = self.sftp_server.root / "outbound"
         name = f"214_{now:%Y%m%d%H%M%S}_{number:06d}.edi"
         # Write under a name the fetch pattern ignores, then rename: a carrier's atomic upload.

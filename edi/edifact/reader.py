@@ -29,10 +29,10 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import IO
 
+from edi.edifact.syntax import SegmentReader
 from edi.errors import EdiError
 from edi.guard import guarded
 from edi.model import Location, Party, StatusEvent, Transaction
-from edi.edifact.syntax import SegmentReader
 from edi.zones import get_zone, normalise_country, resolve_zone
 
 _TIME_QUALIFIERS = ("334", "7", "35", "11", "13", "132", "133", "137")

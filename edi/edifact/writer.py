@@ -23,13 +23,13 @@ from __future__ import annotations
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import IO
 
-from edi.errors import EdiError
-from edi.model import StatusEvent
 from edi.edifact.reader import place_zone_country
 from edi.edifact.syntax import ServiceChars
+from edi.errors import EdiError
+from edi.model import StatusEvent
 from edi.x12.writer import WriteSummary
 from edi.zones import get_zone, resolve_zone
 
@@ -75,7 +75,7 @@ def write_iftsta_stream(events: Iterable[StatusEvent], profile: EdifactProfile, 
     chars = ServiceChars()
     esc_table = chars.escape_table()
     end = "'" + ("\n" if p.newline else "")
-    now = created_at or datetime.now(timezone.utc)
+    now = created_at or datetime.now(UTC)
     buf: list[str] = []
 
     def esc(value: str) -> str:

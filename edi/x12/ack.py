@@ -22,7 +22,7 @@ so memory stays flat on very large files.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import IO
 
 from edi.errors import EdiError
@@ -148,7 +148,7 @@ def build_997(fileobj: IO[bytes], *, interchange_control_number: int = 1, group_
             test=first_isa.test,
         )
     return _render(profile, groups, interchange_control_number, group_control_number, first_set_control_number,
-                   created_at or datetime.now(timezone.utc))
+                   created_at or datetime.now(UTC))
 
 
 def _render(p: X12Profile, groups: list[GroupResult], icn: int, gcn: int, first_set: int, now: datetime) -> bytes:

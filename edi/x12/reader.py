@@ -51,9 +51,7 @@ def validate(fileobj: IO[bytes], *, default_zone: str = "UTC", encoding: str | N
             kind = item[0]
             if kind == "set":
                 problems.extend(item[2])
-            elif kind == "group":
-                problems.extend(item[1].problems)
-            elif kind == "interchange":
+            elif kind == "group" or kind == "interchange":
                 problems.extend(item[1].problems)
             else:
                 problems.append(item[1])

@@ -8,7 +8,7 @@ The ``01``-``24`` codes are whole-hour UTC offsets: 01..12 are +1..+12 and
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 
 from edi.zones import get_zone
 
@@ -27,7 +27,7 @@ LOCAL_CODES = frozenset({"", "LT"})
 
 
 def _build() -> dict[str, tzinfo]:
-    zones: dict[str, tzinfo] = {"UT": timezone.utc, "GM": timezone.utc}
+    zones: dict[str, tzinfo] = {"UT": UTC, "GM": UTC}
     for code, hours in _FIXED_HOURS.items():
         zones[code] = timezone(timedelta(hours=hours))
     for code, minutes in _FIXED_MINUTES.items():
@@ -71,4 +71,4 @@ def code_for_datetime(value: datetime) -> tuple[datetime, str]:
     if seconds % 3600 == 0 and -12 <= seconds // 3600 <= 12:
         hours = seconds // 3600
         return value, f"{hours:02d}" if hours > 0 else f"{25 + hours:02d}"
-    return value.astimezone(timezone.utc), "UT"
+    return value.astimezone(UTC), "UT"

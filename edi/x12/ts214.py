@@ -28,8 +28,9 @@ from typing import Any
 
 from edi.errors import EdiError
 from edi.model import Location, StatusEvent, Transaction
-from edi.x12.timecodes import LOCAL_CODES, ZONE_CODES as _ZONE_CODES, zone_for_code
-from edi.zones import get_zone, normalise_country, resolve_zone
+from edi.x12.timecodes import ZONE_CODES as _ZONE_CODES
+from edi.x12.timecodes import zone_for_code
+from edi.zones import normalise_country, resolve_zone
 
 # AT7 statuses whose date is a forecast, not something that happened.
 ETA_CODES = frozenset({"AG", "X2", "B6"})

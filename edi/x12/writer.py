@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import io
 import textwrap
-from math import isfinite
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone, tzinfo
+from datetime import UTC, datetime, timezone, tzinfo
+from math import isfinite
 from typing import IO
 
 from edi.errors import EdiError
@@ -221,7 +221,7 @@ def write_x12_214_stream(events: Iterable[StatusEvent], profile: X12Profile, fil
     w = _Writer(profile, fileobj)
     p = profile
     isa12, gs08 = RELEASES[p.release]
-    now = (created_at or datetime.now(timezone.utc))
+    now = (created_at or datetime.now(UTC))
     isa11 = p.repetition_separator if p.release == "5010" else "U"
     w.seg("ISA", "00", " " * 10, "00", " " * 10, p.sender_qualifier.ljust(2), w.clean(p.sender_id).ljust(15),
           p.receiver_qualifier.ljust(2), w.clean(p.receiver_id).ljust(15), now.strftime("%y%m%d"),

@@ -12,7 +12,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from celery.contrib.testing.worker import start_worker
@@ -21,9 +21,11 @@ from standardwebhooks.webhooks import Webhook
 from gluey.celery import app as celery_app
 
 
-def signed_headers(secret: str, body: bytes, *, msg_id: str | None = None, at: datetime | None = None) -> dict[str, str]:
+def signed_headers(
+    secret: str, body: bytes, *, msg_id: str | None = None, at: datetime | None = None
+) -> dict[str, str]:
     msg_id = msg_id or f"msg_{uuid.uuid4().hex}"
-    at = at or datetime.now(timezone.utc)
+    at = at or datetime.now(UTC)
     signature = Webhook(secret).sign(msg_id, at, body.decode())
     return {"webhook-id": msg_id, "webhook-timestamp": str(int(at.timestamp())), "webhook-signature": signature}
 
@@ -78,7 +80,7 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 20.0) -> bool:
 
 
 def minutes_ago(n: int) -> datetime:
-    return datetime.now(timezone.utc) - timedelta(minutes=n)
+    return datetime.now(UTC) - timedelta(minutes=n)
 
 
 @pytest.fixture
@@ -96,5 +98,8 @@ def taxonomy(transactional_db) -> None:
     with path.open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     StatusCode.objects.bulk_create(
-        [StatusCode(milestone=r["milestone"], code=r["code"], sub_code=r["sub_code"], description=r["description"]) for r in rows]
+        [
+            StatusCode(milestone=r["milestone"], code=r["code"], sub_code=r["sub_code"], description=r["description"])
+            for r in rows
+        ]
     )

@@ -56,7 +56,9 @@ def test_code_maps_use_only_the_harmonised_taxonomy():
 def test_ups_maps_every_documented_status_code():
     rows = mapping_rows_from_csv(adapter_class("ups").default_codes_path().read_text())
     codes = {r.carrier_code for r in rows}
-    documented = {f"{n:03d}" for n in [0, 3, 5, 6, 7, *range(10, 15), *range(16, 31), *range(32, 150), *range(153, 170)]}
+    documented = {
+        f"{n:03d}" for n in [0, 3, 5, 6, 7, *range(10, 15), *range(16, 31), *range(32, 150), *range(153, 170)]
+    }
     assert documented <= codes
     assert {"D", "I", "M", "MV", "X", "P", "DO", "DD", "W", "NA", "U"} <= codes
 
@@ -66,7 +68,25 @@ def test_fedex_and_usps_and_dhl_maps_cover_their_documented_codes():
         return {r.carrier_code for r in mapping_rows_from_csv(adapter_class(name).default_codes_path().read_text())}
 
     assert {"pre-transit", "transit", "delivered", "failure", "unknown"} == codes("dhl")
-    assert {"PU", "AR", "DP", "IT", "OD", "DL", "DE", "SE", "CA", "RS", "HL", "CC", "CD", "CP", "OC", "AF", "FD"} <= codes("fedex")
+    assert {
+        "PU",
+        "AR",
+        "DP",
+        "IT",
+        "OD",
+        "DL",
+        "DE",
+        "SE",
+        "CA",
+        "RS",
+        "HL",
+        "CC",
+        "CD",
+        "CP",
+        "OC",
+        "AF",
+        "FD",
+    } <= codes("fedex")
     assert {"01", "02", "03", "07", "10", "16", "21", "31", "52", "56", "MA", "OF", "EF", "SF", "PC"} <= codes("usps")
 
 
@@ -74,15 +94,35 @@ def test_fedex_and_usps_and_dhl_maps_cover_their_documented_codes():
     "name, payload, message",
     [
         ("generic_json", b"[1, 2]", "body must be an object with an 'events' list"),
-        ("generic_json", b'{"events": [{"tracking_id": "X", "code": "DLV", "occurred_at": "yesterday"}]}', "events[0].occurred_at is not an ISO 8601 datetime"),
+        (
+            "generic_json",
+            b'{"events": [{"tracking_id": "X", "code": "DLV", "occurred_at": "yesterday"}]}',
+            "events[0].occurred_at is not an ISO 8601 datetime",
+        ),
         ("dhl", b"<html>", "DHL response is not valid JSON"),
-        ("dhl", b'{"shipments": [{"id": "1", "events": [{"timestamp": "2026-11-27T10:27:00Z"}]}]}', "shipments[0].events[0].statusCode is missing"),
+        (
+            "dhl",
+            b'{"shipments": [{"id": "1", "events": [{"timestamp": "2026-11-27T10:27:00Z"}]}]}',
+            "shipments[0].events[0].statusCode is missing",
+        ),
         ("dhl", b'{"hello": 1}', "neither 'shipments' nor a problem"),
-        ("ups", b'{"trackResponse": {"shipment": [{"package": [{"trackingNumber": "1Z", "activity": [{"date": "2026-11-27", "time": "1", "status": {"type": "I"}}]}]}]}}', "is not YYYYMMDD HHMMSS"),
+        (
+            "ups",
+            b'{"trackResponse": {"shipment": [{"package": [{"trackingNumber": "1Z", "activity": [{"date": "2026-11-27", "time": "1", "status": {"type": "I"}}]}]}]}}',
+            "is not YYYYMMDD HHMMSS",
+        ),
         ("ups", b'{"foo": "bar"}', "neither a Track API response"),
-        ("fedex", b'{"output": {"completeTrackResults": [{"trackingNumber": "1", "trackResults": [{"scanEvents": [{"date": "2026-11-27T09:26:00-08:00"}]}]}]}}', "scanEvents[0].eventType is missing"),
+        (
+            "fedex",
+            b'{"output": {"completeTrackResults": [{"trackingNumber": "1", "trackResults": [{"scanEvents": [{"date": "2026-11-27T09:26:00-08:00"}]}]}]}}',
+            "scanEvents[0].eventType is missing",
+        ),
         ("fedex", b'{"output": {"completeTrackResults": "x"}}', "output.completeTrackResults must be a list"),
-        ("usps", b'{"trackingNumber": "94", "trackingEvents": [{"eventCode": "01", "eventTimestamp": "27/11/2026"}]}', "trackingEvents[0].eventTimestamp is not an ISO 8601 time"),
+        (
+            "usps",
+            b'{"trackingNumber": "94", "trackingEvents": [{"eventCode": "01", "eventTimestamp": "27/11/2026"}]}',
+            "trackingEvents[0].eventTimestamp is not an ISO 8601 time",
+        ),
     ],
 )
 def test_malformed_payloads_raise_a_permanent_error_naming_the_problem(name, payload, message):
@@ -112,8 +152,13 @@ def test_csv_carrier_mapping_comes_from_its_config():
     adapter = make(
         "csv",
         default_zone="Europe/Berlin",
-        config={"csv": {"columns": {"tracking_id": "Barcode", "carrier_code": "Status", "occurred_at": "When"},
-                        "delimiter": ";", "date_format": "%d.%m.%Y %H:%M"}},
+        config={
+            "csv": {
+                "columns": {"tracking_id": "Barcode", "carrier_code": "Status", "occurred_at": "When"},
+                "delimiter": ";",
+                "date_format": "%d.%m.%Y %H:%M",
+            }
+        },
     )
     (event,) = adapter.parse(payload)
     assert (event.tracking_id, event.code, event.occurred_at.isoformat()) == ("ZZ1", "DLV", "2026-11-28T11:02:00+01:00")

@@ -128,7 +128,10 @@ def test_one_poll_request_records_events_and_reschedules(django_capture_on_commi
 def test_unknown_numbers_are_recorded_on_the_item_and_checked_less_often():
     carrier = fedex_carrier(poll_interval_minutes=10)
     TrackedItem.objects.bulk_create(
-        [TrackedItem(carrier=carrier, tracking_id=n, next_check_at=timezone.now()) for n in ("776094337676", "39936862321")]
+        [
+            TrackedItem(carrier=carrier, tracking_id=n, next_check_at=timezone.now())
+            for n in ("776094337676", "39936862321")
+        ]
     )
     body = (FIXTURES / "fedex" / "two_numbers_one_unknown.json").read_bytes()
     with responses.RequestsMock() as rsps:

@@ -76,7 +76,10 @@ def test_the_dispatcher_runs_only_while_a_carrier_polls():
 @pytest.mark.parametrize(
     "config, problem",
     [
-        ({"host": "h", "username": "u", "password": "p", "remote_dir": "/out", "format": "generic_json"}, "host_key must be set"),
+        (
+            {"host": "h", "username": "u", "password": "p", "remote_dir": "/out", "format": "generic_json"},
+            "host_key must be set",
+        ),
         (sftp_config(host_key="not a key"), "not an OpenSSH public key line"),
         (sftp_config(format="dhl"), "format 'dhl' is not a file format"),
         (sftp_config(password=""), "password or private_key must be set"),
@@ -164,7 +167,9 @@ def test_admin_shows_raw_body_and_error_and_reprocesses(admin_client, carrier, d
     assert response.status_code == 302 and len(callbacks) == 1
     assert InboundMessage.objects.get(pk=stored.message.pk).status == "pending"
     # Bulk action.
-    other = inbound_message_store(carrier=carrier, channel="webhook", body=generic_body(tracking_id="X2"), process=False)
+    other = inbound_message_store(
+        carrier=carrier, channel="webhook", body=generic_body(tracking_id="X2"), process=False
+    )
     InboundMessage.objects.filter(pk__in=[stored.message.pk, other.message.pk]).update(status="failed")
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         admin_client.post(

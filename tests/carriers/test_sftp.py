@@ -71,7 +71,12 @@ def test_new_file_is_stored_ingested_and_archived(server):
     event = TrackingEvent.objects.get()
     assert event.channel == "sftp" and event.inbound_message_id == message.pk
     ledger = SftpFile.objects.get()
-    assert (ledger.name, ledger.size, ledger.status, ledger.moved_to) == ("a.json", len(events_file("S1")), "ingested", "/inbox/archive/a.json")
+    assert (ledger.name, ledger.size, ledger.status, ledger.moved_to) == (
+        "a.json",
+        len(events_file("S1")),
+        "ingested",
+        "/inbox/archive/a.json",
+    )
     assert ledger.sha256 == message.sha256
     assert not (server.root / "inbox" / "a.json").exists()
     assert (server.root / "inbox" / "archive" / "a.json").read_bytes() == events_file("S1")
@@ -123,7 +128,10 @@ def test_same_content_again_is_a_duplicate_and_records_nothing_twice(server):
     first, second = InboundMessage.objects.order_by("pk")
     assert second.status == "duplicate" and second.duplicate_of_id == first.pk
     assert TrackingEvent.objects.count() == 1
-    assert sorted(p.name for p in (server.root / "inbox" / "archive").iterdir()) == ["day1.json", f"day1.json.{SftpFile.objects.order_by('pk').last().pk}"]
+    assert sorted(p.name for p in (server.root / "inbox" / "archive").iterdir()) == [
+        "day1.json",
+        f"day1.json.{SftpFile.objects.order_by('pk').last().pk}",
+    ]
 
 
 def test_a_file_ingested_but_not_moved_is_never_ingested_again(server):
@@ -183,7 +191,12 @@ def test_connection_cut_mid_download_leaves_the_file_for_the_next_run(server):
     big = json.dumps(
         {
             "events": [
-                {"tracking_id": f"C{i}", "code": "HUB", "occurred_at": "2026-11-28T09:00:00+00:00", "description": "x" * 200}
+                {
+                    "tracking_id": f"C{i}",
+                    "code": "HUB",
+                    "occurred_at": "2026-11-28T09:00:00+00:00",
+                    "description": "x" * 200,
+                }
                 for i in range(400)
             ]
         }

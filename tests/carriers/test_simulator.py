@@ -4,7 +4,7 @@ server, and the poller against its DHL-shaped HTTP API — with a real worker.""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -25,9 +25,11 @@ def test_events_arrive_by_webhook_sftp_and_polling(taxonomy, live_server, celery
         assert set(Carrier.objects.values_list("pk", flat=True)) >= {"sim-push", "sim-files", "sim-api"}
         customer = Customer.objects.get()
         assert set(Shipment.objects.filter(customer=customer).values_list("carrier_id", flat=True)) == {
-            "sim-push", "sim-files", "sim-api",
+            "sim-push",
+            "sim-files",
+            "sim-api",
         }
-        sent = simulator.tick(datetime.now(timezone.utc) + timedelta(seconds=3))
+        sent = simulator.tick(datetime.now(UTC) + timedelta(seconds=3))
         assert sent["webhook_events"] >= 1 and sent["file_events"] >= 1
 
         report = sftp_fetch(carrier_id="sim-files", stable_seconds=0)
@@ -40,7 +42,9 @@ def test_events_arrive_by_webhook_sftp_and_polling(taxonomy, live_server, celery
 
         assert wait_until(lambda: channels() == {"webhook", "sftp", "poll"}, timeout=30), channels()
         harmonised = dict(TrackingEvent.objects.values_list("carrier_code", "milestone"))
-        assert harmonised["CRE"] == "start" and harmonised["AF"] == "collection" and harmonised["pre-transit"] == "start"
+        assert (
+            harmonised["CRE"] == "start" and harmonised["AF"] == "collection" and harmonised["pre-transit"] == "start"
+        )
         assert not InboundMessage.objects.filter(status="failed").exists()
     finally:
         simulator.stop()
@@ -61,8 +65,16 @@ def test_setup_is_idempotent_and_journeys_survive_a_restart(taxonomy, tmp_path):
 @pytest.mark.django_db(transaction=True)
 def test_command_runs_once_and_refuses_bad_options(taxonomy, tmp_path, capsys):
     call_command(
-        "simulate_carriers", "--once", "--sftp-port", "0", "--api-port", "0",
-        "--state-dir", str(tmp_path / "sim"), "--base-url", "http://127.0.0.1:9",
+        "simulate_carriers",
+        "--once",
+        "--sftp-port",
+        "0",
+        "--api-port",
+        "0",
+        "--state-dir",
+        str(tmp_path / "sim"),
+        "--base-url",
+        "http://127.0.0.1:9",
     )
     assert "Carrier simulator:" in capsys.readouterr().out
     assert list((tmp_path / "sim" / "sftp" / "outbound").glob("*.edi"))

@@ -16,7 +16,9 @@ from tracking.services import shipment_register
 pytestmark = pytest.mark.django_db
 
 
-def test_good_signature_is_stored_raw_and_acknowledged_with_202(carrier, post_webhook, django_capture_on_commit_callbacks):
+def test_good_signature_is_stored_raw_and_acknowledged_with_202(
+    carrier, post_webhook, django_capture_on_commit_callbacks
+):
     body = generic_body()
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = post_webhook(carrier, body)
@@ -106,7 +108,9 @@ def test_body_of_exactly_5_mb_is_accepted(carrier, post_webhook):
         (b"{not json", "Body rejected: body is not valid JSON."),
         (b'{"shipments": []}', "Body rejected: body must be an object with an 'events' list."),
         (
-            json.dumps({"events": [{"tracking_id": "X1", "code": "DLV", "occurred_at": "2026-11-28T14:03:00"}]}).encode(),
+            json.dumps(
+                {"events": [{"tracking_id": "X1", "code": "DLV", "occurred_at": "2026-11-28T14:03:00"}]}
+            ).encode(),
             "Body rejected: events[0].occurred_at must include a UTC offset.",
         ),
         (json.dumps({"events": [{"code": "DLV"}]}).encode(), "Body rejected: events[0].tracking_id is required."),
@@ -138,9 +142,13 @@ def test_get_is_405_with_json(client, carrier):
     assert "not allowed" in response.json()["detail"]
 
 
-def test_processing_failure_is_recorded_and_reprocess_recovers(carrier, post_webhook, django_capture_on_commit_callbacks):
+def test_processing_failure_is_recorded_and_reprocess_recovers(
+    carrier, post_webhook, django_capture_on_commit_callbacks
+):
     # An event the recorder refuses (a 70-character sub-code) gets past the adapter but fails processing.
-    body = generic_body({"tracking_id": "T1", "code": "DLV", "sub_code": "S" * 70, "occurred_at": "2026-11-28T14:03:00+01:00"})
+    body = generic_body(
+        {"tracking_id": "T1", "code": "DLV", "sub_code": "S" * 70, "occurred_at": "2026-11-28T14:03:00+01:00"}
+    )
     response = post_webhook(carrier, body)
     assert response.status_code == 400  # the adapter already refuses it: sub_code is longer than 64
     assert "sub_code is longer than 64" in response.json()["detail"]

@@ -7,7 +7,12 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from edi.bridge import status_event_from_dict, status_events_from_dicts, to_carrier_event, to_carrier_events
+from edi.bridge import (
+    status_event_from_dict,
+    status_events_from_dicts,
+    to_carrier_event,
+    to_carrier_events,
+)
 from edi.errors import EdiError
 from edi.model import Location, StatusEvent
 from edi.x12.reader import iter_events

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -37,7 +37,7 @@ def test_default_columns_and_iso_times() -> None:
 
 def test_adapter_style_keyword_settings() -> None:
     # carriers.adapters.csv passes the carrier's "csv" config as keywords.
-    data = "Barcode;Code;When\nABC1;DLV;2026-03-12 10:00\n".encode()
+    data = b"Barcode;Code;When\nABC1;DLV;2026-03-12 10:00\n"
     [event] = iter_events(io.BytesIO(data), "Europe/Paris", delimiter=";", date_format="%Y-%m-%d %H:%M",
                           columns={"tracking_id": "Barcode", "carrier_code": "Code", "occurred_at": "When"})
     assert event.occurred_at.isoformat() == "2026-03-12T10:00:00+01:00"
@@ -70,7 +70,7 @@ def test_bad_mappings_are_refused() -> None:
 
 
 def test_write_then_read_with_a_mapping() -> None:
-    events = [StatusEvent("00340434161094012345", "ZU", datetime(2026, 3, 11, 9, 42, tzinfo=timezone.utc), "NB",
+    events = [StatusEvent("00340434161094012345", "ZU", datetime(2026, 3, 11, 9, 42, tzinfo=UTC), "NB",
                           description="Zugestellt; \"Müller\"",
                           location=Location(city="Köln", postal_code="50667", iso_country="DE"))]
     data = write_csv(events, _mapping())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -46,7 +46,7 @@ def test_consignment_reference_status_and_reason() -> None:
 
 def test_dtm_formats_and_zones() -> None:
     d96a = list(iter_events(io.BytesIO(fixture("iftsta_d96a.edi")), "Europe/London"))
-    assert d96a[0].occurred_at == datetime(2026, 3, 10, 8, 30, tzinfo=timezone.utc)  # 203, LOC DKCPH
+    assert d96a[0].occurred_at == datetime(2026, 3, 10, 8, 30, tzinfo=UTC)  # 203, LOC DKCPH
     assert d96a[0].zone_source == "location"
     assert d96a[1].occurred_at.isoformat() == "2026-03-10T00:00:00+01:00"  # 102, LOC SEGOT
     assert d96a[2].location.iso_country == "SE"  # from the NAD in the status group
@@ -98,17 +98,17 @@ def _events() -> list[StatusEvent]:
         StatusEvent("CONS-1", "21", datetime(2026, 3, 10, 9, 30, tzinfo=timezone(timedelta(hours=1))), "Z1",
                     description="Signed: 'O'Brien' + 2 boxes?", references=(("CU", "A+B:C"),),
                     location=Location(city="HAMBURG", code="DEHAM", iso_country="DE")),
-        StatusEvent("CONS-1", "43", datetime(2026, 3, 10, 12, 0, 7, tzinfo=timezone.utc),
+        StatusEvent("CONS-1", "43", datetime(2026, 3, 10, 12, 0, 7, tzinfo=UTC),
                     location=Location(city="Paris", postal_code="75001", iso_country="FR", state="IDF",
                                       name="Dépôt Nord")),
-        StatusEvent("CONS-2", "64", datetime(2026, 3, 11, 6, 0, tzinfo=timezone.utc)),
+        StatusEvent("CONS-2", "64", datetime(2026, 3, 11, 6, 0, tzinfo=UTC)),
     ]
 
 
 @pytest.mark.parametrize("directory", ["D:96A", "D:07B"])
 def test_written_interchange_reads_back_the_same_events(directory: str) -> None:
     profile = EdifactProfile("GLUEYTRACK", "ACME", directory=directory, default_zone="America/Chicago")
-    data = write_iftsta(_events(), profile, "IC77", created_at=datetime(2026, 3, 11, tzinfo=timezone.utc))
+    data = write_iftsta(_events(), profile, "IC77", created_at=datetime(2026, 3, 11, tzinfo=UTC))
     back = list(iter_events(io.BytesIO(data), "America/Chicago"))
     for original, read in zip(_events(), back):
         got, want = event_dict(read), event_dict(original)
@@ -121,7 +121,7 @@ def test_written_interchange_reads_back_the_same_events(directory: str) -> None:
 
 def test_writer_escapes_and_envelope() -> None:
     data = write_iftsta(_events(), EdifactProfile("GLUEY", "ACME"), 77, 5,
-                        created_at=datetime(2026, 3, 11, tzinfo=timezone.utc))
+                        created_at=datetime(2026, 3, 11, tzinfo=UTC))
     text = data.decode("iso-8859-1")
     assert text.startswith("UNA:+.? '\nUNB+UNOC:3+GLUEY:ZZ+ACME:ZZ+260311:0000+77++IFTSTA'\n")
     assert "STS+1+21:::Signed?: ?'O?'Brien?' ?+ 2 boxes??+Z1'" in text
@@ -137,5 +137,5 @@ def test_writer_refuses_what_cannot_be_written() -> None:
     with pytest.raises(EdiError, match="directory"):
         write_iftsta(_events(), EdifactProfile("G", "A", directory="D:95Z"), 1)
     with pytest.raises(EdiError, match="cannot be written in iso-8859-1"):
-        write_iftsta([StatusEvent("C", "21", datetime(2026, 1, 1, tzinfo=timezone.utc), description="€")],
+        write_iftsta([StatusEvent("C", "21", datetime(2026, 1, 1, tzinfo=UTC), description="€")],
                      EdifactProfile("G", "A"), 1)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -12,7 +12,7 @@ from edi.x12.ack import build_997
 from edi.x12.reader import validate
 from tests.edi.helpers import fixture
 
-CREATED = datetime(2026, 3, 5, 9, 30, tzinfo=timezone.utc)
+CREATED = datetime(2026, 3, 5, 9, 30, tzinfo=UTC)
 
 
 def _segments(data: bytes) -> list[list[str]]:

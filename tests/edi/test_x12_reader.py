@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -54,7 +54,7 @@ def test_time_codes_and_zone_sources() -> None:
     assert x3.zone_source == "location"
     assert x3.occurred_at.utcoffset() == timedelta(hours=-6)
     # CT is prevailing central time; ES is fixed Eastern standard.
-    assert by_code[("7741002231", "AF")].occurred_at == datetime(2026, 3, 2, 17, 40, tzinfo=timezone.utc)
+    assert by_code[("7741002231", "AF")].occurred_at == datetime(2026, 3, 2, 17, 40, tzinfo=UTC)
     assert by_code[("7741002232", "D1")].occurred_at.utcoffset() == timedelta(hours=-5)
     # 05 is UTC+5 and 14 is UTC-11 (X12 writes + and - as P and M codes).
     assert by_code[("7741002240", "SD")].occurred_at.utcoffset() == timedelta(hours=5)

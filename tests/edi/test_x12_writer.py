@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -13,7 +13,7 @@ from edi.x12.reader import iter_events, iter_transactions, validate
 from edi.x12.writer import X12Profile, write_x12_214, write_x12_214_stream
 from tests.edi.helpers import event_dict
 
-CREATED = datetime(2026, 3, 4, 14, 12, tzinfo=timezone.utc)
+CREATED = datetime(2026, 3, 4, 14, 12, tzinfo=UTC)
 CST = timezone(timedelta(hours=-6))
 
 
@@ -26,7 +26,7 @@ def _events() -> list[StatusEvent]:
                     weight_unit="L", quantity=4, meta=(("equipment", "TRL48812"),)),
         StatusEvent("7741002231", "AF", datetime(2026, 3, 2, 11, 40, 30, tzinfo=CST), "NS", scac="ODFL",
                     shipper_id="BOL-88812", meta=(("lading_exception", "A3"),)),
-        StatusEvent("7741002232", "D1", datetime(2026, 3, 4, 10, 32, tzinfo=timezone.utc), "NS", scac="ODFL"),
+        StatusEvent("7741002232", "D1", datetime(2026, 3, 4, 10, 32, tzinfo=UTC), "NS", scac="ODFL"),
         StatusEvent("7741002233", "AH", datetime(2026, 3, 4, 10, 32, tzinfo=timezone(timedelta(hours=5, minutes=30))),
                     "A7", scac="ODFL"),
     ]

@@ -65,7 +65,9 @@ class DhlAdapter(Adapter):
                 code = text(raw.get("statusCode"), 64)
                 if not code:
                     raise CarrierError(f"{where}.statusCode is missing", permanent=True)
-                address = as_dict(as_dict(raw.get("location"), f"{where}.location").get("address"), f"{where}.location.address")
+                address = as_dict(
+                    as_dict(raw.get("location"), f"{where}.location").get("address"), f"{where}.location.address"
+                )
                 meta = (("service", text(shipment.get("service"))), ("product", product))
                 events.append(
                     CarrierEvent(
@@ -73,7 +75,9 @@ class DhlAdapter(Adapter):
                         code=code,
                         sub_code=text(raw.get("statusDetailed"), 64),
                         description=text(raw.get("description")) or text(raw.get("status")),
-                        occurred_at=parse_iso(raw.get("timestamp"), f"{where}.timestamp", default_zone=self.default_zone),
+                        occurred_at=parse_iso(
+                            raw.get("timestamp"), f"{where}.timestamp", default_zone=self.default_zone
+                        ),
                         location=Location(
                             city=text(address.get("addressLocality"), 200),
                             postal_code=text(address.get("postalCode"), 32),

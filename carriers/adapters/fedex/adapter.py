@@ -55,7 +55,9 @@ def _results(data: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     output = as_dict(data.get("output"), "output")
     for c_index, complete in enumerate(as_list(output.get("completeTrackResults"), "output.completeTrackResults")):
         complete = as_dict(complete, f"completeTrackResults[{c_index}]")
-        for r_index, result in enumerate(as_list(complete.get("trackResults"), f"completeTrackResults[{c_index}].trackResults")):
+        for r_index, result in enumerate(
+            as_list(complete.get("trackResults"), f"completeTrackResults[{c_index}].trackResults")
+        ):
             result = as_dict(result, f"completeTrackResults[{c_index}].trackResults[{r_index}]")
             number = text(as_dict(result.get("trackingNumberInfo"), "trackingNumberInfo").get("trackingNumber"), 64)
             out.append((number or text(complete.get("trackingNumber"), 64), result))
@@ -106,7 +108,11 @@ class FedexAdapter(Adapter):
                 street = " ".join(text(s) for s in as_list(place.get("streetLines"), "streetLines") if text(s))
                 description = text(scan.get("eventDescription"))
                 if text(scan.get("exceptionDescription")):
-                    description = f"{description}: {text(scan.get('exceptionDescription'))}" if description else text(scan.get("exceptionDescription"))
+                    description = (
+                        f"{description}: {text(scan.get('exceptionDescription'))}"
+                        if description
+                        else text(scan.get("exceptionDescription"))
+                    )
                 meta = (("derived_status", text(scan.get("derivedStatusCode"))), ("service", service))
                 events.append(
                     CarrierEvent(
@@ -125,7 +131,9 @@ class FedexAdapter(Adapter):
                             code_type="fedex_location" if scan.get("locationId") else "",
                         ),
                         eta=eta if s_index == 0 else None,
-                        signed_by=text(delivery.get("receivedByName") or delivery.get("signedByName"), 200) if code == "DL" else "",
+                        signed_by=text(delivery.get("receivedByName") or delivery.get("signedByName"), 200)
+                        if code == "DL"
+                        else "",
                         weight_kg=weight,
                         meta=tuple((k, v) for k, v in meta if v),
                     )

@@ -44,7 +44,9 @@ DEFAULT_BASE_URL = "https://onlinetools.ups.com"
 _UNKNOWN_NUMBER_PREFIXES = ("TW", "TV")
 
 
-def _local_time(date: str, time: str, offset: str, gmt_date: str, gmt_time: str, default_zone: str, where: str) -> datetime:
+def _local_time(
+    date: str, time: str, offset: str, gmt_date: str, gmt_time: str, default_zone: str, where: str
+) -> datetime:
     """UPS gives a local date (YYYYMMDD) and time (HHMMSS), sometimes with gmtOffset or a GMT date/time."""
     date, time = text(date), text(time).zfill(6) if text(time) else "000000"
     try:

@@ -122,6 +122,10 @@ class UspsAdapter(Adapter):
         raise_for_status(response, "USPS", ok=(400, 404))
         invalid = {}
         if response.status_code in (400, 404):
-            error = as_dict(as_dict(load_json(response.content or b"{}", "USPS error"), "USPS error").get("error"), "error")
-            invalid[tracking_ids[0]] = f"USPS {response.status_code}: {text(error.get('message')) or 'tracking number not found'}"
+            error = as_dict(
+                as_dict(load_json(response.content or b"{}", "USPS error"), "USPS error").get("error"), "error"
+            )
+            invalid[tracking_ids[0]] = (
+                f"USPS {response.status_code}: {text(error.get('message')) or 'tracking number not found'}"
+            )
         return PollResult(body=response.content, content_type=response.headers.get("Content-Type", ""), invalid=invalid)

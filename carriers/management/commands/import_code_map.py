@@ -10,7 +10,9 @@ from tracking.services import MappingError, code_mappings_import
 
 
 class Command(BaseCommand):
-    help = "Import a carrier's code map CSV (carrier_code, carrier_sub_code, milestone, code, sub_code) and re-harmonise."
+    help = (
+        "Import a carrier's code map CSV (carrier_code, carrier_sub_code, milestone, code, sub_code) and re-harmonise."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("carrier_id")

@@ -19,13 +19,24 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--base-url", default=settings.PUBLIC_BASE_URL, help="where our web server listens (for webhooks)")
-        parser.add_argument("--sftp-port", type=int, default=0, help="port of the simulated sFTP server (0: any free port; the carrier follows it)")
-        parser.add_argument("--api-port", type=int, default=0, help="port of the simulated tracking API (0: any free port)")
+        parser.add_argument(
+            "--base-url", default=settings.PUBLIC_BASE_URL, help="where our web server listens (for webhooks)"
+        )
+        parser.add_argument(
+            "--sftp-port",
+            type=int,
+            default=0,
+            help="port of the simulated sFTP server (0: any free port; the carrier follows it)",
+        )
+        parser.add_argument(
+            "--api-port", type=int, default=0, help="port of the simulated tracking API (0: any free port)"
+        )
         parser.add_argument("--step-seconds", type=float, default=20.0, help="time between two steps of a journey")
         parser.add_argument("--shipments", type=int, default=2, help="journeys kept running per carrier")
         parser.add_argument("--once", action="store_true", help="set up, send what is due once, and exit")
-        parser.add_argument("--duration", type=float, default=0, help="stop after this many seconds (0: run until stopped)")
+        parser.add_argument(
+            "--duration", type=float, default=0, help="stop after this many seconds (0: run until stopped)"
+        )
         parser.add_argument("--state-dir", default=str(Path(settings.VAR_DIR) / "simulator"))
 
     def handle(self, *args, **options):
