@@ -71,12 +71,24 @@ def celery_worker() -> Iterator[object]:
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 20.0) -> bool:
+    """Poll ``predicate``; SQLite's shared in-memory test database reports a table
+    locked (instead of waiting) while the worker thread writes, so retry then."""
+    from django.db import OperationalError
+
+    def check() -> bool:
+        try:
+            return predicate()
+        except OperationalError as exc:
+            if "locked" not in str(exc):
+                raise
+            return False
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if predicate():
+        if check():
             return True
         time.sleep(0.05)
-    return predicate()
+    return check()
 
 
 def minutes_ago(n: int) -> datetime:
