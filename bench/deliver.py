@@ -272,6 +272,9 @@ def phase_freshness(
             else:
                 failures.append(f"{response.status_code} {response.text[:200]}")
 
+    from django.utils import timezone as djtz
+
+    phase_start = djtz.now()
     with ThreadPoolExecutor(max_workers=16) as pool:
         started = time.monotonic()
         for n in range(posts):
@@ -288,7 +291,9 @@ def phase_freshness(
         except Exception:  # noqa: BLE001 - queue.Empty
             pass
     latencies = [received[k] - accepted[k] for k in accepted if k in received]
+    legs = freshness_legs(carrier_id=carrier_id, since=phase_start)
     return {
+        **legs,
         "events_posted": posts * per_post,
         "events_accepted": len(accepted),
         "events_received": len(latencies),
@@ -296,6 +301,32 @@ def phase_freshness(
         "p99_s": round(percentile(latencies, 99), 3) if latencies else None,
         "max_s": round(max(latencies), 3) if latencies else None,
         "post_failures": failures[:3],
+    }
+
+
+def freshness_legs(*, carrier_id: str, since: datetime) -> dict:
+    """Where the time went: carrier ingest (stored → recorded) and delivery (outbox row → 2xx)."""
+    from carriers.models import InboundMessage
+    from notifications.models import Delivery, DeliveryStatus
+
+    ingest = [
+        (done - got).total_seconds()
+        for got, done in InboundMessage.objects.filter(carrier_id=carrier_id, received_at__gte=since).values_list(
+            "received_at", "processed_at"
+        )
+        if done is not None
+    ]
+    deliver = [
+        (done - made).total_seconds()
+        for made, done in Delivery.objects.filter(
+            created_at__gte=since, status=DeliveryStatus.DELIVERED, endpoint__url__contains="/fresh"
+        ).values_list("created_at", "delivered_at")
+    ]
+    return {
+        "ingest_leg_p50_s": round(percentile(ingest, 50), 3),
+        "ingest_leg_p99_s": round(percentile(ingest, 99), 3),
+        "delivery_leg_p50_s": round(percentile(deliver, 50), 3),
+        "delivery_leg_p99_s": round(percentile(deliver, 99), 3),
     }
 
 
@@ -359,6 +390,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="length of each freshness phase")
     parser.add_argument("--shipments", type=int, default=2000)
     parser.add_argument("--track-requests", type=int, default=300)
+    parser.add_argument("--ingest-processes", type=int, default=max(2, os.cpu_count() or 2))
     args = parser.parse_args()
 
     ctx = multiprocessing.get_context("spawn")
@@ -424,7 +456,22 @@ def main() -> None:
             ],
         )
         stack.start("notify", [*celery, "-Q", "notify", "--concurrency", str(args.threads), "-n", "notify@%h"])
-        stack.start("ingest", [*celery, "-Q", "ingest", "--concurrency", "8", "-n", "ingest@%h"])
+        # Recording is CPU and database work: processes, not threads, so it can use every core.
+        ingest = [a for a in celery if a not in ("--pool", "threads")]
+        stack.start(
+            "ingest",
+            [
+                *ingest,
+                "--pool",
+                "prefork",
+                "-Q",
+                "ingest",
+                "--concurrency",
+                str(args.ingest_processes),
+                "-n",
+                "ingest@%h",
+            ],
+        )
         for port in (ok_port, hang_port, web_port):
             wait_port(port)
         time.sleep(3)  # let the workers connect to the broker
@@ -495,6 +542,13 @@ def main() -> None:
         "freshness_with_dead_endpoint_p50_s": results["freshness_with_dead_endpoint"]["p50_s"],
         "freshness_with_dead_endpoint_p99_s": dead_p99,
         "dead_endpoint_p99_change": round(dead_p99 / base_p99 - 1, 3) if base_p99 and dead_p99 else None,
+        "delivery_leg_p50_s": results["freshness"]["delivery_leg_p50_s"],
+        "delivery_leg_p99_s": results["freshness"]["delivery_leg_p99_s"],
+        "delivery_leg_with_dead_endpoint_p99_s": results["freshness_with_dead_endpoint"]["delivery_leg_p99_s"],
+        "ingest_leg_p50_s": results["freshness"]["ingest_leg_p50_s"],
+        "ingest_leg_p99_s": results["freshness"]["ingest_leg_p99_s"],
+        "load_average_1m": round(os.getloadavg()[0], 2),
+        "cpus": os.cpu_count(),
         "track_100x20_p95_ms": results["track"]["p95_ms"],
         "targets": {
             "deliveries_per_s_per_worker": 300,
