@@ -96,8 +96,11 @@ class _Writer:
         self.p = profile
         self.out = fileobj
         self.sep = profile.element_separator
-        self.end = profile.segment_terminator + ("\n" if profile.newline and profile.segment_terminator != "\n"
-                                                 else "")
+        self.term = profile.segment_terminator
+        self.component = profile.component_separator
+        self.repetition = profile.repetition_separator if profile.release == "5010" else None
+        self.newline = profile.newline and profile.segment_terminator != "\n"
+        self.end = profile.segment_terminator + ("\n" if self.newline else "")
         bad = {profile.element_separator, profile.component_separator, profile.segment_terminator, "\r", "\n"}
         if profile.release == "5010":
             bad.add(profile.repetition_separator)
@@ -126,7 +129,23 @@ class _Writer:
         return value.translate(self.table) if value else ""
 
     def event_segments(self, index: int, ev: StatusEvent) -> int:
-        """Append one event's LX loop; return how many segments it took."""
+        """Append one event's LX loop; return how many segments it took.
+
+        The loop is built as is, then its delimiters are counted in C: any
+        extra one means a value carried a delimiter, and only then is the
+        loop rebuilt with every value cleaned. Cheaper than inspecting each
+        value on the way in, since almost none ever need it.
+        """
+        text, n, seps = self._loop_text(index, ev, False)
+        if (text.count(self.sep) != seps or text.count(self.term) != n or self.component in text
+                or (self.repetition is not None and self.repetition in text) or "\r" in text
+                or (self.newline and text.count("\n") != n)):
+            text, n, seps = self._loop_text(index, ev, True)
+        self.buf.append(text)
+        return n
+
+    def _loop_text(self, index: int, ev: StatusEvent, dirty: bool) -> tuple[str, int, int]:
+        """(the LX loop's text, its segment count, its element separator count)."""
         when = ev.occurred_at
         tzinfo = when.tzinfo
         # Fixed-offset zones (what exports and most readers produce) map to
@@ -147,64 +166,69 @@ class _Writer:
             t = iso[11:13] + iso[14:16]
         loc = ev.location
         code, sub, city, state, country = ev.carrier_code, ev.carrier_sub_code, loc.city, loc.state, loc.iso_country
-        desc = ev.description
-        # One C-level scan over every free-text value; cleaning value by value
-        # is only needed in the rare event that a delimiter shows up.
-        probe = code + sub + city + state + country + desc + ev.scac
-        if ev.references:
-            probe += "".join([q + v for q, v in ev.references])
-        if ev.meta:
-            probe += "".join([v for _k, v in ev.meta])
-        dirty = not self.bad.isdisjoint(probe)
+        desc, scac = ev.description, ev.scac
+        clean = self.clean
         if dirty:
-            clean = self.clean
-            code, sub, city, state, country, desc = (clean(code), clean(sub), clean(city), clean(state),
-                                                     clean(country), clean(desc))
+            code, sub, city, state, country, desc, scac = (clean(code), clean(sub), clean(city), clean(state),
+                                                           clean(country), clean(desc), clean(scac))
         sep, end = self.sep, self.end
-        buf = self.buf
-        buf.append(f"LX{sep}{index}{end}AT7{sep}{code}{sep}{sub}{sep}{sep}{sep}"
-                   f"{iso[0:4]}{iso[5:7]}{iso[8:10]}{sep}{t}{sep}{tcode}{end}")
-        n = 2
+        out = [f"LX{sep}{index}{end}AT7{sep}{code}{sep}{sub}{sep}{sep}{sep}"
+               f"{iso[0:4]}{iso[5:7]}{iso[8:10]}{sep}{t}{sep}{tcode}{end}"]
+        n, seps = 2, 8
         if city or state or country:
             if country:
-                buf.append(f"MS1{sep}{city}{sep}{state}{sep}{country}{end}")
+                out.append(f"MS1{sep}{city}{sep}{state}{sep}{country}{end}")
+                seps += 3
+            elif state:
+                out.append(f"MS1{sep}{city}{sep}{state}{end}")
+                seps += 2
             else:
-                self.seg("MS1", city, state)
+                out.append(f"MS1{sep}{city}{end}")
+                seps += 1
             n += 1
-        if ev.meta:
-            for key, value in ev.meta:
+        meta = ev.meta
+        if meta:
+            for key, value in meta:
                 if key == "equipment":
-                    self.seg("MS2", self.clean(ev.scac), self.clean(value))
+                    out.append(f"MS2{sep}{scac}{sep}{clean(value) if dirty else value}{end}")
                     n += 1
+                    seps += 2
         for qualifier, value in ev.references:
             if value:
                 if dirty:
-                    value, qualifier = self.clean(value), self.clean(qualifier)
-                buf.append(f"L11{sep}{value}{sep}{qualifier}{end}")
+                    value, qualifier = clean(value), clean(qualifier)
+                out.append(f"L11{sep}{value}{sep}{qualifier}{end}")
                 n += 1
-        if ev.meta:
-            for key, value in ev.meta:
+                seps += 2
+        if meta:
+            for key, value in meta:
                 if key == "lading_exception":
-                    self.seg("Q7", self.clean(value))
+                    out.append(f"Q7{sep}{clean(value) if dirty else value}{end}")
                     n += 1
+                    seps += 1
         if desc:
             if len(desc) <= 30:
-                buf.append(f"K1{sep}{desc}{end}")
+                out.append(f"K1{sep}{desc}{end}")
                 n += 1
+                seps += 1
             else:
                 pieces = textwrap.wrap(desc, 30, break_on_hyphens=False) or [""]
                 for i in range(0, len(pieces), 2):
-                    self.seg("K1", *pieces[i:i + 2])
+                    pair = pieces[i:i + 2]
+                    out.append(f"K1{sep}{sep.join(pair)}{end}")
                     n += 1
+                    seps += len(pair)
         if ev.weight is not None or ev.quantity is not None:
             unit = ev.weight_unit if ev.weight_unit in ("K", "L") else "K"
             weight = _fmt_number(ev.weight) if ev.weight is not None else ""
             if ev.quantity is not None:
-                buf.append(f"AT8{sep}G{sep}{unit}{sep}{weight}{sep}{ev.quantity}{end}")
+                out.append(f"AT8{sep}G{sep}{unit}{sep}{weight}{sep}{ev.quantity}{end}")
+                seps += 4
             else:
-                buf.append(f"AT8{sep}G{sep}{unit}{sep}{weight}{end}")
+                out.append(f"AT8{sep}G{sep}{unit}{sep}{weight}{end}")
+                seps += 3
             n += 1
-        return n
+        return "".join(out), n, seps
 
 
 def write_x12_214_stream(events: Iterable[StatusEvent], profile: X12Profile, fileobj: IO[bytes],
