@@ -9,7 +9,7 @@ from django.db import transaction
 
 from notifications.models import ExportFormat, SftpDestination, WebhookEndpoint
 from notifications.services.endpoints import endpoint_subscribe
-from notifications.services.exports import sftp_destination_validate
+from notifications.services.exports import InvalidDestination, sftp_destination_validate
 from tracking.models import Customer
 
 DEMO_DESTINATION = "demo"
@@ -29,29 +29,15 @@ def demo_notifications_seed(*, customer: Customer, receiver_url: str, sftp: dict
 
     Raises InvalidEndpoint / InvalidDestination naming the problem.
     """
+    values = _sftp_values(sftp) if sftp is not None else None
+    if values is not None:
+        sftp_destination_validate(values=values)  # before anything is written: bad settings change nothing
     existing = WebhookEndpoint.objects.filter(customer=customer, url=receiver_url).first()
     secret = None
     if existing is None:
         existing, secret = endpoint_subscribe(customer=customer, url=receiver_url)
     destination = None
-    if sftp is not None:
-        values = {
-            "host": sftp.get("host", "127.0.0.1"),
-            "port": int(sftp.get("port") or 22),
-            "username": sftp.get("username", "gluey"),
-            "password": sftp.get("password", ""),
-            "private_key": sftp.get("private_key", ""),
-            "host_keys": sftp.get("host_keys") or sftp.get("host_key") or "",
-            "remote_dir": sftp.get("remote_dir", "/exports"),
-            "format": sftp.get("format", ExportFormat.X12_214),
-            "interval_minutes": int(sftp.get("interval_minutes") or 1),
-            "isa_receiver_id": sftp.get("isa_receiver_id", "DEMOSHOP"),
-            "gs_receiver_id": sftp.get("gs_receiver_id", "DEMOSHOP"),
-            "unb_recipient": sftp.get("unb_recipient", "DEMOSHOP"),
-        }
-        if isinstance(values["host_keys"], (list, tuple)):
-            values["host_keys"] = "\n".join(values["host_keys"])
-        sftp_destination_validate(values=values)
+    if values is not None:
         with transaction.atomic():
             destination = SftpDestination.objects.filter(customer=customer, name=DEMO_DESTINATION).first()
             if destination is None:
@@ -61,3 +47,30 @@ def demo_notifications_seed(*, customer: Customer, receiver_url: str, sftp: dict
             destination.enabled = True
             destination.save()  # post_save schedules its beat job
     return DemoSeed(endpoint=existing, secret=secret, destination=destination)
+
+
+def _number(sftp: dict[str, Any], key: str, default: int) -> int:
+    try:
+        return int(sftp.get(key) or default)
+    except (TypeError, ValueError):
+        raise InvalidDestination(f"{key}: must be a number, got {sftp.get(key)!r}") from None
+
+
+def _sftp_values(sftp: dict[str, Any]) -> dict[str, Any]:
+    values = {
+        "host": sftp.get("host", "127.0.0.1"),
+        "port": _number(sftp, "port", 22),
+        "username": sftp.get("username", "gluey"),
+        "password": sftp.get("password", ""),
+        "private_key": sftp.get("private_key", ""),
+        "host_keys": sftp.get("host_keys") or sftp.get("host_key") or "",
+        "remote_dir": sftp.get("remote_dir", "/exports"),
+        "format": sftp.get("format", ExportFormat.X12_214),
+        "interval_minutes": _number(sftp, "interval_minutes", 1),
+        "isa_receiver_id": sftp.get("isa_receiver_id", "DEMOSHOP"),
+        "gs_receiver_id": sftp.get("gs_receiver_id", "DEMOSHOP"),
+        "unb_recipient": sftp.get("unb_recipient", "DEMOSHOP"),
+    }
+    if isinstance(values["host_keys"], (list, tuple)):
+        values["host_keys"] = "\n".join(values["host_keys"])
+    return values

@@ -96,3 +96,41 @@ def test_seed_demo_notifications_explains_the_loopback_setting(acme, tmp_path, s
     with pytest.raises(CommandError, match="WEBHOOK_ALLOWED_NETWORKS=127.0.0.0/8"):
         call_command("seed_demo_notifications", "--customer", acme.account_number, stdout=StringIO())
     assert not WebhookEndpoint.objects.exists()
+
+
+@pytest.mark.django_db
+def test_seed_demo_notifications_points_a_destination_at_the_simulators_server(acme, tmp_path, settings):
+    from django_celery_beat.models import PeriodicTask
+
+    from gluey.sftp_server import SftpServer
+    from notifications.models import SftpDestination
+
+    settings.WEBHOOK_ALLOWED_NETWORKS = [ipaddress.ip_network("127.0.0.0/8")]
+    settings.VAR_DIR = tmp_path
+    with SftpServer(tmp_path / "sim", username="sim", password="pw") as srv:
+        config = {"host": "127.0.0.1", "port": srv.port, "username": "sim", "password": "pw",
+                  "host_key": srv.host_key_line, "remote_dir": "/customer-exports"}  # fmt: skip
+        (tmp_path / "demo_sftp.json").write_text(json.dumps(config))
+        out = StringIO()
+        call_command("seed_demo_notifications", "--customer", acme.account_number, stdout=out)
+        # Run again after the simulator moved to another port: the destination follows.
+        config["port"] = srv.port + 1
+        (tmp_path / "demo_sftp.json").write_text(json.dumps(config))
+        call_command("seed_demo_notifications", "--customer", acme.account_number, stdout=StringIO())
+
+    destination = SftpDestination.objects.get()
+    assert (destination.name, destination.port, destination.remote_dir) == ("demo", srv.port + 1, "/customer-exports")
+    assert destination.password == "pw" and destination.host_keys == srv.host_key_line
+    assert PeriodicTask.objects.filter(pk=destination.periodic_task_id, enabled=True).exists()
+    assert json.loads(out.getvalue())["sftp_destination"].startswith("demo (sim@127.0.0.1")
+
+
+@pytest.mark.django_db
+def test_seed_demo_notifications_names_a_bad_sftp_setting(acme, tmp_path, settings):
+    settings.WEBHOOK_ALLOWED_NETWORKS = [ipaddress.ip_network("127.0.0.0/8")]
+    settings.VAR_DIR = tmp_path
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"host": "127.0.0.1", "port": 22, "username": "sim", "password": "pw"}))
+    with pytest.raises(CommandError, match="host_keys: pin at least one host key"):
+        call_command("seed_demo_notifications", "--customer", acme.account_number, "--sftp-config", str(bad))
+    assert not WebhookEndpoint.objects.exists()  # nothing half-done

@@ -1,6 +1,10 @@
 """A small local webhook receiver for the demo: verifies signatures, logs deliveries.
 
-    python manage.py demo_receiver --port 8001 [--host 127.0.0.1] [--secret whsec_…]
+    python manage.py demo_receiver --port 8001 [--host 127.0.0.1] [--secret whsec_…] [--subscribe [CUSTOMER]]
+
+``--subscribe`` first subscribes this receiver (``http://HOST:PORT/webhooks``)
+for the demo customer (or the given account number or name), as
+``seed_demo_notifications`` does, so one Procfile line is the whole demo.
 
 Without ``--secret`` it verifies with the secrets of the endpoints subscribed
 at this host and port (read from the database, re-read when a signature does
@@ -57,9 +61,27 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8001)
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--secret", action="append", default=[], help="whsec_… (repeatable); default: from the DB")
+        parser.add_argument(
+            "--subscribe",
+            nargs="?",
+            const="Demo Shop",
+            metavar="CUSTOMER",
+            help="subscribe this receiver for the customer first (default: Demo Shop)",
+        )
 
     def handle(self, *args, **options):  # type: ignore[no-untyped-def]
         host, port = options["host"], options["port"]
+        if options["subscribe"]:
+            from django.core.management import call_command
+
+            call_command(
+                "seed_demo_notifications",
+                "--customer",
+                options["subscribe"],
+                "--receiver-url",
+                f"http://{host}:{port}/webhooks",
+                stdout=self.stdout,
+            )
         fixed = list(options["secret"])
         state = {"secrets": fixed or _secrets_for(host, port), "count": 0}
         lock = threading.Lock()
