@@ -230,3 +230,9 @@ def test_concurrent_recording_of_the_same_events_stores_them_once(postgres_only)
     for item in TrackedItem.objects.all():
         latest = item.events.order_by("-occurred_at", "-id").first()
         assert item.current_event_id == latest.id
+
+
+@pytest.mark.django_db(transaction=True)
+def test_taxonomy_survives_a_transactional_flush():
+    # The previous transactional test flushed every table; post_migrate reloads the vocabulary.
+    assert StatusCode.objects.count() == 181
