@@ -172,8 +172,8 @@ class _Writer:
             code, sub, city, state, country, desc, scac = (clean(code), clean(sub), clean(city), clean(state),
                                                            clean(country), clean(desc), clean(scac))
         sep, end = self.sep, self.end
-        out = [f"LX{sep}{index}{end}AT7{sep}{code}{sep}{sub}{sep}{sep}{sep}"
-               f"{iso[0:4]}{iso[5:7]}{iso[8:10]}{sep}{t}{sep}{tcode}{end}"]
+        out = [(f"LX{sep}{index}{end}AT7{sep}{code}{sep}{sub}{sep}{sep}{sep}"
+                f"{iso[0:4]}{iso[5:7]}{iso[8:10]}{sep}{t}{sep}{tcode}{end}")]
         n, seps = 2, 8
         if city or state or country:
             if country:
