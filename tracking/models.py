@@ -218,6 +218,8 @@ class TrackingEvent(models.Model):
             models.Index(fields=["tracked_item", "occurred_at", "id"], name="event_item_time_idx"),
             models.Index(fields=["txid", "id"], name="event_feed_idx"),
             models.Index(fields=["carrier", "carrier_code", "carrier_sub_code"], name="event_carrier_code_idx"),
+            # The ops dashboard and /metrics count recent events per carrier.
+            models.Index(fields=["carrier", "recorded_at"], name="event_carrier_recorded_idx"),
         ]
 
     def __str__(self) -> str:
