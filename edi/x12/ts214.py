@@ -241,6 +241,8 @@ def _loops(events: list[StatusEvent], loops: list[str], syn: Syntax, header: str
     append = events.append
     dates, times, zones = _DATES, _TIMES, _ZONE_CODES
     sep, term, known = syn.sep, syn.term, syn.known
+    # Globals bound as locals: this runs for every loop of every set.
+    new_event, new_datetime, resolve, eta_codes, pad = StatusEvent, datetime, resolve_zone, ETA_CODES, _PAD
     if len(known) > 50_000:
         known.clear()
     for loop in loops:
@@ -272,7 +274,7 @@ def _loops(events: list[StatusEvent], loops: list[str], syn: Syntax, header: str
                 continue
             el = raw.split(sep)
             if len(el) < 8:
-                el += _PAD
+                el += pad
             tag = el[0]
             if tag == "AT7":
                 code = el[1]
@@ -335,8 +337,8 @@ def _loops(events: list[StatusEvent], loops: list[str], syn: Syntax, header: str
                 if tz is not None:
                     source = "explicit"
                 else:
-                    tz, source = resolve_zone(loc.iso_country, loc.state, zone)
-                occurred = datetime(ymd[0], ymd[1], ymd[2], hms[0], hms[1], hms[2], hms[3], tz)
-                append(StatusEvent(tracking, code, occurred, reason, source, description, loc,  # type: ignore[arg-type]
-                                   refs, scac, shipper, occurred if code in ETA_CODES else None, weight, unit,
-                                   quantity, base + st_meta if st_meta else base))
+                    tz, source = resolve(loc.iso_country, loc.state, zone)
+                occurred = new_datetime(ymd[0], ymd[1], ymd[2], hms[0], hms[1], hms[2], hms[3], tz)
+                append(new_event(tracking, code, occurred, reason, source, description, loc,
+                                 refs, scac, shipper, occurred if code in eta_codes else None, weight, unit,
+                                 quantity, base + st_meta if st_meta else base))
