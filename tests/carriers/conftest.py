@@ -70,7 +70,7 @@ def celery_worker() -> Iterator[object]:
         yield worker
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 20.0) -> bool:
+def wait_until(predicate: Callable[[], bool], timeout: float = 40.0) -> bool:
     """Poll ``predicate``; SQLite's shared in-memory test database reports a table
     locked (instead of waiting) while the worker thread writes, so retry then."""
     from django.db import OperationalError
