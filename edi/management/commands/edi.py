@@ -15,6 +15,8 @@ non-zero exit, never a traceback.
 from __future__ import annotations
 
 import json
+import os
+import sys
 from argparse import ArgumentParser
 from pathlib import Path
 from typing import IO, Any
@@ -96,8 +98,13 @@ class Command(BaseCommand):
         mapping = self._mapping(options)
         if mapping is None and options.get("encoding"):
             mapping = csvfile.CsvProfile(encoding=options["encoding"])
-        for event in iter_events(fileobj, mapping, options["default_zone"], encoding=options.get("encoding")):
-            self.stdout.write(event_json(event))
+        try:
+            for event in iter_events(fileobj, mapping, options["default_zone"], encoding=options.get("encoding")):
+                self.stdout.write(event_json(event))
+        except BrokenPipeError:
+            # The reader went away (``| head``): stop quietly, and keep Python
+            # from complaining again when it flushes stdout at exit.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
     def _validate(self, fileobj: IO[bytes], options: dict[str, Any]) -> None:
         fmt, stream = open_detected(fileobj)
