@@ -37,9 +37,8 @@ def to_carrier_event(event: StatusEvent) -> CarrierEvent:
     meta.extend((f"ref_{q}" if q else "ref", v) for q, v in event.references if v)
     if event.quantity is not None:
         meta.append(("quantity", str(event.quantity)))
-    if event.zone_source != "explicit":
-        # The file gave a local time without a zone; say where the zone came from.
-        meta.append(("zone_source", event.zone_source))
+    # Where the time's zone came from (explicit, location or partner_default).
+    meta.append(("zone_source", event.zone_source))
     meta.extend((k, v) for k, v in event.meta)
     return CarrierEvent(
         tracking_id=event.tracking_id,
