@@ -332,3 +332,92 @@ def test_x12_214_files_are_parsed_by_the_edi_library_and_harmonised(server):
     assert report.ingested == 1 and report.events == 3
     codes = dict(TrackingEvent.objects.values_list("carrier_code", "code"))
     assert codes == {"AF": "collected", "X4": "arrived_at_carrier_facility", "AH": "attempt"}
+
+
+def test_openssh_file_still_growing_waits(sshd):
+    carrier = openssh_carrier(sshd)
+    path = Path(sshd.root) / "inbox" / "grow.json"
+    path.write_bytes(b'{"events": [')
+    stop = threading.Event()
+
+    def writer():
+        while not stop.is_set():
+            with path.open("ab") as handle:
+                handle.write(b" ")
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        report = sftp_fetch(carrier_id=carrier.pk, stable_seconds=0.5)
+    finally:
+        stop.set()
+        thread.join()
+    assert report.growing == 1 and InboundMessage.objects.count() == 0
+    with path.open("ab") as handle:
+        handle.write(json.dumps(json.loads(events_file("OS4"))["events"][0]).encode() + b"]}")
+    assert sftp_fetch(carrier_id=carrier.pk, stable_seconds=0.3).ingested == 1
+
+
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _bytes_read(pid: int) -> int:
+    try:
+        for line in (Path("/proc") / str(pid) / "io").read_text().splitlines():
+            if line.startswith("rchar:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def test_openssh_connection_cut_mid_download_leaves_the_file(sshd):
+    import os
+    import signal
+
+    carrier = openssh_carrier(sshd, max_file_bytes=300_000_000)
+    big = Path(sshd.root) / "inbox" / "big.json"
+    with big.open("wb") as handle:
+        handle.truncate(150_000_000)  # sparse: costs no disk, takes seconds to send
+    killed = threading.Event()
+
+    def cut_when_the_transfer_runs():
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not killed.is_set():
+            sessions = _descendants(sshd.process.pid)
+            if any(_bytes_read(pid) > 5_000_000 for pid in sessions):
+                for pid in sessions:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                killed.set()
+                return
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=cut_when_the_transfer_runs)
+    thread.start()
+    try:
+        report = sftp_fetch(carrier_id=carrier.pk)
+    finally:
+        killed.set()
+        thread.join()
+    assert "connection lost" in report.error or "cannot read" in report.error, report.error
+    assert InboundMessage.objects.count() == 0 and SftpFile.objects.count() == 0
+    assert big.exists() and big.stat().st_size == 150_000_000
