@@ -278,12 +278,23 @@ def _collect(destination: SftpDestination) -> tuple[list[tracking_selectors.Feed
     return entries, cursor, len(events)
 
 
-def _export_build(destination_id: int) -> Export | None:
-    """Persist the next file for the destination (None when nothing new was recorded)."""
+_SKIPPED = "skipped"
+
+
+def _export_build(destination_id: int) -> Export | str | None:
+    """Persist the next file for the destination.
+
+    None when nothing new was recorded; ``_SKIPPED`` when the new events no
+    longer belong to any of the customer's shipments (the cursor moves past
+    them without spending a control number on an empty file).
+    """
     destination = SftpDestination.objects.select_related("customer").get(pk=destination_id)
     entries, cursor_to, count = _collect(destination)
     if not count or cursor_to is None:
         return None
+    if not entries:
+        moved = SftpDestination.objects.filter(pk=destination_id, cursor=destination.cursor).update(cursor=cursor_to)
+        return _SKIPPED if moved else None
     created = timezone.now()
     with transaction.atomic():
         locked = SftpDestination.objects.select_for_update().get(pk=destination_id)
@@ -382,6 +393,8 @@ def export_run(*, destination_id: int) -> ExportRunResult:
                     raise ExportFailed(message) from exc
                 if export is None:
                     break
+                if not isinstance(export, Export):
+                    continue  # skipped events no longer registered to the customer
             try:
                 _upload(destination, export)
             except (sftp.SftpError, OSError, EOFError) as exc:
