@@ -395,7 +395,7 @@ def post(
             status=response.status_code,
             latency_ms=int((time.monotonic() - started) * 1000),
             body=bytes(kept),
-            headers=dict(response.headers),
+            headers=requests.structures.CaseInsensitiveDict(response.headers),
         )
     except Exception as exc:  # noqa: BLE001 - every failure becomes a recorded result
         return PostResult(

@@ -153,7 +153,7 @@ def _error_text(result: http.PostResult) -> str:
     if result.error:
         return result.error[:1000]
     if result.status is not None and 300 <= result.status < 400:
-        location = result.headers.get("location") or result.headers.get("Location") or ""
+        location = result.headers.get("location") or ""
         return f"HTTP {result.status} redirect (not followed){': ' + location[:300] if location else ''}"
     return f"HTTP {result.status}"
 
@@ -235,9 +235,7 @@ def _record_failure(endpoint: WebhookEndpoint, delivery: Delivery, result: http.
         else:
             delay = None
             if result.status in (429, 503):
-                delay = retry_after_seconds(
-                    result.headers.get("retry-after") or result.headers.get("Retry-After"), now=now
-                )
+                delay = retry_after_seconds(result.headers.get("retry-after"), now=now)
             if delay is None:
                 delay = retry_delay(step=delivery.schedule_step)
             # The last try lands on the deadline rather than past it.

@@ -129,9 +129,9 @@ def test_410_disables_the_endpoint(carrier, shipment, subscribed, receiver):
     assert Delivery.objects.count() == 1
 
 
-@pytest.mark.parametrize("status", [429, 503])
-def test_retry_after_is_honoured(carrier, shipment, subscribed, receiver, status):
-    receiver.script(Reply(status, headers={"Retry-After": "120"}))
+@pytest.mark.parametrize("status, header", [(429, "Retry-After"), (503, "RETRY-AFTER")])
+def test_retry_after_is_honoured(carrier, shipment, subscribed, receiver, status, header):
+    receiver.script(Reply(status, headers={header: "120"}))
     record(carrier)
     before = timezone.now()
 
