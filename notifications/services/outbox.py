@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
@@ -57,9 +57,10 @@ def outbox_write_for_events(
     """Receiver of tracking's ``events_recorded``: runs inside the recording transaction.
 
     Writes one Delivery per active endpoint of each customer whose shipments got
-    events, up to ``WEBHOOK_EVENTS_PER_DELIVERY`` (100) events each, in two
-    statements whatever the batch (endpoints, then one bulk insert), and wakes
-    the senders once the transaction commits.
+    events, up to ``WEBHOOK_EVENTS_PER_DELIVERY`` (100) events each, in at most
+    three statements whatever the batch (endpoints, the shipment locks on
+    PostgreSQL, one bulk insert), and wakes the senders once the transaction
+    commits.
     """
     items: dict[int, list[tuple[TrackingEvent, Shipment, Parcel | None]]] = defaultdict(list)
     for event in events:
@@ -76,6 +77,7 @@ def outbox_write_for_events(
     )
     if not endpoints:
         return
+    _lock_shipments(items, {e.customer_id for e in endpoints})
     now = timezone.now()
     deadline = now + timedelta(seconds=conf.max_age())
     size = conf.events_per_delivery()
@@ -110,6 +112,21 @@ def outbox_write_for_events(
     Delivery.objects.bulk_create(rows, batch_size=500)
     # A failing endpoint waits for its retry time; waking it now would only bounce.
     _wake_after_commit([e.id for e in endpoints if e.retry_at is None or e.retry_at <= now])
+
+
+def _lock_shipments(items: dict[int, list[tuple[TrackingEvent, Shipment, Parcel | None]]], customers: set[int]) -> None:
+    """Serialise recorders of the same shipment until commit (one statement).
+
+    Tracked-item locks already order the events of one number; a shipment
+    with parcels spans several numbers, and two transactions recording on two
+    of them could commit in the opposite order of their delivery ids. Holding
+    the shipment row until commit makes delivery ids follow commit order per
+    shipment, so the sender (which goes by id) never lets one overtake another.
+    """
+    if not connection.features.has_select_for_update:
+        return  # SQLite: one writer at a time anyway
+    ids = sorted({shipment.pk for customer in customers for _, shipment, _ in items[customer]})
+    list(Shipment.objects.filter(pk__in=ids).order_by("pk").select_for_update(no_key=True).values_list("pk", flat=True))
 
 
 def deliveries_requeue(*, deliveries: QuerySet[Delivery], now: datetime | None = None) -> int:

@@ -162,3 +162,51 @@ def test_purge_keeps_dead_letters_90_days(acme, carrier, shipment, subscribed, r
 
     assert deliveries_purge() == 1
     assert set(Delivery.objects.values_list("pk", flat=True)) == {recent_dead.pk, pending.pk}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_recorders_of_one_shipment_wait_for_each_other(postgres_only, taxonomy, acme, carrier, loopback_allowed):
+    """Two numbers of one shipment (its own and a parcel's) recorded at once: the
+    second recorder waits until the first commits, so delivery ids follow commit
+    order and the sender (which goes by id) cannot send them the other way round."""
+    import threading
+
+    from django.db import connection as default_connection
+
+    from tracking.services import ParcelInput
+
+    shipment_register(
+        customer=acme, carrier_id=carrier.pk, carrier_tracking_id="SHIP1", parcels=[ParcelInput("PARCEL1")]
+    )
+    endpoint_subscribe(customer=acme, url="http://127.0.0.1:9/hooks")
+    holding, release, second_done = threading.Event(), threading.Event(), threading.Event()
+
+    def first() -> None:
+        try:
+            with transaction.atomic():
+                record(carrier, event(tracking_id="PARCEL1", minutes=1))
+                holding.set()
+                release.wait(20)
+        finally:
+            default_connection.close()
+
+    def second() -> None:
+        try:
+            holding.wait(20)
+            record(carrier, event(tracking_id="SHIP1", minutes=2))
+            second_done.set()
+        finally:
+            default_connection.close()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    assert holding.wait(20)
+    waited = not second_done.wait(1.0)  # still blocked while the first holds its transaction open
+    release.set()
+    for thread in threads:
+        thread.join(20)
+
+    assert waited and second_done.is_set()
+    first_delivery, second_delivery = Delivery.objects.order_by("id")
+    assert first_delivery.first_event_id < second_delivery.first_event_id
