@@ -87,7 +87,7 @@ def parse_datetime(date: str, time: str, segno: int, pos: int, tag: str = "AT7",
 
 _PAD = [""] * 8
 # Kinds of remembered loop segments (see _loops).
-_MS1, _MS2, _K1, _AT8, _Q7 = range(5)
+_MS1, _MS2, _K1, _Q7 = range(4)
 # First two characters of the segments that belong only in an LX loop.
 _LOOP_PREFIXES = frozenset({"AT", "MS", "K1", "Q7"})
 _IN_LX_ONLY = frozenset({"AT7", "MS1", "MS2", "K1", "AT8", "Q7"})
@@ -118,7 +118,7 @@ def syntax_for(sep: str, term: str) -> Syntax:
 
 _PAD = [""] * 8
 # Kinds of remembered loop segments (see _loops).
-_MS1, _MS2, _K1, _AT8, _Q7 = range(5)
+_MS1, _MS2, _K1, _Q7 = range(4)
 # First two characters of the segments that belong only in an LX loop.
 _LOOP_PREFIXES = frozenset({"AT", "MS", "K1", "Q7"})
 _LOCATIONS: dict[tuple[str, str, str], Location] = {}
@@ -234,8 +234,8 @@ def _loops(events: list[StatusEvent], loops: list[str], syn: Syntax, header: str
     AT8 and Q7 after it belong to every status of the loop. Error positions
     are counted only when an error is raised.
 
-    MS1, MS2, K1, AT8 and Q7 segments repeat endlessly in real files (the
-    same terminals, trailers, remarks), so what each raw segment means is
+    MS1, MS2, K1 and Q7 segments repeat endlessly in real files (the same
+    terminals, trailers, remarks), so what each raw segment means is
     remembered: a repeat costs one dictionary lookup instead of a split.
     """
     append = events.append
@@ -264,8 +264,6 @@ def _loops(events: list[StatusEvent], loops: list[str], syn: Syntax, header: str
                         statuses[-1][5] = value
                 elif kind == _K1:
                     text += value
-                elif kind == _AT8:
-                    weight, unit, quantity = value
                 elif kind == _MS2:
                     if statuses and value:
                         statuses[-1][6] += (("equipment", value),)
@@ -308,13 +306,13 @@ def _loops(events: list[StatusEvent], loops: list[str], syn: Syntax, header: str
                 known[raw] = (_K1, parts)
                 text += parts
             elif tag == "AT8":
+                # Not remembered: weights differ from one shipment to the next.
                 try:
                     weight = float(el[3]) if el[3] else None
                     if weight is not None and not isfinite(weight):
                         raise ValueError(el[3])
                     unit = el[2] if el[3] else ""
                     quantity = int(el[4]) if el[4] else None
-                    known[raw] = (_AT8, (weight, unit, quantity))
                 except ValueError:
                     segno, pos = _where(loops, header, term, first_segno, loop, segments, raw)
                     raise EdiError("AT8 weight or quantity is not a number", segno, "AT8",
