@@ -13,10 +13,11 @@ resolves to one, else the partner's default zone. Segments the model does
 not use are skipped, as real files carry plenty of them.
 
 Speed matters (a carrier's daily file can be hundreds of megabytes), so the
-parser hands over a set's text whole: the header is searched with substring
-lookups in C, the LX loops are split once and walked with local variables
-only, and parties are parsed only if someone asks for them. (Regexes were
-tried for the loops and were slower than ``str.split``.)
+parser hands over a set's text whole: the header is walked by segment
+prefix (party segments are skipped and parsed only if someone asks for
+them), the LX loops are split once and walked with local variables only,
+and repeated loop segments are remembered. (Regexes were tried for the
+loops and were slower than ``str.split``.)
 """
 
 from __future__ import annotations
