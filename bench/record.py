@@ -68,7 +68,7 @@ def main() -> None:
     settings.DEBUG = False
     from carriers.models import Carrier
     from carriers.services import carrier_create
-    from tracking.models import TrackedItem, TrackingEvent
+    from tracking.models import CodeMapping, TrackedItem, TrackingEvent, UnmappedCode
     from tracking.services import events_record
     from tracking.types import CarrierEvent, Location
 
@@ -136,9 +136,13 @@ def main() -> None:
     print(f"ceiling ({'COPY' if connection.vendor == 'postgresql' else 'executemany'}): {ceiling:,.0f} events/s")
 
     # Leave the bench database small for the next run.
+    # Raw deletes: the ORM would load every event to honour on_delete rules.
     TrackedItem.objects.filter(carrier_id=carrier_id).update(current_event=None)
-    TrackingEvent.objects.filter(carrier_id=carrier_id).delete()
-    TrackedItem.objects.filter(carrier_id=carrier_id).delete()
+    with connection.cursor() as cur:
+        cur.execute(f"DELETE FROM {table} WHERE carrier_id = %s", [carrier_id])
+    TrackedItem.objects.filter(carrier_id=carrier_id)._raw_delete(connection.alias)
+    CodeMapping.objects.filter(carrier_id=carrier_id).delete()
+    UnmappedCode.objects.filter(carrier_id=carrier_id).delete()
     Carrier.objects.filter(pk=carrier_id).delete()
 
     summary = {

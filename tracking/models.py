@@ -84,15 +84,28 @@ class CustomerAPIKey(AbstractAPIKey):
 class TrackedItem(models.Model):
     """One (carrier, carrier tracking id): events attach here and polling is scheduled here."""
 
-    carrier = models.ForeignKey("carriers.Carrier", on_delete=models.PROTECT, related_name="tracked_items")
+    # Indexed by the (carrier, tracking_id) unique constraint.
+    carrier = models.ForeignKey(
+        "carriers.Carrier", on_delete=models.PROTECT, related_name="tracked_items", db_index=False
+    )
     tracking_id = models.CharField(max_length=64)
     created_at = models.DateTimeField(auto_now_add=True)
     # Set while no customer has registered the number; rows past it are purged.
     expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
 
     # Current state: the harmonised state of the latest event by carrier time.
+    # Not indexed: nothing looks items up by it, and an index would stop the
+    # per-batch state update from being a cheap in-page (HOT) update.
     current_event = models.ForeignKey(
-        "TrackingEvent", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "TrackingEvent",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+        # Written only by the recording service inside its own transaction; a
+        # database-level check per updated item costs more than it protects.
+        db_constraint=False,
     )
     status_milestone = models.CharField(max_length=32, blank=True, default="")
     status_code = models.CharField(max_length=64, blank=True, default="")
@@ -179,9 +192,12 @@ class Parcel(models.Model):
 class TrackingEvent(models.Model):
     """One carrier event, harmonised. ``id`` is the global recording sequence."""
 
-    tracked_item = models.ForeignKey(TrackedItem, on_delete=models.CASCADE, related_name="events")
+    # Indexed by the composite indexes below (item + time, item + dedupe key).
+    tracked_item = models.ForeignKey(TrackedItem, on_delete=models.CASCADE, related_name="events", db_index=False)
     # Denormalised from the tracked item so re-harmonising a carrier code is one indexed update.
-    carrier = models.ForeignKey("carriers.Carrier", on_delete=models.PROTECT, related_name="+", db_index=False)
+    carrier = models.ForeignKey(
+        "carriers.Carrier", on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
     # PostgreSQL transaction id of the recording transaction (0 on SQLite, where
     # writers are serial): feed readers use it to never skip an in-flight event.
     txid = models.BigIntegerField(default=0)

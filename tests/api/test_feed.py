@@ -138,7 +138,7 @@ def _poll_until(read, done):
     return result
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_an_event_committed_after_a_higher_one_is_not_skipped(postgres_only):
     """A holds a lower id open while B commits a higher one: the feed waits for A."""
     make_carrier()
@@ -180,7 +180,7 @@ def test_an_event_committed_after_a_higher_one_is_not_skipped(postgres_only):
     assert page.entries[0].event.id < page.entries[1].event.id
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_concurrent_writers_and_a_polling_reader_see_every_event_exactly_once(postgres_only, monkeypatch):
     from tracking.api.auth import APIKeyRateThrottle
 

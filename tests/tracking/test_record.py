@@ -236,3 +236,25 @@ def test_concurrent_recording_of_the_same_events_stores_them_once(postgres_only)
 def test_taxonomy_survives_a_transactional_flush():
     # The previous transactional test flushed every table; post_migrate reloads the vocabulary.
     assert StatusCode.objects.count() == 181
+
+
+def test_awkward_text_round_trips_exactly(carrier):
+    text = 'He said "NULL" \\ then {left}, 2 commas, ünïcødé, tab\there'
+    result = record(
+        carrier,
+        CarrierEvent(
+            tracking_id='T"1\\{x}',
+            code="HUB",
+            sub_code="NULL",
+            occurred_at=T0,
+            description=text,
+            location=Location(city='St. "Quote" \\ {City}', iso_country="GB"),
+            meta=(("note", text),),
+        ),
+    )
+    stored = TrackingEvent.objects.get(pk=result.created[0].pk)
+    assert stored.carrier_text == text
+    assert stored.carrier_sub_code == "NULL"
+    assert stored.location["city"] == 'St. "Quote" \\ {City}'
+    assert stored.carrier_meta == [{"key": "note", "value": text}]
+    assert stored.tracked_item.tracking_id == 'T"1\\{x}'

@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone as dt_timezone
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -82,19 +83,28 @@ def _lock_items(carrier_id: str, tracking_ids: list[str], now: datetime) -> dict
     expires = connection.ops.adapt_datetimefield_value(now + timedelta(days=settings.UNREGISTERED_RETENTION_DAYS))
     created_at = connection.ops.adapt_datetimefield_value(now)
     table = connection.ops.quote_name(TrackedItem._meta.db_table)
+    insert = (
+        f"INSERT INTO {table} (carrier_id, tracking_id, created_at, expires_at, status_milestone, status_code, "
+        "status_sub_code, check_failures, invalid_reason) "
+    )
     with connection.cursor() as cursor:
         for start in range(0, len(tracking_ids), INSERT_CHUNK):
             chunk = tracking_ids[start : start + INSERT_CHUNK]
-            params: list[object] = []
-            for tracking_id in chunk:
-                params.extend((carrier_id, tracking_id, created_at, expires))
-            cursor.execute(
-                f"INSERT INTO {table} (carrier_id, tracking_id, created_at, expires_at, status_milestone, status_code, "
-                f"status_sub_code, check_failures, invalid_reason) VALUES "
-                + ", ".join(["(%s, %s, %s, %s, '', '', '', 0, '')"] * len(chunk))
-                + " ON CONFLICT DO NOTHING",
-                params,
-            )
+            if connection.vendor == "postgresql":
+                cursor.execute(
+                    insert + "SELECT %s, t, %s, %s, '', '', '', 0, '' FROM unnest(%s::varchar[]) AS t "
+                    "ON CONFLICT DO NOTHING",
+                    [carrier_id, created_at, expires, _pg_array(chunk)],
+                )
+            else:
+                params: list[object] = []
+                for tracking_id in chunk:
+                    params.extend((carrier_id, tracking_id, created_at, expires))
+                cursor.execute(
+                    insert + "VALUES " + ", ".join(["(%s, %s, %s, %s, '', '', '', 0, '')"] * len(chunk))
+                    + " ON CONFLICT DO NOTHING",
+                    params,
+                )
     qs = TrackedItem.objects.filter(carrier_id=carrier_id, tracking_id__in=tracking_ids).order_by("id")
     if connection.features.has_select_for_update:
         qs = qs.select_for_update()
@@ -126,43 +136,80 @@ _EVENT_COLUMNS = (
 )
 
 
+# PostgreSQL element types of _EVENT_COLUMNS, for the array form of the insert.
+_PG_TYPES = (
+    "bigint", "varchar", "bigint", "bigint", "varchar", "varchar", "text", "varchar", "varchar", "varchar",
+    "boolean", "timestamptz", "smallint", "timestamptz", "jsonb", "timestamptz", "varchar", "float8", "jsonb",
+    "varchar", "bigint",
+)
+
+
+def _pg_array(values: Iterable[object]) -> str:
+    """A PostgreSQL array literal: one constant for the server to parse, not thousands."""
+    parts = []
+    for value in values:
+        if value is None:
+            parts.append("NULL")
+            continue
+        if value is True or value is False:
+            text = "t" if value else "f"
+        elif isinstance(value, datetime):
+            text = value.isoformat()
+        else:
+            text = str(value)
+        parts.append('"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"')
+    return "{" + ",".join(parts) + "}"
+
+
+def _row_values(r: dict[str, object], adapt_dt: Any) -> tuple[object, ...]:
+    return (
+        r["tracked_item_id"], r["carrier_id"], r["txid"], r["dedupe_key"], r["carrier_code"],
+        r["carrier_sub_code"], r["carrier_text"], r["milestone"], r["code"], r["sub_code"],
+        r["unmapped"], adapt_dt(r["occurred_at"]), r["utc_offset_minutes"], adapt_dt(r["recorded_at"]),
+        json.dumps(r["location"]), adapt_dt(r["eta"]) if r["eta"] else None, r["signed_by"],
+        r["weight_kg"], json.dumps(r["carrier_meta"]), r["channel"], r["inbound_message_id"],
+    )
+
+
 def _insert_events(rows: list[dict[str, object]]) -> list[TrackingEvent]:
     """INSERT … ON CONFLICT DO NOTHING RETURNING: only the rows we created come back.
 
     Values are adapted by hand (datetimes via the backend, JSON as text): the
-    generic per-field preparation costs more than the insert itself.
+    generic per-field preparation costs more than the insert itself. On
+    PostgreSQL each column travels as one array literal and is unnested, which
+    the server parses far faster than a VALUES list of the same rows.
     """
-    adapt_dt = connection.ops.adapt_datetimefield_value
     table = connection.ops.quote_name(TrackingEvent._meta.db_table)
     columns = ", ".join(connection.ops.quote_name(c) for c in _EVENT_COLUMNS)
-    row_sql = "(" + ", ".join(["%s"] * len(_EVENT_COLUMNS)) + ")"
     by_key = {(r["tracked_item_id"], r["dedupe_key"]): r for r in rows}
-    created: list[TrackingEvent] = []
+    postgres = connection.vendor == "postgresql"
+    adapt_dt = (lambda v: v) if postgres else connection.ops.adapt_datetimefield_value
+    returned: list[tuple[int, int, int]] = []
     with connection.cursor() as cursor:
         for start in range(0, len(rows), INSERT_CHUNK):
-            chunk = rows[start : start + INSERT_CHUNK]
-            params: list[object] = []
-            for r in chunk:
-                params.extend(
-                    (
-                        r["tracked_item_id"], r["carrier_id"], r["txid"], r["dedupe_key"], r["carrier_code"],
-                        r["carrier_sub_code"], r["carrier_text"], r["milestone"], r["code"], r["sub_code"],
-                        r["unmapped"], adapt_dt(r["occurred_at"]), r["utc_offset_minutes"], adapt_dt(r["recorded_at"]),
-                        json.dumps(r["location"]), adapt_dt(r["eta"]) if r["eta"] else None, r["signed_by"],
-                        r["weight_kg"], json.dumps(r["carrier_meta"]), r["channel"], r["inbound_message_id"],
-                    )
+            chunk = [_row_values(r, adapt_dt) for r in rows[start : start + INSERT_CHUNK]]
+            if postgres:
+                arrays = [_pg_array(column) for column in zip(*chunk)]
+                casts = ", ".join(f"%s::{kind}[]" for kind in _PG_TYPES)
+                cursor.execute(
+                    f"INSERT INTO {table} ({columns}) SELECT * FROM unnest({casts}) "
+                    "ON CONFLICT DO NOTHING RETURNING id, tracked_item_id, dedupe_key",
+                    arrays,
                 )
-            cursor.execute(
-                f"INSERT INTO {table} ({columns}) VALUES {', '.join([row_sql] * len(chunk))} "
-                "ON CONFLICT DO NOTHING RETURNING id, tracked_item_id, dedupe_key",
-                params,
-            )
-            for pk, item_id, key in cursor.fetchall():
-                event = TrackingEvent(id=pk, **by_key[(item_id, key)])
-                event._state.adding = False
-                event._state.db = "default"
-                created.append(event)
-    created.sort(key=lambda e: e.id)
+            else:
+                row_sql = "(" + ", ".join(["%s"] * len(_EVENT_COLUMNS)) + ")"
+                cursor.execute(
+                    f"INSERT INTO {table} ({columns}) VALUES {', '.join([row_sql] * len(chunk))} "
+                    "ON CONFLICT DO NOTHING RETURNING id, tracked_item_id, dedupe_key",
+                    [value for row in chunk for value in row],
+                )
+            returned.extend(cursor.fetchall())
+    created: list[TrackingEvent] = []
+    for pk, item_id, key in sorted(returned):
+        event = TrackingEvent(id=pk, **by_key[(item_id, key)])
+        event._state.adding = False
+        event._state.db = "default"
+        created.append(event)
     return created
 
 
@@ -214,23 +261,40 @@ def _advance_states(
             stale.append(item_id)
     table = connection.ops.quote_name(TrackedItem._meta.db_table)
     stamp = connection.ops.adapt_datetimefield_value(now)
-    # PostgreSQL needs the VALUES types spelled out; SQLite has none to spell.
-    row_sql = "(%s::bigint, %s::bigint, %s, %s, %s, %s::timestamptz)" if connection.vendor == "postgresql" else "(%s, %s, %s, %s, %s, %s)"
+    set_sql = (
+        "current_event_id = v.event_id, status_milestone = v.milestone, status_code = v.code, "
+        "status_sub_code = v.sub_code, status_at = v.status_at, last_event_recorded_at = %s"
+    )
     with connection.cursor() as cursor:
         for start in range(0, len(changed), INSERT_CHUNK):
             chunk = changed[start : start + INSERT_CHUNK]
-            params: list[object] = []
-            for e in chunk:
-                params.extend(
-                    (e.tracked_item_id, e.id, e.milestone, e.code, e.sub_code, connection.ops.adapt_datetimefield_value(e.occurred_at))
+            if connection.vendor == "postgresql":
+                columns = [
+                    [e.tracked_item_id for e in chunk],
+                    [e.id for e in chunk],
+                    [e.milestone for e in chunk],
+                    [e.code for e in chunk],
+                    [e.sub_code for e in chunk],
+                    [e.occurred_at for e in chunk],
+                ]
+                cursor.execute(
+                    f"UPDATE {table} SET {set_sql} FROM unnest(%s::bigint[], %s::bigint[], %s::varchar[], "
+                    "%s::varchar[], %s::varchar[], %s::timestamptz[]) "
+                    f"AS v (item_id, event_id, milestone, code, sub_code, status_at) WHERE {table}.id = v.item_id",
+                    [stamp, *(_pg_array(c) for c in columns)],
                 )
-            cursor.execute(
-                f"WITH v (item_id, event_id, milestone, code, sub_code, status_at) AS (VALUES {', '.join([row_sql] * len(chunk))}) "
-                f"UPDATE {table} SET current_event_id = v.event_id, status_milestone = v.milestone, status_code = v.code, "
-                f"status_sub_code = v.sub_code, status_at = v.status_at, last_event_recorded_at = %s "
-                f"FROM v WHERE {table}.id = v.item_id",
-                [*params, stamp],
-            )
+            else:
+                params: list[object] = []
+                for e in chunk:
+                    params.extend(
+                        (e.tracked_item_id, e.id, e.milestone, e.code, e.sub_code, connection.ops.adapt_datetimefield_value(e.occurred_at))
+                    )
+                cursor.execute(
+                    f"WITH v (item_id, event_id, milestone, code, sub_code, status_at) AS "
+                    f"(VALUES {', '.join(['(%s, %s, %s, %s, %s, %s)'] * len(chunk))}) "
+                    f"UPDATE {table} SET {set_sql} FROM v WHERE {table}.id = v.item_id",
+                    [*params, stamp],
+                )
     if stale:
         TrackedItem.objects.filter(id__in=stale).update(last_event_recorded_at=now)
 
