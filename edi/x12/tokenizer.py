@@ -111,6 +111,7 @@ class PieceReader:
         newline_mode = term == "\n"
         marker = term + "ST" + sep
         group_marks = tuple(term + tag + sep for tag in ("GE", "GS", "IEA", "ISA"))
+        g_mark, i_mark = term + "G", term + "I"
         st_head = "ST" + sep
         pad_before, pad_after, double = " " + term, term + " ", term + term
         tail = ""
@@ -160,7 +161,9 @@ class PieceReader:
             if pieces:
                 # "clean": no group or interchange segment anywhere in the
                 # batch, so the parser need not look for them set by set.
-                clean = all(m not in complete for m in group_marks)
+                # (GE/GS start with G and IEA/ISA with I: one scan each first.)
+                clean = ((g_mark not in complete or all(m not in complete for m in group_marks[:2]))
+                         and (i_mark not in complete or all(m not in complete for m in group_marks[2:])))
                 yield "clean" if clean else "sets", pieces
             if final:
                 return
