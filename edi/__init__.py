@@ -20,16 +20,22 @@ Public functions (see each module's docstring for signatures):
 - ``edi.csvfile``: ``CsvProfile``, ``iter_events``, ``write_csv``, ``write_csv_stream``
 - ``edi.detect``: ``detect_format``, ``iter_events`` (any of the three formats)
 - ``edi.bridge``: ``to_carrier_event(s)``, ``status_event_from_dict``
+
+The most used names are re-exported here (``edi.iter_events`` reads any of
+the three formats); the bridge is not, so importing ``edi`` never imports
+the rest of the project.
 """
 
+from edi.csvfile import CsvProfile, write_csv
+from edi.detect import detect_format, iter_events
+from edi.edifact.writer import EdifactProfile, write_iftsta
 from edi.errors import EdiError
-from edi.model import (
-    GroupInfo,
-    InterchangeInfo,
-    Location,
-    Party,
-    StatusEvent,
-    Transaction,
-)
+from edi.model import GroupInfo, InterchangeInfo, Location, Party, StatusEvent, Transaction
+from edi.x12.ack import build_997
+from edi.x12.writer import X12Profile, write_x12_214
 
-__all__ = ["EdiError", "GroupInfo", "InterchangeInfo", "Location", "Party", "StatusEvent", "Transaction"]
+__all__ = [
+    "CsvProfile", "EdiError", "EdifactProfile", "GroupInfo", "InterchangeInfo", "Location", "Party", "StatusEvent",
+    "Transaction", "X12Profile", "build_997", "detect_format", "iter_events", "write_csv", "write_iftsta",
+    "write_x12_214",
+]
