@@ -30,7 +30,14 @@ from edi.csvfile import CsvProfile, write_csv
 from edi.detect import detect_format, iter_events
 from edi.edifact.writer import EdifactProfile, write_iftsta
 from edi.errors import EdiError
-from edi.model import GroupInfo, InterchangeInfo, Location, Party, StatusEvent, Transaction
+from edi.model import (
+    GroupInfo,
+    InterchangeInfo,
+    Location,
+    Party,
+    StatusEvent,
+    Transaction,
+)
 from edi.x12.ack import build_997
 from edi.x12.writer import X12Profile, write_x12_214
 
