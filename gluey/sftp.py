@@ -294,6 +294,11 @@ def sftp_open(cfg: SftpConfig) -> Iterator[SftpSession]:
         try:
             yield SftpSession(transport, client)
         finally:
-            client.close()
+            try:
+                client.close()
+            except (paramiko.SSHException, OSError, EOFError):
+                # The connection is already gone (e.g. dropped mid-transfer): closing must
+                # not replace the SftpError the caller is handling with an EOFError.
+                pass
     finally:
         transport.close()
