@@ -33,7 +33,8 @@ def _weight_kg(weight: dict) -> float | None:
 def _signed_by(details: dict) -> str:
     signed = as_dict(as_dict(details.get("proofOfDelivery"), "details.proofOfDelivery").get("signed"), "signed")
     name = " ".join(p for p in (text(signed.get("givenName")), text(signed.get("familyName"))) if p)
-    return name or text(signed.get("name")) or text(signed.get("organizationName"))
+    # TrackingEvent.signed_by holds 200 characters, as the other adapters cut it.
+    return (name or text(signed.get("name")) or text(signed.get("organizationName")))[:200]
 
 
 class DhlAdapter(Adapter):
