@@ -58,6 +58,13 @@ def _validate(event: CarrierEvent, index: int) -> None:
         raise InvalidEvent(f"event {index}: occurred_at must be a timezone-aware datetime")
     if event.eta is not None and (not isinstance(event.eta, datetime) or event.eta.utcoffset() is None):
         raise InvalidEvent(f"event {index}: eta must be a timezone-aware datetime")
+    # PostgreSQL stores no NUL in text or jsonb: refuse it here rather than fail the transaction.
+    loc = event.location
+    texts = (event.tracking_id, event.code, event.sub_code or "", event.description or "", event.signed_by or "",
+             loc.city, loc.postal_code, loc.iso_country, loc.state, loc.street, loc.name, loc.code, loc.code_type,
+             loc.description, *(key + value for key, value in event.meta))
+    if "\x00" in "".join(texts):
+        raise InvalidEvent(f"event {index}: text contains a NUL character, which cannot be stored")
 
 
 def _offset_minutes(when: datetime) -> int:
