@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -101,8 +101,14 @@ def inbound_messages_enqueue(*, message_ids: list[int]) -> None:
     """Queue processing after the current transaction commits (at once outside one)."""
     from carriers.tasks import inbound_process
 
+    def enqueue(message_id: int) -> Callable[[], object]:
+        return lambda: inbound_process.delay(message_id)
+
     for message_id in message_ids:
-        transaction.on_commit(partial(inbound_process.delay, message_id))
+        # robust: a broker outage must not turn a stored (durable) message into an error
+        # answer; the sweeper queues it again later. (A lambda, not a partial: Django
+        # names the failed callback by its __qualname__.)
+        transaction.on_commit(enqueue(message_id), robust=True)
 
 
 @dataclass

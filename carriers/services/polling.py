@@ -148,7 +148,10 @@ def poll_dispatch(
             ids = _take_due(carrier, budget, now)
             batches = [ids[i : i + batch_size] for i in range(0, len(ids), batch_size)]
             if enqueue is None:
-                transaction.on_commit(partial(_publish_batches, carrier.pk, batches))
+                # robust: if the broker is down the items' lease expires and they are taken again.
+                transaction.on_commit(
+                    lambda carrier_id=carrier.pk, batches=batches: _publish_batches(carrier_id, batches), robust=True
+                )
             else:
                 for batch in batches:
                     transaction.on_commit(partial(enqueue, carrier.pk, batch))

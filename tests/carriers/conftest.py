@@ -58,6 +58,36 @@ def post_webhook(client) -> Callable[..., object]:
     return post
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_filesystem_broker(tmp_path_factory) -> Iterator[None]:
+    """With the filesystem broker (local runs), use a folder of our own: the shared
+    var/broker may hold other runs' messages, which an in-thread worker would pick up."""
+    if not str(celery_app.conf.broker_url or "").startswith("filesystem://"):
+        yield
+        return
+    folder = str(tmp_path_factory.mktemp("broker"))
+    saved = dict(celery_app.conf.broker_transport_options or {})
+    celery_app.conf.broker_transport_options = {
+        **saved,
+        "data_folder_in": folder,
+        "data_folder_out": folder,
+        "control_folder": folder,
+    }
+    _reset_broker_pools()
+    yield
+    celery_app.conf.broker_transport_options = saved
+    _reset_broker_pools()
+
+
+def _reset_broker_pools() -> None:
+    """Drop pooled broker connections so the next publish uses the current transport options."""
+    from kombu import pools
+
+    pools.reset()  # kombu keeps pools in a global registry; start a fresh one
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+
+
 @pytest.fixture
 def celery_worker() -> Iterator[object]:
     with start_worker(

@@ -193,3 +193,35 @@ def test_accepted_webhook_is_processed_by_a_real_worker(taxonomy, post_webhook, 
     assert event.inbound_message_id == message.pk and event.channel == "webhook"
     assert (event.milestone, event.code, event.sub_code) == ("delivery", "delivered", "left_with_neighbor")
     assert wait_until(lambda: InboundMessage.objects.get().status == "processed")
+
+
+
+def test_a_broker_outage_still_acknowledges_and_the_sweeper_requeues(
+    carrier, post_webhook, monkeypatch, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from kombu.exceptions import OperationalError
+
+    from carriers import tasks
+    from carriers.services.inbound import inbound_messages_sweep
+
+    def broker_down(*args, **kwargs):
+        raise OperationalError("[Errno 111] Connection refused")
+
+    # Fault injection at the broker seam: the body is durable before we try to queue it.
+    monkeypatch.setattr(tasks.inbound_process, "delay", broker_down)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_webhook(carrier, generic_body())
+    assert response.status_code == 202
+    message = InboundMessage.objects.get()
+    assert message.status == "pending"
+    queued = []
+    monkeypatch.setattr(tasks.inbound_process, "delay", lambda message_id: queued.append(message_id))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert inbound_messages_sweep() == 0  # too fresh to be stranded
+    InboundMessage.objects.filter(pk=message.pk).update(received_at=timezone.now() - timedelta(minutes=6))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert inbound_messages_sweep() == 1
+    assert queued == [message.pk]
