@@ -12,7 +12,11 @@ from tracking.types import CarrierEvent, Location
 _LOCATION_KEYS = {"city", "postal_code", "iso_country", "state", "street", "name", "code", "code_type", "description"}
 
 
-def _text(value: Any, where: str, *, required: bool = False, limit: int = 1000) -> str:
+def _text(value: Any, index: int, field: str, *, required: bool = False, limit: int = 1000) -> str:
+    # The field's name is only formatted on error: this runs ~10 times per event, on every webhook.
+    if value.__class__ is str and len(value) <= limit and (not required or value.strip()):
+        return value
+    where = f"events[{index}].{field}"
     if value is None:
         if required:
             raise CarrierError(f"{where} is required", permanent=True)
@@ -26,14 +30,14 @@ def _text(value: Any, where: str, *, required: bool = False, limit: int = 1000) 
     return value
 
 
-def _when(value: Any, where: str) -> datetime:
-    text = _text(value, where, required=True, limit=64)
+def _when(value: Any, index: int, field: str) -> datetime:
+    text = _text(value, index, field, required=True, limit=64)
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:
-        raise CarrierError(f"{where} is not an ISO 8601 datetime", permanent=True) from None
+        raise CarrierError(f"events[{index}].{field} is not an ISO 8601 datetime", permanent=True) from None
     if parsed.utcoffset() is None:
-        raise CarrierError(f"{where} must include a UTC offset", permanent=True)
+        raise CarrierError(f"events[{index}].{field} must include a UTC offset", permanent=True)
     return parsed
 
 
@@ -50,24 +54,23 @@ class GenericJsonAdapter(Adapter):
             raise CarrierError("body must be an object with an 'events' list", permanent=True)
         events = []
         for index, raw in enumerate(data["events"]):
-            where = f"events[{index}]"
             if not isinstance(raw, dict):
-                raise CarrierError(f"{where} must be an object", permanent=True)
+                raise CarrierError(f"events[{index}] must be an object", permanent=True)
             location = raw.get("location") or {}
             if not isinstance(location, dict):
-                raise CarrierError(f"{where}.location must be an object", permanent=True)
-            loc = {k: _text(v, f"{where}.location.{k}", limit=200) for k, v in location.items() if k in _LOCATION_KEYS}
-            eta = _when(raw["eta"], f"{where}.eta") if raw.get("eta") else None
+                raise CarrierError(f"events[{index}].location must be an object", permanent=True)
+            loc = {k: _text(v, index, f"location.{k}", limit=200) for k, v in location.items() if k in _LOCATION_KEYS}
+            eta = _when(raw["eta"], index, "eta") if raw.get("eta") else None
             events.append(
                 CarrierEvent(
-                    tracking_id=_text(raw.get("tracking_id"), f"{where}.tracking_id", required=True, limit=64),
-                    code=_text(raw.get("code"), f"{where}.code", required=True, limit=64),
-                    sub_code=_text(raw.get("sub_code"), f"{where}.sub_code", limit=64),
-                    description=_text(raw.get("description"), f"{where}.description"),
-                    occurred_at=_when(raw.get("occurred_at"), f"{where}.occurred_at"),
+                    tracking_id=_text(raw.get("tracking_id"), index, "tracking_id", required=True, limit=64),
+                    code=_text(raw.get("code"), index, "code", required=True, limit=64),
+                    sub_code=_text(raw.get("sub_code"), index, "sub_code", limit=64),
+                    description=_text(raw.get("description"), index, "description"),
+                    occurred_at=_when(raw.get("occurred_at"), index, "occurred_at"),
                     location=Location(**loc),
                     eta=eta,
-                    signed_by=_text(raw.get("signed_by"), f"{where}.signed_by", limit=200),
+                    signed_by=_text(raw.get("signed_by"), index, "signed_by", limit=200),
                 )
             )
         return events
