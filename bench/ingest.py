@@ -316,7 +316,7 @@ def main() -> None:
     parser.add_argument("--rate-seconds", type=float, default=10, help="length of the 100 requests/s latency phase")
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--web-threads", type=int, default=8)
-    parser.add_argument("--workers", type=int, default=3, help="Celery worker processes (ingest queue)")
+    parser.add_argument("--workers", type=int, default=2, help="Celery worker processes (ingest queue); one per core")
     parser.add_argument("--worker-nice", type=int, default=10, help="CPU niceness of the worker (0: same as the web)")
     parser.add_argument("--dispatch-items", type=int, default=1_000_000)
     parser.add_argument("--dispatch-due", type=int, default=10_000)
