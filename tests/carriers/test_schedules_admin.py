@@ -110,7 +110,8 @@ def test_create_carrier_command_prints_the_webhook_and_keeps_secrets_encrypted(t
     config = tmp_path / "carrier.json"
     config.write_text(json.dumps(sftp_config()))
     call_command("create_carrier", "filer2", "--adapter", "generic_json", "--config", str(config))
-    out = json.loads(capsys.readouterr().out)
+    # The JSON line (other threads of earlier tests may log to the captured streams too).
+    out = json.loads([line for line in capsys.readouterr().out.splitlines() if line.startswith("{")][-1])
     assert out["carrier_id"] == "filer2" and out["webhook_url"].endswith("/carriers/filer2/webhook")
     assert out["webhook_secret"].startswith("whsec_")
     carrier = Carrier.objects.get(pk="filer2")
