@@ -1,0 +1,416 @@
+"""Shared helpers for bench/run_all.py: services, the real stack, load tools, results.
+
+- ``ensure_postgres`` / ``ensure_redis`` / ``recreate_database``: the services a run needs;
+- ``stack_env`` and ``Stack``: gunicorn, Celery workers, one beat, the carrier
+  simulator and a customer receiver as subprocesses, each in its own process
+  group so ``stop`` takes its children too;
+- ``run_bench``: run one ``bench/*.py`` as a subprocess, keep its output in a
+  log, and return the JSON object on its last line;
+- ``http_load``: latency percentiles and throughput of one request, with
+  ``wrk`` (installed with apt when missing and possible) or, failing that, a
+  small Python load generator;
+- ``machine``: what the figures were measured on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import platform
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+BIN = Path(PYTHON).parent
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on port {port} after {timeout:g} s")
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))]
+
+
+# --- Services ---------------------------------------------------------------------------------
+
+
+def _pg_params(url: str) -> dict[str, Any]:
+    parsed = urlparse(url)
+    return {"host": parsed.hostname or "127.0.0.1", "port": parsed.port or 5432, "user": parsed.username or "postgres",
+            "password": parsed.password, "dbname": parsed.path.lstrip("/")}
+
+
+def ensure_postgres(url: str) -> str:
+    """PostgreSQL answers at ``url``'s host, started with pg_ctlcluster if it was down. Returns its version."""
+    import psycopg2
+
+    params = {**_pg_params(url), "dbname": "postgres"}
+    for attempt in range(2):
+        try:
+            with contextlib.closing(psycopg2.connect(connect_timeout=5, **params)) as conn, conn.cursor() as cur:
+                cur.execute("SHOW server_version")
+                return str(cur.fetchone()[0])
+        except psycopg2.OperationalError:
+            if attempt or not shutil.which("pg_ctlcluster") or not os.path.isdir("/etc/postgresql"):
+                raise
+            version = max(os.listdir("/etc/postgresql"))
+            log(f"PostgreSQL is down: starting cluster {version}/main")
+            subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start"], check=False)
+            time.sleep(3)
+    raise RuntimeError("unreachable")
+
+
+def recreate_database(url: str) -> None:
+    """Drop and create the run's own database (never a shared one: the caller picks a name for runs)."""
+    import psycopg2
+
+    params = _pg_params(url)
+    name = params.pop("dbname")
+    with contextlib.closing(psycopg2.connect(connect_timeout=5, **{**params, "dbname": "postgres"})) as conn:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [name])
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            cur.execute(f'CREATE DATABASE "{name}"')
+
+
+def drop_database(url: str) -> None:
+    import psycopg2
+
+    params = _pg_params(url)
+    name = params.pop("dbname")
+    with contextlib.closing(psycopg2.connect(connect_timeout=5, **{**params, "dbname": "postgres"})) as conn:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [name])
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+def ensure_redis(url: str) -> str:
+    """Redis answers at ``url``, started (on the default port only) if it was down. Returns its version."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=3)
+    try:
+        return str(client.info("server")["redis_version"])
+    except redis.ConnectionError:
+        parsed = urlparse(url)
+        if (parsed.hostname, parsed.port or 6379) != ("127.0.0.1", 6379) or not shutil.which("redis-server"):
+            raise
+        log("Redis is down: starting it on 127.0.0.1:6379")
+        subprocess.run(
+            ["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1", "--port", "6379", "--save", "",
+             "--appendonly", "no", "--dir", "/var/lib/redis", "--logfile", "/var/log/redis/ci.log"],
+            check=True,
+        )
+        time.sleep(1)
+        return str(client.info("server")["redis_version"])
+
+
+def ensure_wrk() -> str | None:
+    """The wrk binary, installed from Debian's packages when missing and we may (root, apt); else None."""
+    found = shutil.which("wrk")
+    if found or os.geteuid() != 0 or not shutil.which("apt-get"):
+        return found
+    log("wrk is missing: installing the Debian package")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+
+    def apt(*args: str) -> int:
+        return subprocess.run(["apt-get", *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              check=False).returncode
+
+    if apt("install", "-y", "-qq", "wrk") != 0:
+        apt("update", "-qq")
+        apt("install", "-y", "-qq", "wrk")
+    return shutil.which("wrk")
+
+
+# --- The real stack ----------------------------------------------------------------------------
+
+
+def stack_env(*, database_url: str, broker_url: str, var_dir: Path, **extra: str) -> dict[str, str]:
+    """Production-like settings (DEBUG off) for every process of the stack, with one set of keys."""
+    from cryptography.fernet import Fernet
+
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=database_url,
+        CELERY_BROKER_URL=broker_url,
+        DEBUG="false",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        FIELD_ENCRYPTION_KEY=Fernet.generate_key().decode(),
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        SECURE_SSL_REDIRECT="false",
+        SECURE_HSTS_SECONDS="0",
+        WEBHOOK_ALLOWED_NETWORKS="127.0.0.0/8",
+        API_THROTTLE_RATE="100000000/min",
+        LOG_LEVEL="WARNING",
+        GLUEY_VAR_DIR=str(var_dir),
+        DJANGO_SETTINGS_MODULE="gluey.settings",
+        PYTHONPATH=str(ROOT),
+    )
+    env.update(extra)
+    return env
+
+
+@dataclass
+class Stack:
+    """Subprocesses of one run, each with its log file; ``stop`` ends them and their children."""
+
+    env: dict[str, str]
+    logs: Path
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def start(self, name: str, argv: list[str]) -> subprocess.Popen:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        out = (self.logs / f"{name}.log").open("w")
+        process = subprocess.Popen(argv, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+        self.processes[name] = process
+        return process
+
+    def manage(self, name: str, *args: str) -> subprocess.Popen:
+        return self.start(name, [PYTHON, "manage.py", *args])
+
+    def check_alive(self) -> list[str]:
+        return [name for name, p in self.processes.items() if p.poll() is not None]
+
+    def stop(self, name: str | None = None) -> None:
+        names = [name] if name else list(self.processes)
+        for n in names:
+            process = self.processes.get(n)
+            if process is not None and process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGTERM)
+        for n in names:
+            process = self.processes.get(n)
+            if process is None:
+                continue
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait(10)
+
+    def tail(self, name: str, lines: int = 20) -> str:
+        path = self.logs / f"{name}.log"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+
+def manage(env: dict[str, str], *args: str, timeout: float = 600) -> str:
+    result = subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=timeout, check=False)
+    if result.returncode:
+        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
+    return result.stdout
+
+
+# --- The benchmark scripts ---------------------------------------------------------------------------
+
+
+@dataclass
+class BenchResult:
+    name: str
+    figures: dict[str, Any] | None
+    returncode: int
+    seconds: float
+    load_before: float
+    tail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and self.figures is not None
+
+
+def last_json_line(output: str) -> dict[str, Any] | None:
+    for line in reversed(output.strip().splitlines()):
+        line = line.strip()
+        if line.startswith("{") and line.endswith("}"):
+            with contextlib.suppress(ValueError):
+                return json.loads(line)
+    return None
+
+
+def run_bench(name: str, args: list[str], *, env: dict[str, str], logs: Path, timeout: float) -> BenchResult:
+    """Run ``bench/<name>.py`` with ``args``; its output goes to the console and ``logs/<name>.log``."""
+    logs.mkdir(parents=True, exist_ok=True)
+    load = os.getloadavg()[0]
+    log(f"bench/{name}.py {' '.join(args)} (load average {load:.2f})")
+    started = time.monotonic()
+    lines: list[str] = []
+    with (logs / f"{name}.log").open("w") as out:
+        process = subprocess.Popen([PYTHON, f"bench/{name}.py", *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True, errors="replace", start_new_session=True)
+        timer = threading.Timer(timeout, lambda: os.killpg(process.pid, signal.SIGKILL))
+        timer.start()
+        try:
+            assert process.stdout is not None
+            for line in process.stdout:
+                out.write(line)
+                out.flush()
+                lines.append(line)
+                print(f"    {line.rstrip()[:200]}", flush=True)
+            process.wait()
+        finally:
+            timer.cancel()
+    output = "".join(lines)
+    return BenchResult(name, last_json_line(output), process.returncode, time.monotonic() - started, load,
+                       "".join(lines[-15:]))
+
+
+# --- Load generation ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Load:
+    tool: str
+    requests: int
+    seconds: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    errors: int
+
+    @property
+    def per_second(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+
+WRK_SCRIPT = r"""
+wrk.method = "%(method)s"
+wrk.body = [==[%(body)s]==]
+%(headers)s
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('WRKJSON {"requests": %%d, "duration_us": %%d, "p50_us": %%d, "p95_us": %%d, ' ..
+    '"p99_us": %%d, "errors": %%d}\n', summary.requests, summary.duration, latency:percentile(50),
+    latency:percentile(95), latency:percentile(99), e.connect + e.read + e.write + e.status + e.timeout))
+end
+"""
+
+
+def http_load(url: str, *, method: str = "GET", body: str = "", headers: dict[str, str] | None = None,
+              seconds: float = 10.0, connections: int = 8, wrk: str | None = None) -> Load:
+    """Closed-loop load on one URL: ``connections`` clients, each sending the next request on an answer."""
+    headers = headers or {}
+    if wrk:
+        lines = "\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items())
+        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+            script.write(WRK_SCRIPT % {"method": method, "body": body, "headers": lines})
+        try:
+            result = subprocess.run(
+                [wrk, "-t", str(min(2, connections)), "-c", str(connections), "-d", f"{seconds:g}s", "--timeout", "10s",
+                 "-s", script.name, url], capture_output=True, text=True, timeout=seconds + 60, check=False,
+            )
+        finally:
+            os.unlink(script.name)
+        figures = next((json.loads(line[8:]) for line in result.stdout.splitlines() if line.startswith("WRKJSON ")), None)
+        if figures is None:
+            raise RuntimeError(f"wrk gave no figures:\n{result.stdout}\n{result.stderr}")
+        return Load("wrk", figures["requests"], figures["duration_us"] / 1e6, figures["p50_us"] / 1000,
+                    figures["p95_us"] / 1000, figures["p99_us"] / 1000, figures["errors"])
+    return _python_load(url, method=method, body=body.encode(), headers=headers, seconds=seconds,
+                        connections=connections)
+
+
+def _python_load(url: str, *, method: str, body: bytes, headers: dict[str, str], seconds: float,
+                 connections: int) -> Load:
+    """The fallback when wrk is not there: threads with keep-alive connections (slower than wrk, same idea)."""
+    parsed = urlparse(url)
+    path = parsed.path + (f"?{parsed.query}" if parsed.query else "")
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    stop_at = time.monotonic() + seconds
+
+    def client() -> None:
+        conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=10)
+        mine: list[float] = []
+        while time.monotonic() < stop_at:
+            started = time.perf_counter()
+            try:
+                conn.request(method, path, body=body or None, headers=headers)
+                response = conn.getresponse()
+                response.read()
+                ok = response.status < 400
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=10)
+                ok = False
+            if ok:
+                mine.append((time.perf_counter() - started) * 1000)
+            else:
+                with lock:
+                    errors[0] += 1
+        conn.close()
+        with lock:
+            latencies.extend(mine)
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=client) for _ in range(connections)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - started
+    return Load("python", len(latencies), elapsed, percentile(latencies, 50), percentile(latencies, 95),
+                percentile(latencies, 99), errors[0])
+
+
+# --- The machine ---------------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    memory_gb = 0.0
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        memory_gb = int(Path("/proc/meminfo").read_text().split()[1]) / 1024 / 1024
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": round(memory_gb, 1), "kernel": platform.release(),
+            "python": platform.python_version(), "load_average": [round(x, 2) for x in os.getloadavg()]}
+
+
+def git_commit() -> str:
+    result = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                            check=False)
+    return result.stdout.strip() or "unknown"
