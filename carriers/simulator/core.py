@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import secrets
@@ -165,6 +166,7 @@ class Simulator:
         self.api_server = DhlLikeServer("127.0.0.1", self.api_port, self.state["api_key"], self._dhl_shipment).start()
         self._ensure_carriers()
         self._ensure_customer()
+        self._offer_demo_export()
         self._top_up(datetime.now(UTC))
         self._save_state()
         return self
@@ -221,6 +223,37 @@ class Simulator:
             carrier.config = channel
             carrier.credentials = {**carrier.credentials, **credentials}
             carrier.save()
+
+    def _offer_demo_export(self) -> None:
+        """Let the demo customer receive EDI exports on this same sFTP server.
+
+        The settings go to demo_sftp.json in the state folder and the notifications app's own
+        command sets up the destination; calling it by name keeps carriers from
+        importing notifications.
+        """
+        from django.core.management import CommandError, call_command
+
+        (self.sftp_server.root / "exports").mkdir(parents=True, exist_ok=True)
+        path = self.state_dir / "demo_sftp.json"
+        path.write_text(
+            json.dumps(
+                {
+                    "host": "127.0.0.1",
+                    "port": self.sftp_server.port,
+                    "username": "sim",
+                    "password": self.state["sftp_password"],
+                    "host_key": self.sftp_server.host_key_line,
+                    "remote_dir": "/exports",
+                    "format": "x12_214",
+                    "interval_minutes": 1,
+                }
+            )
+        )
+        path.chmod(0o600)
+        try:
+            call_command("seed_demo_notifications", customer=self.customer.account_number, sftp_config=path, stdout=io.StringIO())
+        except (CommandError, LookupError) as exc:
+            log.warning("simulator: demo sFTP export not set up: %s", exc)
 
     def _ensure_customer(self) -> None:
         from tracking.models import Customer
