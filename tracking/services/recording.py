@@ -20,6 +20,8 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import OuterRef, Subquery
+from django.db.models.expressions import RawSQL
+from django.db.models.base import ModelState
 from django.utils import timezone
 
 from tracking.harmonise import harmonise, mapping_table
@@ -60,9 +62,23 @@ def _validate(event: CarrierEvent, index: int) -> None:
         raise InvalidEvent(f"event {index}: eta must be a timezone-aware datetime")
     # PostgreSQL stores no NUL in text or jsonb: refuse it here rather than fail the transaction.
     loc = event.location
-    texts = (event.tracking_id, event.code, event.sub_code or "", event.description or "", event.signed_by or "",
-             loc.city, loc.postal_code, loc.iso_country, loc.state, loc.street, loc.name, loc.code, loc.code_type,
-             loc.description, *(key + value for key, value in event.meta))
+    texts = (
+        event.tracking_id,
+        event.code,
+        event.sub_code or "",
+        event.description or "",
+        event.signed_by or "",
+        loc.city,
+        loc.postal_code,
+        loc.iso_country,
+        loc.state,
+        loc.street,
+        loc.name,
+        loc.code,
+        loc.code_type,
+        loc.description,
+        *(key + value for key, value in event.meta),
+    )
     if "\x00" in "".join(texts):
         raise InvalidEvent(f"event {index}: text contains a NUL character, which cannot be stored")
 
@@ -108,10 +124,19 @@ def _lock_items(carrier_id: str, tracking_ids: list[str], now: datetime) -> dict
                 for tracking_id in chunk:
                     params.extend((carrier_id, tracking_id, created_at, expires))
                 cursor.execute(
-                    insert + "VALUES " + ", ".join(["(%s, %s, %s, %s, '', '', '', 0, '')"] * len(chunk))
+                    insert
+                    + "VALUES "
+                    + ", ".join(["(%s, %s, %s, %s, '', '', '', 0, '')"] * len(chunk))
                     + " ON CONFLICT DO NOTHING",
                     params,
                 )
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"SELECT tracking_id, id, status_at FROM {table} WHERE carrier_id = %s "
+                "AND tracking_id = ANY(%s::varchar[]) ORDER BY id FOR UPDATE",
+                [carrier_id, _pg_array(tracking_ids)],
+            )
+            return {tid: (pk, status_at) for tid, pk, status_at in cursor.fetchall()}
     qs = TrackedItem.objects.filter(carrier_id=carrier_id, tracking_id__in=tracking_ids).order_by("id")
     if connection.features.has_select_for_update:
         qs = qs.select_for_update()
@@ -145,36 +170,112 @@ _EVENT_COLUMNS = (
 
 # PostgreSQL element types of _EVENT_COLUMNS, for the array form of the insert.
 _PG_TYPES = (
-    "bigint", "varchar", "bigint", "bigint", "varchar", "varchar", "text", "varchar", "varchar", "varchar",
-    "boolean", "timestamptz", "smallint", "timestamptz", "jsonb", "timestamptz", "varchar", "float8", "jsonb",
-    "varchar", "bigint",
+    "bigint",
+    "varchar",
+    "bigint",
+    "bigint",
+    "varchar",
+    "varchar",
+    "text",
+    "varchar",
+    "varchar",
+    "varchar",
+    "boolean",
+    "timestamptz",
+    "smallint",
+    "timestamptz",
+    "jsonb",
+    "timestamptz",
+    "varchar",
+    "float8",
+    "jsonb",
+    "varchar",
+    "bigint",
 )
 
 
-def _pg_array(values: Iterable[object]) -> str:
-    """A PostgreSQL array literal: one constant for the server to parse, not thousands."""
+_NUMERIC = {"bigint", "smallint", "float8"}
+
+
+def _pg_array(values: Iterable[object], kind: str = "text") -> str:
+    """A PostgreSQL array literal: one constant for the server to parse, not thousands.
+
+    Numbers and booleans need no quoting; everything else is quoted with
+    backslash and double quote escaped, so any text survives.
+    """
+    if kind in _NUMERIC:
+        return "{" + ",".join("NULL" if v is None else str(v) for v in values) + "}"
+    if kind == "boolean":
+        return "{" + ",".join("NULL" if v is None else ("t" if v else "f") for v in values) + "}"
+    if kind == "timestamptz":
+        # One batch shares a recorded_at and often carrier times: format each once.
+        seen: dict[object, str] = {}
+        return (
+            "{"
+            + ",".join(
+                "NULL" if v is None else seen.get(v) or seen.setdefault(v, '"' + v.isoformat() + '"')  # type: ignore[union-attr]
+                for v in values
+            )
+            + "}"
+        )
     parts = []
     for value in values:
         if value is None:
             parts.append("NULL")
             continue
-        if value is True or value is False:
-            text = "t" if value else "f"
-        elif isinstance(value, datetime):
-            text = value.isoformat()
-        else:
-            text = str(value)
-        parts.append('"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"')
+        text = str(value)
+        if "\\" in text or '"' in text:
+            text = text.replace("\\", "\\\\").replace('"', '\\"')
+        parts.append('"' + text + '"')
     return "{" + ",".join(parts) + "}"
+
+
+def _ids_in(ids: set[int]) -> object:
+    """Right-hand side for ``__in`` over many ids: one array parameter on PostgreSQL."""
+    if connection.vendor == "postgresql":
+        return RawSQL("SELECT unnest(%s::bigint[])", (_pg_array(sorted(ids), "bigint"),))
+    return ids
+
+
+def _event_from_row(pk: int, row: dict[str, object]) -> TrackingEvent:
+    """Build the model object for a row we just inserted without Model.__init__.
+
+    Every value is already the field's Python value (the row's keys are the
+    attribute names), so the per-field work of __init__ is pure overhead on
+    thousands of events a batch.
+    """
+    event = TrackingEvent.__new__(TrackingEvent)
+    event.__dict__.update(row)
+    event.id = pk
+    event._state = ModelState()
+    event._state.adding = False
+    event._state.db = "default"
+    return event
 
 
 def _row_values(r: dict[str, object], adapt_dt: Any) -> tuple[object, ...]:
     return (
-        r["tracked_item_id"], r["carrier_id"], r["txid"], r["dedupe_key"], r["carrier_code"],
-        r["carrier_sub_code"], r["carrier_text"], r["milestone"], r["code"], r["sub_code"],
-        r["unmapped"], adapt_dt(r["occurred_at"]), r["utc_offset_minutes"], adapt_dt(r["recorded_at"]),
-        json.dumps(r["location"]), adapt_dt(r["eta"]) if r["eta"] else None, r["signed_by"],
-        r["weight_kg"], json.dumps(r["carrier_meta"]), r["channel"], r["inbound_message_id"],
+        r["tracked_item_id"],
+        r["carrier_id"],
+        r["txid"],
+        r["dedupe_key"],
+        r["carrier_code"],
+        r["carrier_sub_code"],
+        r["carrier_text"],
+        r["milestone"],
+        r["code"],
+        r["sub_code"],
+        r["unmapped"],
+        adapt_dt(r["occurred_at"]),
+        r["utc_offset_minutes"],
+        adapt_dt(r["recorded_at"]),
+        json.dumps(r["location"]),
+        adapt_dt(r["eta"]) if r["eta"] else None,
+        r["signed_by"],
+        r["weight_kg"],
+        json.dumps(r["carrier_meta"]),
+        r["channel"],
+        r["inbound_message_id"],
     )
 
 
@@ -196,7 +297,7 @@ def _insert_events(rows: list[dict[str, object]]) -> list[TrackingEvent]:
         for start in range(0, len(rows), INSERT_CHUNK):
             chunk = [_row_values(r, adapt_dt) for r in rows[start : start + INSERT_CHUNK]]
             if postgres:
-                arrays = [_pg_array(column) for column in zip(*chunk)]
+                arrays = [_pg_array(column, kind) for column, kind in zip(zip(*chunk), _PG_TYPES)]
                 casts = ", ".join(f"%s::{kind}[]" for kind in _PG_TYPES)
                 cursor.execute(
                     f"INSERT INTO {table} ({columns}) SELECT * FROM unnest({casts}) "
@@ -211,13 +312,7 @@ def _insert_events(rows: list[dict[str, object]]) -> list[TrackingEvent]:
                     [value for row in chunk for value in row],
                 )
             returned.extend(cursor.fetchall())
-    created: list[TrackingEvent] = []
-    for pk, item_id, key in sorted(returned):
-        event = TrackingEvent(id=pk, **by_key[(item_id, key)])
-        event._state.adding = False
-        event._state.db = "default"
-        created.append(event)
-    return created
+    return [_event_from_row(pk, by_key[(item_id, key)]) for pk, item_id, key in sorted(returned)]
 
 
 def _count_unmapped(carrier_id: str, created: list[TrackingEvent], now: datetime) -> int:
@@ -244,9 +339,7 @@ def _count_unmapped(carrier_id: str, created: list[TrackingEvent], now: datetime
     return sum(c for c, _ in counts.values())
 
 
-def _advance_states(
-    created: list[TrackingEvent], current: dict[int, datetime | None], now: datetime
-) -> None:
+def _advance_states(created: list[TrackingEvent], current: dict[int, datetime | None], now: datetime) -> None:
     """Move each item's state to its newest new event, unless it already holds a newer one.
 
     The items are locked, so ``current`` is exact; new events have higher ids
@@ -288,13 +381,26 @@ def _advance_states(
                     f"UPDATE {table} SET {set_sql} FROM unnest(%s::bigint[], %s::bigint[], %s::varchar[], "
                     "%s::varchar[], %s::varchar[], %s::timestamptz[]) "
                     f"AS v (item_id, event_id, milestone, code, sub_code, status_at) WHERE {table}.id = v.item_id",
-                    [stamp, *(_pg_array(c) for c in columns)],
+                    [
+                        stamp,
+                        *(
+                            _pg_array(c, k)
+                            for c, k in zip(columns, ("bigint", "bigint", "text", "text", "text", "timestamptz"))
+                        ),
+                    ],
                 )
             else:
                 params: list[object] = []
                 for e in chunk:
                     params.extend(
-                        (e.tracked_item_id, e.id, e.milestone, e.code, e.sub_code, connection.ops.adapt_datetimefield_value(e.occurred_at))
+                        (
+                            e.tracked_item_id,
+                            e.id,
+                            e.milestone,
+                            e.code,
+                            e.sub_code,
+                            connection.ops.adapt_datetimefield_value(e.occurred_at),
+                        )
                     )
                 cursor.execute(
                     f"WITH v (item_id, event_id, milestone, code, sub_code, status_at) AS "
@@ -385,7 +491,7 @@ def events_record(
         result.unmapped = _count_unmapped(carrier_id, created, now)
         _advance_states(created, {pk: status_at for pk, status_at in items.values()}, now)
 
-        item_ids = {e.tracked_item_id for e in created}
+        item_ids = _ids_in({e.tracked_item_id for e in created})
         shipments: dict[int, list[Shipment]] = defaultdict(list)
         for shipment in Shipment.objects.filter(tracked_item_id__in=item_ids).select_related("customer"):
             shipments[shipment.tracked_item_id].append(shipment)
