@@ -14,14 +14,14 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import OuterRef, Subquery
-from django.db.models.expressions import RawSQL
 from django.db.models.base import ModelState
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from tracking.harmonise import harmonise, mapping_table
@@ -44,7 +44,7 @@ class RecordResult:
 
 
 def _dedupe_key(event: CarrierEvent) -> int:
-    when = event.occurred_at.astimezone(dt_timezone.utc).isoformat()
+    when = event.occurred_at.astimezone(UTC).isoformat()
     raw = "\x1f".join((event.code, event.sub_code or "", when, event.location.dedupe_key()))
     return int.from_bytes(hashlib.sha256(raw.encode()).digest()[:8], "big", signed=True)
 
