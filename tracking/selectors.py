@@ -149,6 +149,27 @@ def events_feed(*, customer: Customer, after: str | None, limit: int) -> FeedPag
 # --- Track views ------------------------------------------------------------------
 
 
+@dataclass(slots=True)
+class EventRow:
+    """The columns of a TrackingEvent that its public representation reads."""
+
+    id: int
+    tracked_item_id: int
+    carrier_code: str
+    carrier_sub_code: str
+    carrier_text: str
+    milestone: str
+    code: str
+    sub_code: str
+    occurred_at: datetime
+    utc_offset_minutes: int
+    recorded_at: datetime
+    location: dict
+    eta: datetime | None
+    signed_by: str
+    carrier_meta: list
+
+
 @dataclass
 class TrackResult:
     """Shipments in request order, with what their representation needs."""
@@ -174,8 +195,12 @@ def _load_details(shipments: list[Shipment]) -> tuple[dict[uuid.UUID, list[Parce
             item_ids.add(parcel.tracked_item_id)
     events: dict[int, list[TrackingEvent]] = defaultdict(list)
     if item_ids:
-        for event in TrackingEvent.objects.filter(tracked_item_id__in=item_ids).order_by("occurred_at", "id"):
-            events[event.tracked_item_id].append(event)
+        # Plain rows, not model instances: a batch of 100 shipments carries
+        # thousands of events and the representation only reads attributes.
+        rows = TrackingEvent.objects.filter(tracked_item_id__in=item_ids).order_by("occurred_at", "id")
+        for row in rows.values_list(*EventRow.__slots__):
+            event = EventRow(*row)
+            events[event.tracked_item_id].append(event)  # type: ignore[arg-type]
     return parcels, events
 
 
