@@ -13,6 +13,7 @@
   ``GLUEY_FAULTS_RESTART_POSTGRES=1``, restart the cluster itself;
 - ``HookedReceiver``: a webhook receiver that runs a hook (e.g. kill the
   sender) while request number N waits for its answer;
+- ``feed_settled``: wait until the feed horizon has passed every recorded event;
 - ``SimulatedClock``: move the stored times of deliveries back instead of
   moving the clock forward, so a retry schedule of hours runs in milliseconds;
 - ``deadline`` / ``wait_until``: every wait is bounded.
@@ -103,6 +104,45 @@ def backends_waiting_on_locks() -> set[int]:
             [connection.settings_dict["NAME"]],
         )
         return {row[0] for row in cur.fetchall()}
+
+
+def database_activity() -> str:
+    """The test database's sessions right now (for failure messages): state, wait and query."""
+    from django.db import connection
+
+    with contextlib.closing(admin_connection("postgres")) as conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT pid, state, wait_event_type, wait_event, now() - xact_start, left(query, 120) "
+            "FROM pg_stat_activity WHERE datname = %s ORDER BY pid",
+            [connection.settings_dict["NAME"]],
+        )
+        return "\n".join(" | ".join(str(v) for v in row) for row in cur.fetchall())
+
+
+def feed_settled(timeout: float = 60.0) -> None:
+    """Wait until every recorded event is below the feed horizon (PostgreSQL only).
+
+    The feed and the exports read only transactions older than every one still
+    running anywhere in the cluster (tracking.selectors): on a shared server an
+    unrelated transaction in another database holds them back for a while.
+    """
+    from django.db import connection
+    from django.db.models import Max
+
+    from tracking.models import TrackingEvent
+
+    if connection.vendor != "postgresql":
+        return
+    latest = TrackingEvent.objects.aggregate(Max("txid"))["txid__max"]
+    if latest is None:
+        return
+
+    def above() -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+            return cursor.fetchone()[0] > latest
+
+    wait_until(above, timeout, "the feed horizon to pass the last recorded event")
 
 
 class RowLock:
@@ -366,7 +406,7 @@ class Worker:
         except subprocess.TimeoutExpired:
             self.kill9()
 
-    def output(self, last: int = 60) -> str:
+    def output(self, last: int = 150) -> str:
         return "\n".join(self.lines[-last:])
 
 
@@ -392,7 +432,7 @@ class HookedReceiver:
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server names it
+            def do_POST(self) -> None:  # http.server's name for it
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
                 with outer._lock:
                     outer.requests.append((self.path, {k.lower(): v for k, v in self.headers.items()}, body))

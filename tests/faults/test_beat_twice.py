@@ -30,7 +30,7 @@ from notifications.services import endpoint_subscribe
 from notifications.services import export_run as export_now
 from notifications.tasks import delivery_sweep, export_run
 from tests.factories import event, make_carrier, make_customer
-from tests.faults.support import purge_queues, wait_until
+from tests.faults.support import feed_settled, purge_queues, wait_until
 from tracking.models import TrackedItem, TrackingEvent
 from tracking.services import events_record, shipment_register
 
@@ -127,6 +127,7 @@ def test_every_periodic_job_fired_twice_at_once_does_its_work_once(real_stack, w
         # Events recorded after an export was built go out with the next scheduled run.
         wait_until(lambda: not SftpDestination.objects.filter(pk=destination.pk, lease_until__gt=djtz.now()).exists(),
                    30, "the export runs to finish")
+        feed_settled()
         export_now(destination_id=destination.pk)
 
     # sFTP fetch: each file once.

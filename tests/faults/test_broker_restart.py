@@ -5,12 +5,15 @@ persistence, so the kill loses every queued message — the harshest restart.
 Events recorded while it is down cannot even be queued. The Delivery rows are
 the truth: after the restart the sweeper (run as beat runs it, once a
 minute) wakes every endpoint with due deliveries, and each endpoint ends up
-with every recorded event, each delivery under one webhook-id.
+with every recorded event, each delivery under one webhook-id. (The worker
+itself sometimes dies of the broker's disappearance — a Celery/kombu bug, see
+below — and is restarted the way a process manager would.)
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections import defaultdict
 from datetime import timedelta
 
@@ -57,8 +60,23 @@ def event_key(item: dict) -> tuple[str, str, str]:
     return (item["carrier_tracking_id"], item["event"]["codes"]["carrier"]["code"], item["event"]["event_time"]["carrier_utc"])
 
 
+@pytest.fixture
+def enqueue_failures():
+    """Messages of the outbox's "could not enqueue" warnings (without pytest's logging plugin)."""
+    seen: list[str] = []
+
+    class Catch(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record.getMessage())
+
+    handler, logger = Catch(level=logging.WARNING), logging.getLogger("notifications.services.outbox")
+    logger.addHandler(handler)
+    yield seen
+    logger.removeHandler(handler)
+
+
 def test_broker_killed_during_delivery_and_restarted_empty_delivers_everything(
-    private_redis, workers, receiver, loopback_allowed, caplog
+    private_redis, workers, receiver, loopback_allowed, enqueue_failures
 ):
     carrier = make_carrier()
     acme, _ = make_customer("acme")
@@ -79,16 +97,25 @@ def test_broker_killed_during_delivery_and_restarted_empty_delivers_everything(
     private_redis.kill()
     assert Delivery.objects.filter(status=DeliveryStatus.PENDING).exists()  # killed mid-way
     record(carrier, [20, 21, 22, 23, 24])  # recorded while the broker is down: the wake-up cannot be queued
-    assert any("could not enqueue delivery_send" in r.getMessage() for r in caplog.records)
+    assert any("could not enqueue delivery_send" in message for message in enqueue_failures)
     private_redis.start()  # same port, nothing in it
     record(carrier, [30, 31])  # after the restart: the normal path again
 
-    def all_delivered() -> bool:
+    current = {"worker": worker, "restarts": 0}
+
+    def supervise_and_sweep() -> bool:
+        # Celery 5.7 / kombu 5.7 now and then exit ("Unrecoverable error: AttributeError: 'NoneType'
+        # object has no attribute 'hostname'") when the broker vanishes while they hold unacknowledged
+        # messages. A process manager starts a new worker; so does this test.
+        if current["worker"].process.poll() is not None:
+            current["restarts"] += 1
+            current["worker"] = workers(["notify"], broker_url=private_redis.url, pool="threads", concurrency=4)
+        # Beat's sweeper, a minute later, finds what the lost messages left behind.
+        deliveries_sweep(now=djtz.now() + timedelta(minutes=1))
         return not Delivery.objects.exclude(status=DeliveryStatus.DELIVERED).exists()
 
-    # Beat's sweeper, a minute later, finds what the lost messages left behind.
-    wait_until(lambda: (deliveries_sweep(now=djtz.now() + timedelta(minutes=1)) and False) or all_delivered(), 60,
-               f"every delivery delivered:\n{worker.output()}", interval=1.0)
+    wait_until(supervise_and_sweep, 60, f"every delivery delivered:\n{current['worker'].output()}", interval=1.0)
+    assert current["restarts"] <= 1
 
     recorded = {
         (e.tracked_item.tracking_id, e.carrier_code, e.occurred_at)

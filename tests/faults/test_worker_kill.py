@@ -32,6 +32,7 @@ from tests.faults.support import (
     HookedReceiver,
     RowLock,
     backends_waiting_on_locks,
+    database_activity,
     purge_queues,
     wait_until,
 )
@@ -144,7 +145,7 @@ def test_notify_worker_killed_during_a_request_resends_it_with_the_same_webhook_
             deliveries_sweep(now=djtz.now() + timedelta(minutes=1))
 
         wait_until(lambda: 3 not in receiver.hooks and current["worker"].process.poll() is not None, 40,
-                   f"the kill during request 3:\n{current['worker'].output()}")
+                   f"the kill during request 3:\n{current['worker'].output()}\n{database_activity()}")
         current["worker"] = workers(["notify"], pool="prefork", concurrency=1)
         sweep_after_the_lease()
         wait_until(lambda: 7 not in receiver.hooks, 40, f"the kill during request 7:\n{current['worker'].output()}")

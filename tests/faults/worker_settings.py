@@ -2,7 +2,7 @@
 with the delivery timings shortened the way the in-process tests shorten them
 (``override_settings`` cannot reach another process)."""
 
-from gluey.settings import *  # noqa: F403 - every production setting, then the overrides below
+from gluey.settings import *  # every production setting, then the overrides below
 
 WEBHOOK_CONNECT_TIMEOUT = 2.0
 WEBHOOK_TOTAL_TIMEOUT = 2.0

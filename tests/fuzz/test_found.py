@@ -66,3 +66,17 @@ def test_a_nul_byte_in_a_csv_file_is_refused_or_recorded_not_a_database_error(po
         events_record(carrier=carrier, events=events, channel="sftp")
     except InvalidEvent as exc:
         assert "NUL" in str(exc)
+
+
+def test_a_csv_mapping_whose_date_and_time_formats_clash_is_an_edi_error():
+    """date_format "%H" with time_format "%H:%M" made strptime raise re.error, past the EDI guard."""
+    import io
+
+    from edi import csvfile
+    from edi.errors import EdiError
+
+    mapping = json.loads((FIXTURES.parent / "edi" / "carrier_status_semicolon.mapping.json").read_text())
+    data = (FIXTURES.parent / "edi" / "carrier_status_semicolon.csv").read_bytes()
+    profile = csvfile.CsvProfile.from_dict({**mapping, "date_format": "%H"})
+    with pytest.raises(EdiError, match="format"):
+        list(csvfile.iter_events(io.BytesIO(data), "UTC", profile=profile))
