@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
@@ -110,6 +111,8 @@ def _parse_when(value: str, fmt: str | None, zone: str, row: int, col: int, head
     except ValueError:
         expected = fmt or "ISO 8601"
         raise EdiError(f"invalid date/time {value!r} (expected {expected})", row, header, col, unit="row") from None
+    except re.error as exc:  # a format strptime cannot compile, e.g. "%H %H:%M" from date and time formats
+        raise EdiError(f"the date/time format {fmt!r} cannot be used: {exc}", row, header, col, unit="row") from None
     if when.tzinfo is None or when.utcoffset() is None:
         return when.replace(tzinfo=get_zone(zone)), "partner_default"
     return when, "explicit"
