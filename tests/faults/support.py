@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Self
 from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,15 +45,19 @@ class DeadlineExceeded(AssertionError):
     pass
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str, interval: float = 0.05) -> None:
-    """Poll ``predicate`` until it holds; fail the test naming ``what`` after ``timeout`` seconds."""
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str | Callable[[], str],
+               interval: float = 0.05) -> None:
+    """Poll ``predicate`` until it holds; fail the test naming ``what`` after ``timeout`` seconds.
+
+    ``what`` may be a function, called only on failure (for diagnostics that cost time or disturb).
+    """
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if predicate():
             return
         time.sleep(interval)
     if not predicate():
-        raise DeadlineExceeded(f"gave up after {timeout:g} s waiting for {what}")
+        raise DeadlineExceeded(f"gave up after {timeout:g} s waiting for {what() if callable(what) else what}")
 
 
 def free_port() -> int:
@@ -107,16 +112,19 @@ def backends_waiting_on_locks() -> set[int]:
 
 
 def database_activity() -> str:
-    """The test database's sessions right now (for failure messages): state, wait and query."""
+    """The test database's sessions and ungranted locks right now (for failure messages)."""
     from django.db import connection
 
     with contextlib.closing(admin_connection("postgres")) as conn, conn.cursor() as cur:
         cur.execute(
-            "SELECT pid, state, wait_event_type, wait_event, now() - xact_start, left(query, 120) "
+            "SELECT pid, state, wait_event_type, wait_event, clock_timestamp() - query_start, left(query, 120) "
             "FROM pg_stat_activity WHERE datname = %s ORDER BY pid",
             [connection.settings_dict["NAME"]],
         )
-        return "\n".join(" | ".join(str(v) for v in row) for row in cur.fetchall())
+        rows = [" | ".join(str(v) for v in row) for row in cur.fetchall()]
+        cur.execute("SELECT pid, locktype, mode, relation::regclass::text FROM pg_locks WHERE NOT granted")
+        rows += [f"waiting for a lock: {row}" for row in cur.fetchall()]
+        return "\n".join(rows)
 
 
 def feed_settled(timeout: float = 60.0) -> None:
@@ -409,6 +417,17 @@ class Worker:
     def output(self, last: int = 150) -> str:
         return "\n".join(self.lines[-last:])
 
+    def stacks(self) -> str:
+        """What every process of the worker is doing (worker_settings dumps the stacks on SIGUSR2)."""
+        if self.process is None or self.process.poll() is not None:
+            return "(the worker is not running)"
+        before = len(self.lines)
+        for pid in [self.pid, *self.children()]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGUSR2)
+        time.sleep(2)
+        return "\n".join(self.lines[before:])
+
 
 # --- A receiver that acts while a request waits ---------------------------------------------
 
@@ -454,7 +473,7 @@ class HookedReceiver:
     def url(self, path: str = "/hooks") -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
 
-    def __enter__(self) -> HookedReceiver:
+    def __enter__(self) -> Self:
         self.thread.start()
         return self
 

@@ -15,7 +15,7 @@ import io
 import json
 from collections import Counter
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.utils import timezone as djtz
@@ -37,7 +37,7 @@ from tracking.services import events_record, shipment_register
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 QUEUES = ["default", "ingest", "notify", "poll", "sftp"]
-T0 = datetime(2026, 11, 6, 7, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 6, 7, 0, tzinfo=UTC)
 
 
 def file_body(n: int) -> bytes:
@@ -123,7 +123,7 @@ def test_every_periodic_job_fired_twice_at_once_does_its_work_once(real_stack, w
                 and TrackedItem.objects.filter(carrier=dhl_carrier, last_checked_at__isnull=True).count() == 0
             )
 
-        wait_until(done, 90, f"every job's work done:\n{worker.output()}", interval=0.2)
+        wait_until(done, 90, lambda: f"every job's work done:\n{worker.output()}", interval=0.2)
         # Events recorded after an export was built go out with the next scheduled run.
         wait_until(lambda: not SftpDestination.objects.filter(pk=destination.pk, lease_until__gt=djtz.now()).exists(),
                    30, "the export runs to finish")

@@ -93,7 +93,7 @@ def test_broker_killed_during_delivery_and_restarted_empty_delivers_everything(
 
     for minute in range(10):
         record(carrier, [minute])  # ten deliveries per endpoint, each woken through the broker
-    wait_until(lambda: len(receiver.requests) >= 6, 30, f"deliveries under way:\n{worker.output()}")
+    wait_until(lambda: len(receiver.requests) >= 6, 30, lambda: f"deliveries under way:\n{worker.output()}")
     private_redis.kill()
     assert Delivery.objects.filter(status=DeliveryStatus.PENDING).exists()  # killed mid-way
     record(carrier, [20, 21, 22, 23, 24])  # recorded while the broker is down: the wake-up cannot be queued
@@ -114,7 +114,7 @@ def test_broker_killed_during_delivery_and_restarted_empty_delivers_everything(
         deliveries_sweep(now=djtz.now() + timedelta(minutes=1))
         return not Delivery.objects.exclude(status=DeliveryStatus.DELIVERED).exists()
 
-    wait_until(supervise_and_sweep, 60, f"every delivery delivered:\n{current['worker'].output()}", interval=1.0)
+    wait_until(supervise_and_sweep, 60, lambda: f"every delivery delivered:\n{current['worker'].output()}", interval=1.0)
     assert current["restarts"] <= 1
 
     recorded = {

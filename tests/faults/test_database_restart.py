@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import close_old_connections, connection
@@ -38,7 +38,7 @@ from tracking.models import TrackingEvent
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.postgres]
 
-T0 = datetime(2026, 11, 3, 6, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 3, 6, 0, tzinfo=UTC)
 PER_BODY = 20
 
 
@@ -97,7 +97,7 @@ def test_postgres_restart_during_ingest_loses_and_doubles_nothing(real_stack, wo
         if n == 10:
             # The worker has recorded the first ten and sits idle on open connections
             # when the database goes away (and comes back two seconds later).
-            wait_until(processed, 30, f"the first bodies recorded:\n{worker.output()}")
+            wait_until(processed, 30, lambda: f"the first bodies recorded:\n{worker.output()}")
             outage = database_outage()
             outage_kind = outage.__enter__()
 
@@ -115,7 +115,7 @@ def test_postgres_restart_during_ingest_loses_and_doubles_nothing(real_stack, wo
     assert refused_during_outage > 0, f"no post failed during the outage ({outage_kind})"
 
     # No sweeper here: a two-second outage is well inside the tasks' own retries.
-    wait_until(processed, 60, f"the worker to process every stored message:\n{worker.output()}")
+    wait_until(processed, 60, lambda: f"the worker to process every stored message:\n{worker.output()}")
     originals = InboundMessage.objects.exclude(status=InboundStatus.DUPLICATE)
     assert originals.count() == len(bodies)
     assert set(originals.values_list("status", flat=True)) == {InboundStatus.PROCESSED}

@@ -20,7 +20,7 @@ import json
 import os
 import random
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -36,7 +36,7 @@ from tests.faults.support import feed_settled
 from tracking.models import TrackingEvent
 from tracking.services import events_record, shipment_register
 
-T0 = datetime(2026, 11, 4, 6, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 4, 6, 0, tzinfo=UTC)
 
 
 @pytest.fixture

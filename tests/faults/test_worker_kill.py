@@ -15,7 +15,8 @@ arrives, and each sender sends in order.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -41,7 +42,7 @@ from tracking.services import events_record, shipment_register
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
-T0 = datetime(2026, 11, 2, 6, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 2, 6, 0, tzinfo=UTC)
 CODES = ("PCK", "HUB", "DEP", "ARR", "OFD", "DLV")
 
 
@@ -86,7 +87,7 @@ def test_ingest_worker_killed_mid_batch_three_times_records_every_event_once(rea
         for round_ in range(3):
             # Wait until a fresh backend of the worker is blocked inside its recording transaction …
             wait_until(lambda seen=frozenset(orphans): bool(backends_waiting_on_locks() - seen), 30,
-                       f"a worker blocked mid-batch (round {round_ + 1}):\n{worker.output()}")
+                       lambda r=round_, w=worker: f"a worker blocked mid-batch (round {r + 1}):\n{w.output()}")
             blocked = backends_waiting_on_locks() - orphans
             orphans |= blocked
             assert TrackingEvent.objects.count() == 0  # nothing of a blocked batch is visible
@@ -108,7 +109,7 @@ def test_ingest_worker_killed_mid_batch_three_times_records_every_event_once(rea
     # Later, beat runs the sweeper; its clock says the messages are old enough.
     assert inbound_messages_sweep(now=djtz.now() + timedelta(minutes=10)) == len(bodies)
     wait_until(lambda: not InboundMessage.objects.filter(status=InboundStatus.PENDING).exists(), 60,
-               f"every message processed:\n{worker.output()}")
+               lambda: f"every message processed:\n{worker.output()}")
 
     messages = list(InboundMessage.objects.order_by("id"))
     assert [m.status for m in messages] == [InboundStatus.PROCESSED] * len(bodies)
@@ -132,10 +133,17 @@ def test_notify_worker_killed_during_a_request_resends_it_with_the_same_webhook_
             events_record(carrier=carrier, events=[event(code=CODES[minute % 6], minutes=minute)], channel="webhook")
         assert Delivery.objects.count() == deliveries
 
-        current = {"worker": workers(["notify"], pool="prefork", concurrency=1)}
+        current: dict[str, Any] = {}
+
+        def worker_now() -> Any:
+            # A request can arrive before ``workers()`` has returned the worker it came from.
+            wait_until(lambda: "worker" in current, 30, "the worker object")
+            return current["worker"]
+
         # While request 3 waits for its answer the whole worker dies; while request 7 waits, its
         # pool child. (Request 4 is the resend of delivery 3, so request 7 carries delivery 6.)
-        receiver.hooks = {3: lambda: current["worker"].kill9(), 7: lambda: current["worker"].kill9_pool_child()}
+        receiver.hooks = {3: lambda: worker_now().kill9(), 7: lambda: worker_now().kill9_pool_child()}
+        current["worker"] = workers(["notify"], pool="prefork", concurrency=1)
 
         def sweep_after_the_lease() -> None:
             # The dead sender's lease on the endpoint runs out (3 s in the workers' settings);
@@ -144,14 +152,20 @@ def test_notify_worker_killed_during_a_request_resends_it_with_the_same_webhook_
                        10, "the killed sender's lease to run out")
             deliveries_sweep(now=djtz.now() + timedelta(minutes=1))
 
+        def diagnostics() -> str:
+            return (f"{current['worker'].output()}\n{database_activity()}\n"
+                    f"received: {[h.get('webhook-id') for _, h, _ in receiver.requests]}\n"
+                    f"deliveries: {list(Delivery.objects.values_list('status', 'attempt_count', 'last_error'))}\n"
+                    f"{current['worker'].stacks()}")
+
         wait_until(lambda: 3 not in receiver.hooks and current["worker"].process.poll() is not None, 40,
-                   f"the kill during request 3:\n{current['worker'].output()}\n{database_activity()}")
+                   lambda: f"the kill during request 3:\n{diagnostics()}")
         current["worker"] = workers(["notify"], pool="prefork", concurrency=1)
         sweep_after_the_lease()
-        wait_until(lambda: 7 not in receiver.hooks, 40, f"the kill during request 7:\n{current['worker'].output()}")
+        wait_until(lambda: 7 not in receiver.hooks, 40, lambda: f"the kill during request 7:\n{diagnostics()}")
         sweep_after_the_lease()
         wait_until(lambda: not Delivery.objects.exclude(status=DeliveryStatus.DELIVERED).exists(), 60,
-                   f"every delivery delivered:\n{current['worker'].output()}")
+                   lambda: f"every delivery delivered:\n{diagnostics()}")
         received = list(receiver.requests)
 
     rows = list(Delivery.objects.order_by("id"))

@@ -12,3 +12,9 @@ WEBHOOK_COUNTDOWN_MAX = 5.0
 WEBHOOK_RETRY_SCHEDULE = (0.5, 1.0)
 WEBHOOK_RETRY_EVERY = 1.0
 
+
+# SIGUSR2 dumps every thread's stack to the worker's output (SIGUSR1 is billiard's soft time limit).
+import faulthandler
+import signal
+
+faulthandler.register(signal.SIGUSR2, all_threads=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -67,7 +67,7 @@ def assert_never_5xx(response: Any, what: str) -> None:
 
 def signed(secret: str, body: bytes) -> dict[str, str]:
     """Standard Webhooks headers, as a carrier signs; bytes that are not UTF-8 get a signature that cannot match."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     msg_id = f"msg_{uuid.uuid4().hex}"
     signature = Webhook(secret).sign(msg_id, now, body.decode("utf-8", errors="replace"))
     return {"webhook-id": msg_id, "webhook-timestamp": str(int(now.timestamp())), "webhook-signature": signature}
