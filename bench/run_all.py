@@ -33,7 +33,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -108,7 +108,7 @@ def seed_track(carrier_id: str) -> tuple[str, list[str]]:
 
     customer, key = customer_create(name="bench-track")
     ids = []
-    base = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    base = datetime(2026, 3, 1, tzinfo=UTC)
     for i in range(100):
         tracking_id = f"TRK{i:07d}"
         shipment, _ = shipment_register(customer=customer, carrier_id=carrier_id, carrier_tracking_id=tracking_id)
@@ -148,7 +148,7 @@ def copy_tracked_items(carrier_id: str, start: int, stop: int) -> None:
     """COPY tracked items ``start``…``stop`` of the cost carrier; the first DUE are due now."""
     from django.db import connection
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     due, later = (now - timedelta(minutes=1)).isoformat(), (now + timedelta(hours=6)).isoformat()
     stamp = now.isoformat()
     with connection.cursor() as cursor:
@@ -315,8 +315,8 @@ def report(results: dict[str, BenchResult], stack: dict[str, Any] | None, info: 
                  "—", "—", "bench/deliver.py"))
     track = stack.get("track") if stack else None
     static = stack.get("static") if stack else None
-    rows.append((f"POST /track p95, 100 shipments × 20 events ({track.tool if track else 'load tool'}, "
-                 f"{CONNECTIONS} connections)",
+    rows.append(((f"POST /track p95, 100 shipments × 20 events ({track.tool if track else 'load tool'}, "
+                 f"{CONNECTIONS} connections)"),
                  f"{fmt(track.p95_ms, ' ms', 1)} ({fmt(track.per_second, ' req/s')})" if track else "—",
                  f"{fmt(static.p95_ms, ' ms', 1)} ({fmt(static.per_second, ' req/s')}) static file, same gunicorn"
                  if static else "—",
@@ -324,8 +324,8 @@ def report(results: dict[str, BenchResult], stack: dict[str, Any] | None, info: 
                  if track and static else "—", "bench/run_all.py"))
     rows.append(("POST /track p95, one client at a time", fmt(fig("deliver", "track_100x20_p95_ms"), " ms", 1), "—", "—",
                  "bench/deliver.py"))
-    rows.append(("EDI X12 214 read", f"{fmt(fig('edi', 'parse_mb_per_s'), ' MB/s', 1)} "
-                 f"({fmt(fig('edi', 'parse_events_per_s'), ' events/s')})", "—", "—", "bench/edi.py"))
+    rows.append(("EDI X12 214 read", (f"{fmt(fig('edi', 'parse_mb_per_s'), ' MB/s', 1)} "
+                 f"({fmt(fig('edi', 'parse_events_per_s'), ' events/s')})"), "—", "—", "bench/edi.py"))
     rows.append(("EDI X12 214 write", fmt(fig("edi", "write_events_per_s"), " events/s"), "—", "—", "bench/edi.py"))
     rows.append(("Poll dispatcher, 10,000 due among 1,000,000", fmt(fig("ingest", "dispatch_10k_of_1m_seconds"), " s", 3),
                  "—", "—", "bench/ingest.py"))
@@ -333,34 +333,34 @@ def report(results: dict[str, BenchResult], stack: dict[str, Any] | None, info: 
     lines = [
         "# Benchmark results",
         "",
-        f"Measured {info['date']} at commit `{info['commit']}` by `make bench` (`bench/run_all.py`"
-        f"{' --quick' if quick else ''}).",
+        f"Measured {info['date']} at commit `{info['commit']}` by `bench/run_all.py{' --quick' if quick else ''}`"
+        + ("." if quick else " (`make bench`)."),
         "",
-        f"Machine: {info['machine']['cpu']}, {info['machine']['cores']} cores, {info['machine']['memory_gb']} GB RAM, "
+        (f"Machine: {info['machine']['cpu']}, {info['machine']['cores']} cores, {info['machine']['memory_gb']} GB RAM, "
         f"Linux {info['machine']['kernel']}, Python {info['machine']['python']}, PostgreSQL {info['postgres']}, "
-        f"Redis {info['redis']}; load tool: {info['load_tool']}.",
+        f"Redis {info['redis']}; load tool: {info['load_tool']}."),
         "",
-        "**These figures are pessimistic.** The machine's two cores were shared with five other engineers' test "
-        f"runs and benchmarks while this ran (load average {info['machine']['load_average'][0]} at the start; "
-        "each benchmark's own starting load is below). Every process of the stack — PostgreSQL, Redis, gunicorn, "
-        "workers, load generator, receivers — also shares those two cores. Ratios to a ceiling measured in the same "
-        "run are the more telling figures.",
+        ("**These figures are pessimistic.** The machine's two cores are shared with five other engineers' test "
+         f"runs and benchmarks (load average {info['machine']['load_average'][0]} at the start of this run; each "
+         "benchmark's own starting load is below), and every process of the stack — PostgreSQL, Redis, gunicorn, "
+         "workers, load generator, receivers — runs on those same two cores. Ratios to a ceiling measured in the "
+         "same run are the more telling figures."),
         "",
         "| measure | result | ceiling | ratio | from |",
         "|---|---|---|---|---|",
         *[f"| {a} | {b} | {c} | {d} | `{e}` |" for a, b, c, d, e in rows],
         "",
-        "Ratios: rates are result ÷ ceiling (1.0 = as fast as the raw path); the /track ratio is static-file p95 ÷ "
+        ("Ratios: rates are result ÷ ceiling (1.0 = as fast as the raw path); the /track ratio is static-file p95 ÷ "
         "/track p95 (1.0 = as fast as serving a file). Raw COPY is the cheapest way PostgreSQL can take the same rows, "
-        "without harmonising, deduplicating, state updates or the outbox.",
+        "without harmonising, deduplicating, state updates or the outbox."),
         "",
     ]
     if stack and stack.get("curve"):
         lines += ["## Cost curve", "",
-                  f"Tracked items (and as many shipments of the /track customer) bulk-loaded with COPY; {DUE:,} of them "
+                  (f"Tracked items (and as many shipments of the /track customer) bulk-loaded with COPY; {DUE:,} of them "
                   "due at each size. Dispatcher: median of three `poll_dispatch` runs taking the due items (lease "
                   "update and batching; the poll tasks themselves are not queued). /track as above, "
-                  f"{track.tool if track else 'load tool'}, {CONNECTIONS} connections.", "",
+                  f"{track.tool if track else 'load tool'}, {CONNECTIONS} connections."), "",
                   "| tracked items | POST /track p95 | POST /track req/s | dispatcher time |", "|---|---|---|---|"]
         for point in stack["curve"]:
             lines.append(f"| {point['items']:,} | {point['track'].p95_ms:.1f} ms | {point['track'].per_second:,.0f} | "
@@ -387,15 +387,15 @@ def report(results: dict[str, BenchResult], stack: dict[str, Any] | None, info: 
         "## Reproduce",
         "",
         "```sh",
-        "make bench                            # everything, as above (about 15-20 minutes here)",
+        "make bench                            # everything, as above (about 8 minutes here)",
         ".venv/bin/python bench/run_all.py --quick   # smaller sizes, a few minutes",
         ".venv/bin/python bench/record.py      # or any one benchmark on its own; each ends with a JSON line",
         "```",
         "",
-        "PostgreSQL and Redis must be installed (they are started if down). `BENCH_DATABASE_URL` (default "
+        ("PostgreSQL and Redis must be installed (they are started if down). `BENCH_DATABASE_URL` (default "
         "`postgres://postgres@127.0.0.1:5432/gluey_bench_all`) is dropped and created by every run; "
         "`BENCH_BROKER_URL` (default `redis://127.0.0.1:6379/11`) is flushed. Logs of the run are under "
-        "`var/bench/`.",
+        "`var/bench/`."),
         "",
     ]
     return "\n".join(lines)
@@ -421,7 +421,7 @@ def main() -> int:
     database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB)
     broker_url = os.environ.get("BENCH_BROKER_URL", DEFAULT_BROKER)
 
-    info: dict[str, Any] = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "commit": git_commit(),
+    info: dict[str, Any] = {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "commit": git_commit(),
                             "machine": machine()}
     info["postgres"] = ensure_postgres(database_url)
     info["redis"] = ensure_redis(broker_url)
