@@ -85,9 +85,9 @@ def test_new_file_is_stored_ingested_and_archived(server):
     assert sftp_fetch(carrier_id=carrier.pk).ingested == 0
 
 
-def test_file_still_growing_waits_for_the_next_run(server):
-    carrier = sftp_carrier(server)
-    path = server.root / "inbox" / "big.json"
+
+def fetch_while_growing(carrier, path: Path):
+    """Run one fetch while another thread keeps appending to ``path``, as a carrier mid-upload does."""
     path.write_bytes(b'{"events": [')
     stop = threading.Event()
 
@@ -100,10 +100,15 @@ def test_file_still_growing_waits_for_the_next_run(server):
     thread = threading.Thread(target=writer)
     thread.start()
     try:
-        report = sftp_fetch(carrier_id=carrier.pk, stable_seconds=0.5)
+        return sftp_fetch(carrier_id=carrier.pk, stable_seconds=0.5)
     finally:
         stop.set()
         thread.join()
+
+def test_file_still_growing_waits_for_the_next_run(server):
+    carrier = sftp_carrier(server)
+    path = server.root / "inbox" / "big.json"
+    report = fetch_while_growing(carrier, path)
     assert report.growing == 1 and report.ingested == 0
     assert InboundMessage.objects.count() == 0 and path.exists()
     # The carrier finishes writing; the next run sees a stable size and takes it.
@@ -337,22 +342,7 @@ def test_x12_214_files_are_parsed_by_the_edi_library_and_harmonised(server):
 def test_openssh_file_still_growing_waits(sshd):
     carrier = openssh_carrier(sshd)
     path = Path(sshd.root) / "inbox" / "grow.json"
-    path.write_bytes(b'{"events": [')
-    stop = threading.Event()
-
-    def writer():
-        while not stop.is_set():
-            with path.open("ab") as handle:
-                handle.write(b" ")
-            time.sleep(0.05)
-
-    thread = threading.Thread(target=writer)
-    thread.start()
-    try:
-        report = sftp_fetch(carrier_id=carrier.pk, stable_seconds=0.5)
-    finally:
-        stop.set()
-        thread.join()
+    report = fetch_while_growing(carrier, path)
     assert report.growing == 1 and InboundMessage.objects.count() == 0
     with path.open("ab") as handle:
         handle.write(json.dumps(json.loads(events_file("OS4"))["events"][0]).encode() + b"]}")
