@@ -3,8 +3,9 @@
 Owns the formats, not the data: X12 214 shipment status (releases 4010 and
 5010) with 997 acknowledgments, UN/EDIFACT IFTSTA, and carriers' CSV status
 files. Bytes in, :class:`~edi.model.StatusEvent` dataclasses out, and back.
-Nothing here imports Django or touches the database, except
-:mod:`edi.bridge` (to ``tracking.types``) and the ``manage.py edi`` command.
+Nothing here imports Django or any app, or touches the database (the
+``manage.py edi`` command aside); carriers' file adapters translate
+StatusEvents into their own events (``carriers/adapters/edi_events.py``).
 
 Readers stream: they take a binary file object, read it in chunks and yield
 transactions or events as they go. Anything malformed raises one exception
@@ -19,11 +20,9 @@ Public functions (see each module's docstring for signatures):
 - ``edi.edifact.writer``: ``EdifactProfile``, ``write_iftsta``, ``write_iftsta_stream``
 - ``edi.csvfile``: ``CsvProfile``, ``iter_events``, ``write_csv``, ``write_csv_stream``
 - ``edi.detect``: ``detect_format``, ``iter_events`` (any of the three formats)
-- ``edi.bridge``: ``to_carrier_event(s)``, ``status_event_from_dict``
 
 The most used names are re-exported here (``edi.iter_events`` reads any of
-the three formats); the bridge is not, so importing ``edi`` never imports
-the rest of the project.
+the three formats).
 """
 
 from edi.csvfile import CsvProfile, write_csv

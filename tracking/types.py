@@ -1,6 +1,6 @@
 """Neutral types every channel hands to the recording service.
 
-Pure dataclasses: no Django imports, so adapters and the EDI bridge can
+Pure dataclasses: no Django imports, so adapters (and their EDI translation) can
 build them without touching the database.
 """
 

@@ -7,9 +7,13 @@ and set the delimiter; without it the library's default headers apply.
 
 from __future__ import annotations
 
-import io
+from collections.abc import Iterable
+from typing import IO
 
 from carriers.adapters.base import Adapter, CarrierError
+from carriers.adapters.edi_events import edi_events
+from edi import csvfile
+from edi.model import StatusEvent
 from tracking.types import CarrierEvent
 
 
@@ -17,16 +21,12 @@ class CsvAdapter(Adapter):
     channels = frozenset({"sftp"})
 
     def parse(self, payload: bytes) -> list[CarrierEvent]:
-        from edi import csvfile
-        from edi.bridge import to_carrier_events
-        from edi.errors import EdiError
-
-        if not payload.strip():
-            raise CarrierError("CSV: the file is empty", permanent=True)
         options = dict(self.config.get("csv") or {})
+
+        def read(fileobj: IO[bytes], zone: str) -> Iterable[StatusEvent]:
+            return csvfile.iter_events(fileobj, zone, **options)
+
         try:
-            return to_carrier_events(csvfile.iter_events(io.BytesIO(payload), self.default_zone, **options))
-        except EdiError as exc:
-            raise CarrierError(f"CSV: {exc}", permanent=True) from None
+            return edi_events(read, payload, default_zone=self.default_zone, what="CSV")
         except TypeError as exc:
             raise CarrierError(f"CSV: the carrier's csv settings are not understood: {exc}", permanent=True) from None

@@ -6,8 +6,9 @@ status reason (9013) is the sub-code.
 
 from __future__ import annotations
 
-from carriers.adapters.base import Adapter, CarrierError
-from carriers.adapters.x12_214.adapter import edi_events
+from carriers.adapters.base import Adapter
+from carriers.adapters.edi_events import edi_events
+from edi.edifact.reader import iter_events
 from tracking.types import CarrierEvent
 
 
@@ -15,8 +16,4 @@ class IftstaAdapter(Adapter):
     channels = frozenset({"sftp"})
 
     def parse(self, payload: bytes) -> list[CarrierEvent]:
-        from edi.edifact.reader import iter_events
-
-        if not payload.strip():
-            raise CarrierError("EDIFACT IFTSTA: the file is empty", permanent=True)
-        return edi_events(iter_events, payload, self.default_zone, "EDIFACT IFTSTA")
+        return edi_events(iter_events, payload, default_zone=self.default_zone, what="EDIFACT IFTSTA")
