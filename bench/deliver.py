@@ -25,6 +25,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import queue
 import random
 import signal
 import socket
@@ -34,7 +35,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -133,7 +134,7 @@ def receiver_main(port: int, mode: str, events: multiprocessing.Queue, count) ->
         protocol_version = "HTTP/1.1"
         disable_nagle_algorithm = True
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length") or 0))
             now = time.time()
             if mode == "hang":
@@ -235,7 +236,7 @@ def phase_freshness(
     failures: list[str] = []
     lock = threading.Lock()
     local = threading.local()
-    base = datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(days=random.randint(0, 3000))
+    base = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(days=random.randint(0, 3000))
 
     def post(n: int) -> None:
         session = getattr(local, "session", None) or requests.Session()
@@ -256,7 +257,7 @@ def phase_freshness(
             keys.append(f"{tracking_id}|{when}")
         body = json.dumps({"events": batch})
         msg_id = f"msg_{tag}_{n}"
-        stamp = datetime.now(timezone.utc)
+        stamp = datetime.now(UTC)
         headers = {
             "content-type": "application/json",
             "webhook-id": msg_id,
@@ -288,8 +289,8 @@ def phase_freshness(
         try:
             for key, when in events.get(timeout=0.5):
                 received.setdefault(key, when)
-        except Exception:  # noqa: BLE001 - queue.Empty
-            pass
+        except queue.Empty:
+            continue
     latencies = [received[k] - accepted[k] for k in accepted if k in received]
     legs = freshness_legs(carrier_id=carrier_id, since=phase_start)
     return {
@@ -338,7 +339,7 @@ def phase_track(web_port: int, carrier_id: str, requests_count: int) -> dict:
 
     customer, key = customer_create(name=f"bench-track-{time.time_ns()}")
     ids = []
-    base = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    base = datetime(2026, 3, 1, tzinfo=UTC)
     for i in range(100):
         tracking_id = f"TRK{time.time_ns()}{i:03d}"
         shipment, _ = shipment_register(customer=customer, carrier_id=carrier_id, carrier_tracking_id=tracking_id)

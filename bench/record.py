@@ -17,7 +17,7 @@ import os
 import resource
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,8 +29,9 @@ os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/gluey_
 def ensure_database(url: str) -> None:
     if not url.startswith("postgres"):
         return
-    import psycopg2
     from urllib.parse import urlparse
+
+    import psycopg2
 
     parsed = urlparse(url)
     name = parsed.path.lstrip("/")
@@ -72,12 +73,12 @@ def main() -> None:
     from tracking.services import events_record
     from tracking.types import CarrierEvent, Location
 
-    run = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")
+    run = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     carrier_id = f"bench-{run}"
     carrier_create(carrier_id=carrier_id, adapter="generic_json")
     codes = ["PCK", "HUB", "DEP", "OFD", "DLV", "ATT", "ZZ1"]
     cities = ["Leeds", "York", "Hull", "Bath", "Derby"]
-    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
     def event_at(i: int) -> CarrierEvent:
         # Consecutive events go to different items, as real traffic does.
         return CarrierEvent(

@@ -90,9 +90,7 @@ def _is_public(ip: IPAddress) -> bool:
         or not ip.is_global
     ):
         return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local:
-        return False
-    return True
+    return not (isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local)
 
 
 def address_allowed(ip: IPAddress | str, *, allowed: Iterable[Network] | None = None) -> bool:

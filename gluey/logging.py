@@ -33,12 +33,12 @@ REQUEST_ID_HEADER = "X-Request-ID"
 CELERY_HEADER = "gluey_log_context"
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 
-_ids: ContextVar[dict[str, Any]] = ContextVar("gluey_log_ids", default={})
+_ids: ContextVar[dict[str, Any]] = ContextVar("gluey_log_ids")
 
 
 def current_ids() -> dict[str, Any]:
     """The correlation ids in force here (a copy)."""
-    return dict(_ids.get())
+    return dict(_ids.get({}))
 
 
 @contextmanager
@@ -47,7 +47,7 @@ def log_context(**ids: Any) -> Iterator[dict[str, Any]]:
 
     Nested blocks add to (and may override) the outer ids; leaving a block restores them.
     """
-    merged = {**_ids.get(), **{k: v for k, v in ids.items() if v is not None}}
+    merged = {**_ids.get({}), **{k: v for k, v in ids.items() if v is not None}}
     token = _ids.set(merged)
     try:
         yield merged
@@ -59,7 +59,7 @@ class ContextFilter(logging.Filter):
     """Copies the current correlation ids onto the record (``extra=`` values win)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        for key, value in _ids.get().items():
+        for key, value in _ids.get({}).items():
             if not hasattr(record, key):
                 setattr(record, key, value)
         return True
@@ -91,7 +91,7 @@ _task_tokens: dict[str, Any] = {}
 
 
 def _on_publish(headers: dict[str, Any] | None = None, **kwargs: Any) -> None:
-    ids = _ids.get()
+    ids = _ids.get({})
     if headers is not None and ids and CELERY_HEADER not in headers:
         headers[CELERY_HEADER] = {k: v for k, v in ids.items() if isinstance(v, (str, int, float, bool))}
 
@@ -103,7 +103,7 @@ def _on_prerun(task_id: str | None = None, task: Any = None, **kwargs: Any) -> N
         inherited = getattr(request, CELERY_HEADER, None) or (request.headers or {}).get(CELERY_HEADER) or {}
     # The ids in force here are kept too: an eagerly run task (tests, CELERY_TASK_ALWAYS_EAGER)
     # runs inside its caller and publishes no message.
-    ids = {**_ids.get(), **inherited, "task_id": task_id, "task": getattr(task, "name", None)}
+    ids = {**_ids.get({}), **inherited, "task_id": task_id, "task": getattr(task, "name", None)}
     if task_id:
         _task_tokens[task_id] = _ids.set({k: v for k, v in ids.items() if v is not None})
 

@@ -60,7 +60,7 @@ class SftpConfig:
     channel_timeout: float = 30.0
 
     @classmethod
-    def from_settings(cls, config: dict[str, Any], credentials: dict[str, Any]) -> "SftpConfig":
+    def from_settings(cls, config: dict[str, Any], credentials: dict[str, Any]) -> SftpConfig:
         """Build from a carrier's or destination's config dict and secret bundle."""
         raw_keys = config.get("host_keys") or config.get("host_key") or []
         if isinstance(raw_keys, str):

@@ -12,7 +12,7 @@ import os
 import socket
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import paramiko
 from paramiko import SFTPAttributes, SFTPHandle, SFTPServer, SFTPServerInterface
@@ -265,7 +265,7 @@ class SftpServer:
             transport.close()
             raise EOFError("connection cut by the test server")
 
-    def start(self) -> SftpServer:
+    def start(self) -> Self:
         self._sock.listen(16)
         self._sock.settimeout(0.2)
         self._thread = threading.Thread(target=self._serve, name=f"sftp-server-{self.port}", daemon=True)
@@ -299,7 +299,7 @@ class SftpServer:
         if self._thread is not None:
             self._thread.join(5)
 
-    def __enter__(self) -> SftpServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

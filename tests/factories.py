@@ -6,7 +6,7 @@ with its default code map; "parcelco" — a second carrier with no mappings.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from carriers.models import Carrier
 from carriers.services import carrier_create
@@ -14,7 +14,7 @@ from tracking.models import Customer
 from tracking.services import customer_create
 from tracking.types import CarrierEvent, Location
 
-T0 = datetime(2026, 11, 28, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 
 
 def make_carrier(carrier_id: str = "acme-post", adapter: str = "generic_json", **config: object) -> Carrier:

@@ -76,7 +76,7 @@ def parse_iso(value: Any, where: str, *, default_zone: str = "UTC") -> datetime:
     if not raw:
         raise CarrierError(f"{where} is missing", permanent=True)
     try:
-        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(raw)
     except ValueError:
         raise CarrierError(f"{where} is not an ISO 8601 time: {raw!r}", permanent=True) from None
     if parsed.utcoffset() is None:

@@ -53,15 +53,15 @@ def inbound_message_store(
     that first message again (the carrier is retrying; maybe we fixed the cause).
     """
     digest = hashlib.sha256(body).hexdigest()
-    fields = dict(
-        carrier=carrier,
-        channel=channel,
-        parser=parser or carrier.adapter,
-        content_type=content_type[:100],
-        filename=filename[:500],
-        sha256=digest,
-        size=len(body),
-    )
+    fields = {
+        "carrier": carrier,
+        "channel": channel,
+        "parser": parser or carrier.adapter,
+        "content_type": content_type[:100],
+        "filename": filename[:500],
+        "sha256": digest,
+        "size": len(body),
+    }
     try:
         with transaction.atomic():
             message = InboundMessage.objects.create(body=body, status=InboundStatus.PENDING, **fields)

@@ -37,7 +37,7 @@ def endpoints_wake(*, endpoint_ids: Iterable[int]) -> None:
     for endpoint_id in endpoint_ids:
         try:
             delivery_send.delay(endpoint_id)
-        except Exception:  # noqa: BLE001 - the rows are the truth; the sweeper re-enqueues
+        except Exception:
             logger.warning("could not enqueue delivery_send for endpoint %s", endpoint_id, exc_info=True)
 
 

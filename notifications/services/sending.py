@@ -18,8 +18,7 @@ import random
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 from django.db import transaction
@@ -63,7 +62,7 @@ def endpoint_signers(*, endpoint: WebhookEndpoint, now: datetime) -> list[Webhoo
 def delivery_headers(*, signers: list[Webhook], msg_id: str, body: str, when: datetime) -> dict[str, str]:
     """Standard Webhooks headers; ``webhook-signature`` holds one ``v1,…`` per secret."""
     seconds = int(when.timestamp())
-    stamp = datetime.fromtimestamp(seconds, tz=dt_timezone.utc)
+    stamp = datetime.fromtimestamp(seconds, tz=UTC)
     return {
         "content-type": "application/json",
         "webhook-id": msg_id,
@@ -96,7 +95,7 @@ def retry_after_seconds(value: str | None, *, now: datetime) -> float | None:
         except (TypeError, ValueError, IndexError):
             return None
         if when.tzinfo is None:
-            when = when.replace(tzinfo=dt_timezone.utc)
+            when = when.replace(tzinfo=UTC)
         seconds = (when - now).total_seconds()
     return min(max(seconds, 1.0), conf.retry_after_cap())
 
@@ -254,7 +253,7 @@ def _wake_later(endpoint_id: int, seconds: float) -> None:
 
     try:
         delivery_send.apply_async((endpoint_id,), countdown=max(seconds, 0))
-    except Exception:  # noqa: BLE001 - the sweeper wakes it instead
+    except Exception:
         logger.warning("could not enqueue the retry for endpoint %s", endpoint_id, exc_info=True)
 
 

@@ -17,7 +17,7 @@ def server(tmp_path):
 
 
 def config(srv: SftpServer, **overrides) -> SftpConfig:
-    base = dict(host="127.0.0.1", port=srv.port, username="gluey", password="s3cret", host_keys=(srv.host_key_line,))
+    base = {"host": "127.0.0.1", "port": srv.port, "username": "gluey", "password": "s3cret", "host_keys": (srv.host_key_line,)}
     return SftpConfig(**{**base, **overrides})
 
 
@@ -31,44 +31,41 @@ def test_upload_is_atomic_and_reads_back(server):
 
 
 def test_rename_falls_back_when_server_lacks_posix_rename(tmp_path):
-    with SftpServer(tmp_path, password="s3cret", posix_rename=False) as srv:
-        with sftp_open(config(srv)) as sftp:
-            sftp.upload_atomic(b"one", "/", "f.txt")
-            sftp.upload_atomic(b"two", "/", "f.txt")  # replaces: rename alone would refuse
-            assert sftp.read("/f.txt", max_bytes=10) == b"two"
+    with SftpServer(tmp_path, password="s3cret", posix_rename=False) as srv, sftp_open(config(srv)) as sftp:
+        sftp.upload_atomic(b"one", "/", "f.txt")
+        sftp.upload_atomic(b"two", "/", "f.txt")  # replaces: rename alone would refuse
+        assert sftp.read("/f.txt", max_bytes=10) == b"two"
 
 
 def test_changed_host_key_is_refused_before_authentication(server):
     other = generate_ed25519_key()
-    with pytest.raises(HostKeyError, match="does not match the pinned key"):
-        with sftp_open(config(server, host_keys=(f"ssh-ed25519 {other.get_base64()}",), password="wrong")):
-            pass
+    with (
+        pytest.raises(HostKeyError, match="does not match the pinned key"),
+        sftp_open(config(server, host_keys=(f"ssh-ed25519 {other.get_base64()}",), password="wrong")),
+    ):
+        pass
 
 
 def test_no_pinned_key_is_refused(server):
-    with pytest.raises(HostKeyError, match="no host key is pinned"):
-        with sftp_open(config(server, host_keys=())):
-            pass
+    with pytest.raises(HostKeyError, match="no host key is pinned"), sftp_open(config(server, host_keys=())):
+        pass
 
 
 def test_wrong_password_is_a_clear_error(server):
-    with pytest.raises(SftpError, match="authentication as 'gluey'"):
-        with sftp_open(config(server, password="nope")):
-            pass
+    with pytest.raises(SftpError, match="authentication as 'gluey'"), sftp_open(config(server, password="nope")):
+        pass
 
 
 def test_oversized_download_is_refused(server):
     (server.root / "big.bin").write_bytes(b"x" * 5000)
-    with sftp_open(config(server)) as sftp:
-        with pytest.raises(SftpError, match="over the 1000-byte limit"):
-            sftp.read("/big.bin", max_bytes=1000)
+    with sftp_open(config(server)) as sftp, pytest.raises(SftpError, match="over the 1000-byte limit"):
+        sftp.read("/big.bin", max_bytes=1000)
 
 
 def test_connection_cut_mid_upload_leaves_no_final_file(server):
     server.cut_connection_after(10_000)
-    with pytest.raises(SftpError, match="connection lost|cannot write"):
-        with sftp_open(config(server)) as sftp:
-            sftp.upload_atomic(b"y" * 200_000, "/", "export.edi")
+    with pytest.raises(SftpError, match="connection lost|cannot write"), sftp_open(config(server)) as sftp:
+        sftp.upload_atomic(b"y" * 200_000, "/", "export.edi")
     assert not (server.root / "export.edi").exists()
 
 
@@ -78,9 +75,11 @@ def test_host_key_scan_returns_the_pin_line(server):
 
 
 def test_unreachable_host_is_a_clear_error():
-    with pytest.raises(SftpError, match="cannot connect"):
-        with sftp_open(SftpConfig(host="127.0.0.1", port=1, host_keys=("ssh-ed25519 AAAA",), connect_timeout=2)):
-            pass
+    with (
+        pytest.raises(SftpError, match="cannot connect"),
+        sftp_open(SftpConfig(host="127.0.0.1", port=1, host_keys=("ssh-ed25519 AAAA",), connect_timeout=2)),
+    ):
+        pass
 
 
 @pytest.fixture
@@ -105,6 +104,5 @@ def test_openssh_upload_rename_and_pinning(sshd):
         assert sftp.read(f"{sshd.root}/a.txt", max_bytes=100) == b"hello"
     assert (sshd.root / "a.txt").read_bytes() == b"hello"
     wrong = SftpConfig(**{**cfg.__dict__, "host_keys": (f"ssh-ed25519 {generate_ed25519_key().get_base64()}",)})
-    with pytest.raises(HostKeyError):
-        with sftp_open(wrong):
-            pass
+    with pytest.raises(HostKeyError), sftp_open(wrong):
+        pass

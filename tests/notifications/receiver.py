@@ -39,7 +39,7 @@ class Receiver:
             protocol_version = "HTTP/1.1"
             disable_nagle_algorithm = True
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length)
                 with outer._lock:
@@ -85,7 +85,7 @@ class Receiver:
             time.sleep(0.02)
         return list(self.requests)
 
-    def start(self) -> "Receiver":
+    def start(self) -> Receiver:
         self.thread.start()
         return self
 

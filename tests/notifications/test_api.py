@@ -91,7 +91,7 @@ def test_private_endpoints_are_accepted_inside_allowed_networks(acme, loopback_a
 
 
 def test_another_account_is_indistinguishable_from_none(acme):
-    globex, key = make_customer("globex")
+    globex, _key = make_customer("globex")
     for account in (globex.account_number, "00000000"):
         for method in ("get", "post", "delete"):
             url = f"/accounts/{account}/webhooks/tracking/subscriptions"

@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from io import StringIO
 from pathlib import Path
 
@@ -59,7 +59,7 @@ def test_demo_receiver_accepts_signed_and_refuses_forged(demo_receiver, settings
     settings.WEBHOOK_ALLOWED_NETWORKS = [ipaddress.ip_network("127.0.0.0/8")]
     url, secret, process = demo_receiver
     body = json.dumps([{"carrier_tracking_id": "JD1", "event": {"codes": {"gluey": {"milestone": "delivery"}}}}])
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
 
     signed = delivery_headers(signers=[Webhook(secret)], msg_id="msg_demo1", body=body, when=now)
     forged = delivery_headers(signers=[Webhook(secret_generate())], msg_id="msg_demo2", body=body, when=now)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 from django.utils import timezone
@@ -308,11 +308,11 @@ def test_retry_schedule_with_jitter():
 
 
 def test_retry_after_in_seconds_or_as_a_date_and_capped():
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from notifications.services import retry_after_seconds
 
-    now = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
     assert retry_after_seconds("120", now=now) == 120
     assert retry_after_seconds("Sat, 28 Nov 2026 12:05:00 GMT", now=now) == 300
     assert retry_after_seconds("soon", now=now) is None

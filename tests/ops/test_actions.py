@@ -40,7 +40,7 @@ def test_reprocess_failed_messages_of_a_carrier(ops, busy_day, eager_tasks, djan
     ).encode()
     good = inbound_message_store(carrier=busy_day.carrier, channel="webhook", body=body, process=False).message
     InboundMessage.objects.filter(pk=good.pk).update(status=InboundStatus.FAILED, error="database was down")
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+    with django_capture_on_commit_callbacks(execute=True):
         response = ops.post(f"/admin/ops/carriers/{busy_day.carrier.pk}/reprocess-failed/", follow=True)
     assert response.status_code == 200
     assert "Queued 2 failed message(s) of acme-post" in messages_of(response)

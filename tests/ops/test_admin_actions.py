@@ -54,7 +54,7 @@ def test_every_object_page_of_the_busy_day_renders(ops, busy_day):
     from django.urls import reverse
 
     checked = 0
-    for model, model_admin in admin.site._registry.items():
+    for model in admin.site._registry:
         obj = model._default_manager.order_by("pk").first()
         if obj is None:
             continue

@@ -29,7 +29,7 @@ def test_non_staff_is_refused(clerk):
 
 
 def _row(page: str, attr: str, value: str) -> str:
-    match = re.search(rf'<tr class="\w+" data-{attr}="{re.escape(value)}">(.*?)</tr>', page, re.S)
+    match = re.search(rf'<tr class="\w+" data-{attr}="{re.escape(value)}">(.*?)</tr>', page, re.DOTALL)
     assert match, f"no row for {value}"
     return match.group(1)
 

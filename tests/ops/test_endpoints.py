@@ -154,7 +154,7 @@ def test_freshness_histogram_buckets_over_the_last_hour(client, busy_day):
             now=now,
         )
     families = metrics(client)
-    bucket = lambda le: sample(families, "gluey_event_freshness_seconds_bucket", carrier="acme-post", le=le)  # noqa: E731
+    bucket = lambda le: sample(families, "gluey_event_freshness_seconds_bucket", carrier="acme-post", le=le)
     assert (bucket("60.0"), bucket("300.0"), bucket("900.0"), bucket("14400.0"), bucket("+Inf")) == (1, 2, 2, 3, 3)
     assert sample(families, "gluey_event_freshness_seconds_count", carrier="acme-post") == 3
     assert 204 * 60 <= sample(families, "gluey_event_freshness_seconds_sum", carrier="acme-post") <= 205 * 60

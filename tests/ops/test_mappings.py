@@ -85,8 +85,10 @@ def test_import_maps_a_code_and_reharmonises_its_events(ops, busy_day, eager_tas
     [
         ("code,milestone\nX,start\n", "missing column(s): carrier_code"),
         (
-            "carrier_code,carrier_sub_code,milestone,code,sub_code\nOK1,,start,order_created,acknowledged_by_carrier\n"
-            "BAD,,start,nonsense,nothing\n",
+            (
+                "carrier_code,carrier_sub_code,milestone,code,sub_code\nOK1,,start,order_created,acknowledged_by_carrier\n"
+                "BAD,,start,nonsense,nothing\n"
+            ),
             "row 2: start/nonsense/nothing is not in the harmonised taxonomy",
         ),
         ("carrier_code,carrier_sub_code,milestone,code,sub_code\n", "no rows"),

@@ -40,7 +40,7 @@ def _event_time(raw: dict[str, Any], where: str, default_zone: str) -> datetime:
     if not local_raw:
         return parse_iso(raw.get("GMTTimestamp"), f"{where}.GMTTimestamp")
     try:
-        local = datetime.fromisoformat(local_raw.replace("Z", "+00:00"))
+        local = datetime.fromisoformat(local_raw)
     except ValueError:
         raise CarrierError(f"{where}.eventTimestamp is not an ISO 8601 time: {local_raw!r}", permanent=True) from None
     if local.utcoffset() is not None:

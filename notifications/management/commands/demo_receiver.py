@@ -113,10 +113,10 @@ class Command(BaseCommand):
                 if body:
                     self.wfile.write(body)
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 self._answer(200, f"Gluey demo receiver: {state['count']} deliveries verified\n".encode())
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 if length > MAX_BODY:
                     self._answer(413)
