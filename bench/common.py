@@ -71,8 +71,13 @@ def percentile(values: list[float], p: float) -> float:
 
 def _pg_params(url: str) -> dict[str, Any]:
     parsed = urlparse(url)
-    return {"host": parsed.hostname or "127.0.0.1", "port": parsed.port or 5432, "user": parsed.username or "postgres",
-            "password": parsed.password, "dbname": parsed.path.lstrip("/")}
+    return {
+        "host": parsed.hostname or "127.0.0.1",
+        "port": parsed.port or 5432,
+        "user": parsed.username or "postgres",
+        "password": parsed.password,
+        "dbname": parsed.path.lstrip("/"),
+    }
 
 
 def ensure_postgres(url: str) -> str:
@@ -134,8 +139,24 @@ def ensure_redis(url: str) -> str:
             raise
         log("Redis is down: starting it on 127.0.0.1:6379")
         subprocess.run(
-            ["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1", "--port", "6379", "--save", "",
-             "--appendonly", "no", "--dir", "/var/lib/redis", "--logfile", "/var/log/redis/ci.log"],
+            [
+                "redis-server",
+                "--daemonize",
+                "yes",
+                "--bind",
+                "127.0.0.1",
+                "-::1",
+                "--port",
+                "6379",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                "/var/lib/redis",
+                "--logfile",
+                "/var/log/redis/ci.log",
+            ],
             check=True,
         )
         time.sleep(1)
@@ -151,8 +172,9 @@ def ensure_wrk() -> str | None:
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
 
     def apt(*args: str) -> int:
-        return subprocess.run(["apt-get", *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              check=False).returncode
+        return subprocess.run(
+            ["apt-get", *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False
+        ).returncode
 
     if apt("install", "-y", "-qq", "wrk") != 0:
         apt("update", "-qq")
@@ -199,8 +221,9 @@ class Stack:
     def start(self, name: str, argv: list[str]) -> subprocess.Popen:
         self.logs.mkdir(parents=True, exist_ok=True)
         out = (self.logs / f"{name}.log").open("w")
-        process = subprocess.Popen(argv, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            argv, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
         self.processes[name] = process
         return process
 
@@ -234,8 +257,9 @@ class Stack:
 
 
 def manage(env: dict[str, str], *args: str, timeout: float = 600) -> str:
-    result = subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                            timeout=timeout, check=False)
+    result = subprocess.run(
+        [PYTHON, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
     if result.returncode:
         raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
     return result.stdout
@@ -275,8 +299,16 @@ def run_bench(name: str, args: list[str], *, env: dict[str, str], logs: Path, ti
     started = time.monotonic()
     lines: list[str] = []
     with (logs / f"{name}.log").open("w") as out:
-        process = subprocess.Popen([PYTHON, f"bench/{name}.py", *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, text=True, errors="replace", start_new_session=True)
+        process = subprocess.Popen(
+            [PYTHON, f"bench/{name}.py", *args],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            start_new_session=True,
+        )
         timer = threading.Timer(timeout, lambda: os.killpg(process.pid, signal.SIGKILL))
         timer.start()
         try:
@@ -290,8 +322,9 @@ def run_bench(name: str, args: list[str], *, env: dict[str, str], logs: Path, ti
         finally:
             timer.cancel()
     output = "".join(lines)
-    return BenchResult(name, last_json_line(output), process.returncode, time.monotonic() - started, load,
-                       "".join(lines[-15:]))
+    return BenchResult(
+        name, last_json_line(output), process.returncode, time.monotonic() - started, load, "".join(lines[-15:])
+    )
 
 
 # --- Load generation ---------------------------------------------------------------------------------
@@ -325,8 +358,16 @@ end
 """
 
 
-def http_load(url: str, *, method: str = "GET", body: str = "", headers: dict[str, str] | None = None,
-              seconds: float = 10.0, connections: int = 8, wrk: str | None = None) -> Load:
+def http_load(
+    url: str,
+    *,
+    method: str = "GET",
+    body: str = "",
+    headers: dict[str, str] | None = None,
+    seconds: float = 10.0,
+    connections: int = 8,
+    wrk: str | None = None,
+) -> Load:
     """Closed-loop load on one URL: ``connections`` clients, each sending the next request on an answer."""
     headers = headers or {}
     if wrk:
@@ -335,22 +376,49 @@ def http_load(url: str, *, method: str = "GET", body: str = "", headers: dict[st
             script.write(WRK_SCRIPT % {"method": method, "body": body, "headers": lines})
         try:
             result = subprocess.run(
-                [wrk, "-t", str(min(2, connections)), "-c", str(connections), "-d", f"{seconds:g}s", "--timeout", "10s",
-                 "-s", script.name, url], capture_output=True, text=True, timeout=seconds + 60, check=False,
+                [
+                    wrk,
+                    "-t",
+                    str(min(2, connections)),
+                    "-c",
+                    str(connections),
+                    "-d",
+                    f"{seconds:g}s",
+                    "--timeout",
+                    "10s",
+                    "-s",
+                    script.name,
+                    url,
+                ],
+                capture_output=True,
+                text=True,
+                timeout=seconds + 60,
+                check=False,
             )
         finally:
             os.unlink(script.name)
-        figures = next((json.loads(line[8:]) for line in result.stdout.splitlines() if line.startswith("WRKJSON ")), None)
+        figures = next(
+            (json.loads(line[8:]) for line in result.stdout.splitlines() if line.startswith("WRKJSON ")), None
+        )
         if figures is None:
             raise RuntimeError(f"wrk gave no figures:\n{result.stdout}\n{result.stderr}")
-        return Load("wrk", figures["requests"], figures["duration_us"] / 1e6, figures["p50_us"] / 1000,
-                    figures["p95_us"] / 1000, figures["p99_us"] / 1000, figures["errors"])
-    return _python_load(url, method=method, body=body.encode(), headers=headers, seconds=seconds,
-                        connections=connections)
+        return Load(
+            "wrk",
+            figures["requests"],
+            figures["duration_us"] / 1e6,
+            figures["p50_us"] / 1000,
+            figures["p95_us"] / 1000,
+            figures["p99_us"] / 1000,
+            figures["errors"],
+        )
+    return _python_load(
+        url, method=method, body=body.encode(), headers=headers, seconds=seconds, connections=connections
+    )
 
 
-def _python_load(url: str, *, method: str, body: bytes, headers: dict[str, str], seconds: float,
-                 connections: int) -> Load:
+def _python_load(
+    url: str, *, method: str, body: bytes, headers: dict[str, str], seconds: float, connections: int
+) -> Load:
     """The fallback when wrk is not there: threads with keep-alive connections (slower than wrk, same idea)."""
     parsed = urlparse(url)
     path = parsed.path + (f"?{parsed.query}" if parsed.query else "")
@@ -389,8 +457,15 @@ def _python_load(url: str, *, method: str, body: bytes, headers: dict[str, str],
     for t in threads:
         t.join()
     elapsed = time.monotonic() - started
-    return Load("python", len(latencies), elapsed, percentile(latencies, 50), percentile(latencies, 95),
-                percentile(latencies, 99), errors[0])
+    return Load(
+        "python",
+        len(latencies),
+        elapsed,
+        percentile(latencies, 50),
+        percentile(latencies, 95),
+        percentile(latencies, 99),
+        errors[0],
+    )
 
 
 # --- The machine ---------------------------------------------------------------------------------------
@@ -406,11 +481,18 @@ def machine() -> dict[str, Any]:
     memory_gb = 0.0
     with contextlib.suppress(OSError, ValueError, IndexError):
         memory_gb = int(Path("/proc/meminfo").read_text().split()[1]) / 1024 / 1024
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": round(memory_gb, 1), "kernel": platform.release(),
-            "python": platform.python_version(), "load_average": [round(x, 2) for x in os.getloadavg()]}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": round(memory_gb, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+    }
 
 
 def git_commit() -> str:
-    result = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                            check=False)
+    result = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
+    )
     return result.stdout.strip() or "unknown"

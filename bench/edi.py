@@ -35,13 +35,24 @@ from edi.x12.reader import iter_events
 from edi.x12.writer import X12Profile, write_x12_214_stream
 
 CODES = [("X3", "NS"), ("AF", "NS"), ("X6", "NS"), ("X4", "NS"), ("P1", "NS"), ("AH", "A1"), ("D1", "NS")]
-PLACES = [("Chicago", "IL", "US"), ("Dallas", "TX", "US"), ("Newark", "NJ", "US"), ("Reno", "NV", "US"),
-          ("Toronto", "ON", "CA"), ("Denver", "CO", "US")]
+PLACES = [
+    ("Chicago", "IL", "US"),
+    ("Dallas", "TX", "US"),
+    ("Newark", "NJ", "US"),
+    ("Reno", "NV", "US"),
+    ("Toronto", "ON", "CA"),
+    ("Denver", "CO", "US"),
+]
 
 
 STREETS = ["1200 INDUSTRIAL PKWY", "88 COMMERCE DR", "4500 W 47TH ST", "17 HARBOR RD", "900 LOGISTICS WAY"]
-COMPANIES = ["ACME MANUFACTURING INC", "WIDGET DISTRIBUTION LLC", "NORTHWIND TRADERS", "CONTOSO FOODS",
-             "FABRIKAM RETAIL DC"]
+COMPANIES = [
+    "ACME MANUFACTURING INC",
+    "WIDGET DISTRIBUTION LLC",
+    "NORTHWIND TRADERS",
+    "CONTOSO FOODS",
+    "FABRIKAM RETAIL DC",
+]
 ZIPS = {"IL": "60632", "TX": "75201", "NJ": "07102", "NV": "89502", "ON": "M5V 2T6", "CO": "80216"}
 
 
@@ -55,8 +66,10 @@ def generate_file(out: IO[bytes], target_bytes: int) -> tuple[int, int]:
     to serialise them would benchmark the generator, not the library.
     """
     start = datetime(2026, 1, 5, 6, 0)
-    head = ("ISA*00*          *00*          *ZZ*GLUEYBENCH     *ZZ*PARTNER        *260105*0600*^*00501*"
-            "000000001*0*P*>~\nGS*QM*GLUEYBENCH*PARTNER*20260105*0600*1*X*005010~\n")
+    head = (
+        "ISA*00*          *00*          *ZZ*GLUEYBENCH     *ZZ*PARTNER        *260105*0600*^*00501*"
+        "000000001*0*P*>~\nGS*QM*GLUEYBENCH*PARTNER*20260105*0600*1*X*005010~\n"
+    )
     out.write(head.encode())
     size = len(head)
     n = events = 0
@@ -69,22 +82,35 @@ def generate_file(out: IO[bytes], target_bytes: int) -> tuple[int, int]:
             sh, cn = COMPANIES[n % 5], COMPANIES[(n + 2) % 5]
             o_city, o_state, o_country = PLACES[n % len(PLACES)]
             d_city, d_state, d_country = PLACES[(n + 3) % len(PLACES)]
-            seg = [f"ST*214*{ctl}", f"B10*PRO{n:010d}*SHP{n:08d}*GLUE", f"L11*BOL{n:08d}*BM",
-                   f"L11*PO-{n % 99991}*PO", f"L11*Q{n % 7919:06d}*QN", f"L11*{n % 50000:06d}*CR",
-                   f"N1*SH*{sh}*93*S{n % 997:05d}", f"N3*{STREETS[n % 5]}",
-                   f"N4*{o_city.upper()}*{o_state}*{ZIPS[o_state]}*{o_country}",
-                   f"N1*CN*{cn}*93*C{n % 991:05d}", f"N3*{STREETS[(n + 1) % 5]}*DOCK {n % 40}",
-                   f"N4*{d_city.upper()}*{d_state}*{ZIPS[d_state]}*{d_country}", "MS3*GLUE*B**M"]
+            seg = [
+                f"ST*214*{ctl}",
+                f"B10*PRO{n:010d}*SHP{n:08d}*GLUE",
+                f"L11*BOL{n:08d}*BM",
+                f"L11*PO-{n % 99991}*PO",
+                f"L11*Q{n % 7919:06d}*QN",
+                f"L11*{n % 50000:06d}*CR",
+                f"N1*SH*{sh}*93*S{n % 997:05d}",
+                f"N3*{STREETS[n % 5]}",
+                f"N4*{o_city.upper()}*{o_state}*{ZIPS[o_state]}*{o_country}",
+                f"N1*CN*{cn}*93*C{n % 991:05d}",
+                f"N3*{STREETS[(n + 1) % 5]}*DOCK {n % 40}",
+                f"N4*{d_city.upper()}*{d_state}*{ZIPS[d_state]}*{d_country}",
+                "MS3*GLUE*B**M",
+            ]
             # Most carriers send one status per transaction set; some batch a few.
             for i in range(1 if n % 10 else 3):
                 code, reason = CODES[(n + i) % len(CODES)]
                 city, state, country = PLACES[(n + i) % len(PLACES)]
                 when = start + timedelta(minutes=n + 131 * i)
-                seg += [f"LX*{i + 1}",
-                        f"AT7*{code}*{reason}***{when:%Y%m%d}*{when:%H%M}*{tcodes[(n + i) % 6]}".rstrip("*"),
-                        f"MS1*{city.upper()}*{state}*{country}", f"MS2*GLUE*TRL{n % 8000:05d}",
-                        f"L11*{n % 100000:05d}*SI", "K1*STATUS FROM TERMINAL SCAN",
-                        f"AT8*G*L*{1000 + n % 9000}*{1 + n % 30}"]
+                seg += [
+                    f"LX*{i + 1}",
+                    f"AT7*{code}*{reason}***{when:%Y%m%d}*{when:%H%M}*{tcodes[(n + i) % 6]}".rstrip("*"),
+                    f"MS1*{city.upper()}*{state}*{country}",
+                    f"MS2*GLUE*TRL{n % 8000:05d}",
+                    f"L11*{n % 100000:05d}*SI",
+                    "K1*STATUS FROM TERMINAL SCAN",
+                    f"AT8*G*L*{1000 + n % 9000}*{1 + n % 30}",
+                ]
                 events += 1
             seg.append(f"SE*{len(seg) + 1}*{ctl}")
             parts.append("~\n".join(seg) + "~\n")
@@ -139,8 +165,10 @@ def main(argv: list[str] | None = None) -> int:
         with open(src, "rb") as f:
             n = sum(1 for _ in iter_events(f))
         t_parse, w_parse = cpu() - t0, time.perf_counter() - w0
-        print(f"parsed {n:,} events in {t_parse:.1f} s CPU ({w_parse:.1f} s wall): {size_mb / t_parse:.1f} MB/s, "
-              f"{n / t_parse:,.0f} events/s")
+        print(
+            f"parsed {n:,} events in {t_parse:.1f} s CPU ({w_parse:.1f} s wall): {size_mb / t_parse:.1f} MB/s, "
+            f"{n / t_parse:,.0f} events/s"
+        )
 
         clock = [0.0]
         w0, t0 = time.perf_counter(), cpu()
@@ -148,8 +176,10 @@ def main(argv: list[str] | None = None) -> int:
             summary = write_x12_214_stream(batched(iter_events(f), clock), profile, out, 2, 2)
         t_round, w_round = cpu() - t0, time.perf_counter() - w0
         t_write = max(t_round - clock[0], 1e-9)
-        print(f"wrote back {summary.events:,} events in {t_write:.1f} s CPU of writer time "
-              f"({summary.events / t_write:,.0f} events/s); round trip {t_round:.1f} s CPU ({w_round:.1f} s wall)")
+        print(
+            f"wrote back {summary.events:,} events in {t_write:.1f} s CPU of writer time "
+            f"({summary.events / t_write:,.0f} events/s); round trip {t_round:.1f} s CPU ({w_round:.1f} s wall)"
+        )
         rss = peak_rss_mb()
         print(f"peak RSS {rss:.1f} MB")
         figures = {

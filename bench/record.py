@@ -35,7 +35,9 @@ def ensure_database(url: str) -> None:
 
     parsed = urlparse(url)
     name = parsed.path.lstrip("/")
-    conn = psycopg2.connect(host=parsed.hostname, port=parsed.port or 5432, user=parsed.username or "postgres", dbname="postgres")
+    conn = psycopg2.connect(
+        host=parsed.hostname, port=parsed.port or 5432, user=parsed.username or "postgres", dbname="postgres"
+    )
     conn.autocommit = True
     with conn.cursor() as cur:
         cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
@@ -79,6 +81,7 @@ def main() -> None:
     codes = ["PCK", "HUB", "DEP", "OFD", "DLV", "ATT", "ZZ1"]
     cities = ["Leeds", "York", "Hull", "Bath", "Derby"]
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
+
     def event_at(i: int) -> CarrierEvent:
         # Consecutive events go to different items, as real traffic does.
         return CarrierEvent(
@@ -103,17 +106,35 @@ def main() -> None:
     # Ceiling: the same rows, straight into a scratch copy of the table.
     table = TrackingEvent._meta.db_table
     item_ids = dict(TrackedItem.objects.filter(carrier_id=carrier_id).values_list("tracking_id", "id"))
+
     def ceiling_rows():
         for i in range(args.events):
             e = event_at(i)
             yield (
-                item_ids[e.tracking_id], carrier_id, 0, i, e.code, "", e.description, "in_transit", "carrier", "other",
-                False, e.occurred_at.isoformat(), 0, e.occurred_at.isoformat(), json.dumps({"city": e.location.city}),
-                "[]", "manual", "",
+                item_ids[e.tracking_id],
+                carrier_id,
+                0,
+                i,
+                e.code,
+                "",
+                e.description,
+                "in_transit",
+                "carrier",
+                "other",
+                False,
+                e.occurred_at.isoformat(),
+                0,
+                e.occurred_at.isoformat(),
+                json.dumps({"city": e.location.city}),
+                "[]",
+                "manual",
+                "",
             )
 
-    columns = ("tracked_item_id, carrier_id, txid, dedupe_key, carrier_code, carrier_sub_code, carrier_text, milestone, code, "
-               "sub_code, unmapped, occurred_at, utc_offset_minutes, recorded_at, location, carrier_meta, channel, signed_by")
+    columns = (
+        "tracked_item_id, carrier_id, txid, dedupe_key, carrier_code, carrier_sub_code, carrier_text, milestone, code, "
+        "sub_code, unmapped, occurred_at, utc_offset_minutes, recorded_at, location, carrier_meta, channel, signed_by"
+    )
     with connection.cursor() as cur:
         cur.execute("DROP TABLE IF EXISTS bench_ceiling")
         if connection.vendor == "postgresql":

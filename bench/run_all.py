@@ -92,9 +92,21 @@ CODES = ["PCK", "HUB", "DEP", "ARR", "OFD", "DLV"]
 
 
 def django_setup(env: dict[str, str]) -> None:
-    for key in ("DATABASE_URL", "CELERY_BROKER_URL", "DEBUG", "SECRET_KEY", "FIELD_ENCRYPTION_KEY", "ALLOWED_HOSTS",
-                "SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS", "WEBHOOK_ALLOWED_NETWORKS", "API_THROTTLE_RATE",
-                "LOG_LEVEL", "GLUEY_VAR_DIR", "DJANGO_SETTINGS_MODULE"):
+    for key in (
+        "DATABASE_URL",
+        "CELERY_BROKER_URL",
+        "DEBUG",
+        "SECRET_KEY",
+        "FIELD_ENCRYPTION_KEY",
+        "ALLOWED_HOSTS",
+        "SECURE_SSL_REDIRECT",
+        "SECURE_HSTS_SECONDS",
+        "WEBHOOK_ALLOWED_NETWORKS",
+        "API_THROTTLE_RATE",
+        "LOG_LEVEL",
+        "GLUEY_VAR_DIR",
+        "DJANGO_SETTINGS_MODULE",
+    ):
         os.environ[key] = env[key]
     import django
 
@@ -113,11 +125,20 @@ def seed_track(carrier_id: str) -> tuple[str, list[str]]:
         tracking_id = f"TRK{i:07d}"
         shipment, _ = shipment_register(customer=customer, carrier_id=carrier_id, carrier_tracking_id=tracking_id)
         ids.append(str(shipment.id))
-        events_record(carrier=carrier_id, channel="webhook", events=[
-            CarrierEvent(tracking_id=tracking_id, code=CODES[j % len(CODES)], occurred_at=base + timedelta(hours=j),
-                         description=f"event {j}", location=Location(city="Leeds", iso_country="GB"))
-            for j in range(20)
-        ])
+        events_record(
+            carrier=carrier_id,
+            channel="webhook",
+            events=[
+                CarrierEvent(
+                    tracking_id=tracking_id,
+                    code=CODES[j % len(CODES)],
+                    occurred_at=base + timedelta(hours=j),
+                    description=f"event {j}",
+                    location=Location(city="Leeds", iso_country="GB"),
+                )
+                for j in range(20)
+            ],
+        )
     return key, ids
 
 
@@ -132,8 +153,12 @@ def wait_for_flow(timeout: float) -> dict[str, Any]:
     seen: dict[str, Any] = {}
     while time.monotonic() - started < timeout:
         close_old_connections()
-        counts = {channel: TrackingEvent.objects.filter(carrier__in=["sim-push", "sim-files", "sim-api"], channel=channel).count()
-                  for channel in ("webhook", "sftp", "poll")}
+        counts = {
+            channel: TrackingEvent.objects.filter(
+                carrier__in=["sim-push", "sim-files", "sim-api"], channel=channel
+            ).count()
+            for channel in ("webhook", "sftp", "poll")
+        }
         delivered = Delivery.objects.filter(status="delivered").count()
         seen = {**counts, "webhooks_delivered": delivered, "seconds": round(time.monotonic() - started, 1)}
         if all(counts.values()) and delivered:
@@ -159,7 +184,9 @@ def copy_tracked_items(carrier_id: str, start: int, stop: int) -> None:
             buffer.seek(0)
             cursor.cursor.copy_expert(
                 "COPY tracking_trackeditem (carrier_id, tracking_id, created_at, next_check_at, status_milestone, "
-                "status_code, status_sub_code, check_failures, invalid_reason) FROM STDIN", buffer)
+                "status_code, status_sub_code, check_failures, invalid_reason) FROM STDIN",
+                buffer,
+            )
         # Each tracked item is a shipment of the /track customer, so its shipments table grows too.
         cursor.execute(
             """
@@ -186,7 +213,9 @@ def time_dispatcher(carrier_id: str, runs: int = 3) -> float:
         with connection.cursor() as cursor:
             cursor.execute(
                 "UPDATE tracking_trackeditem SET next_check_at = now() - interval '1 minute' "
-                "WHERE carrier_id = %s AND tracking_id < %s", [carrier_id, f"C{DUE:010d}"])
+                "WHERE carrier_id = %s AND tracking_id < %s",
+                [carrier_id, f"C{DUE:010d}"],
+            )
         started = time.perf_counter()
         taken = poll_dispatch(max_items=DUE, enqueue=lambda *_: None).per_carrier.get(carrier_id, 0)
         timings.append(time.perf_counter() - started)
@@ -217,24 +246,83 @@ def stack_phase(*, database_url: str, broker_url: str, wrk: str | None, sizes: d
         web, receiver, sftp_port, api_port = free_port(), free_port(), free_port(), free_port()
         endpoint_subscribe(customer=demo, url=f"http://127.0.0.1:{receiver}/webhooks")
         carrier_create(carrier_id="bench-track", adapter="generic_json", config={})
-        carrier_create(carrier_id="bench-cost", adapter="fedex", config={
-            "base_url": "http://127.0.0.1:9", "client_id": "x", "client_secret": "y", "rate_limit_per_minute": 1_000_000,
-        })
+        carrier_create(
+            carrier_id="bench-cost",
+            adapter="fedex",
+            config={
+                "base_url": "http://127.0.0.1:9",
+                "client_id": "x",
+                "client_secret": "y",
+                "rate_limit_per_minute": 1_000_000,
+            },
+        )
         key, track_ids = seed_track("bench-track")
 
         celery = [str(Path(sys.executable).parent / "celery"), "-A", "gluey"]
-        stack.start("web", [str(Path(sys.executable).parent / "gunicorn"), "gluey.wsgi", "--bind", f"127.0.0.1:{web}",
-                            "--workers", "2", "--worker-class", "gthread", "--threads", "4", "--log-level", "warning"])
-        stack.start("worker", [*celery, "worker", "-Q", "default,ingest,notify,poll,sftp", "--concurrency", "2",
-                               "--loglevel", "WARNING", "--without-gossip", "--without-mingle"])
-        stack.start("beat", [*celery, "beat", "--loglevel", "WARNING", "--schedule", str(var_dir / "beat-schedule"),
-                             "--scheduler", "django_celery_beat.schedulers:DatabaseScheduler"])
+        stack.start(
+            "web",
+            [
+                str(Path(sys.executable).parent / "gunicorn"),
+                "gluey.wsgi",
+                "--bind",
+                f"127.0.0.1:{web}",
+                "--workers",
+                "2",
+                "--worker-class",
+                "gthread",
+                "--threads",
+                "4",
+                "--log-level",
+                "warning",
+            ],
+        )
+        stack.start(
+            "worker",
+            [
+                *celery,
+                "worker",
+                "-Q",
+                "default,ingest,notify,poll,sftp",
+                "--concurrency",
+                "2",
+                "--loglevel",
+                "WARNING",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+        )
+        stack.start(
+            "beat",
+            [
+                *celery,
+                "beat",
+                "--loglevel",
+                "WARNING",
+                "--schedule",
+                str(var_dir / "beat-schedule"),
+                "--scheduler",
+                "django_celery_beat.schedulers:DatabaseScheduler",
+            ],
+        )
         stack.manage("receiver", "demo_receiver", "--port", str(receiver))
         wait_port(web)
         wait_port(receiver)
-        stack.manage("simulator", "simulate_carriers", "--base-url", f"http://127.0.0.1:{web}", "--sftp-port",
-                     str(sftp_port), "--api-port", str(api_port), "--step-seconds", "2", "--shipments", "2",
-                     "--state-dir", str(var_dir / "simulator"))
+        stack.manage(
+            "simulator",
+            "simulate_carriers",
+            "--base-url",
+            f"http://127.0.0.1:{web}",
+            "--sftp-port",
+            str(sftp_port),
+            "--api-port",
+            str(api_port),
+            "--step-seconds",
+            "2",
+            "--shipments",
+            "2",
+            "--state-dir",
+            str(var_dir / "simulator"),
+        )
         log("stack: up; waiting for events by webhook, sFTP and polling, and a delivered webhook")
         out["flow"] = wait_for_flow(timeout=150)
         out["flow"]["dead_processes"] = stack.check_alive()
@@ -245,14 +333,18 @@ def stack_phase(*, database_url: str, broker_url: str, wrk: str | None, sizes: d
         static = next(iter(sorted((var_dir / "static").rglob("icon-yes.svg"))), None)
         static_url = f"http://127.0.0.1:{web}/static/{static.relative_to(var_dir / 'static')}" if static else None
         track_url = f"http://127.0.0.1:{web}/track"
-        track = {"method": "POST", "body": json.dumps({"ids": track_ids}),
-                 "headers": {"Content-Type": "application/json", "x-key": key, "x-version": "v1"}}
+        track = {
+            "method": "POST",
+            "body": json.dumps({"ids": track_ids}),
+            "headers": {"Content-Type": "application/json", "x-key": key, "x-version": "v1"},
+        }
         seconds = sizes["load_seconds"]
-        log(f"stack: {'wrk' if wrk else 'python load'} — static file, then POST /track, {seconds:g} s each, "
-            f"{CONNECTIONS} connections")
+        log(
+            f"stack: {'wrk' if wrk else 'python load'} — static file, then POST /track, {seconds:g} s each, "
+            f"{CONNECTIONS} connections"
+        )
         http_load(track_url, seconds=2, wrk=wrk, connections=CONNECTIONS, **track)  # warm-up
-        out["static"] = (http_load(static_url, seconds=seconds, wrk=wrk, connections=CONNECTIONS)
-                         if static_url else None)
+        out["static"] = http_load(static_url, seconds=seconds, wrk=wrk, connections=CONNECTIONS) if static_url else None
         out["track"] = http_load(track_url, seconds=seconds, wrk=wrk, connections=CONNECTIONS, **track)
         log(f"stack: static {out['static']}; /track {out['track']}")
 
@@ -262,11 +354,17 @@ def stack_phase(*, database_url: str, broker_url: str, wrk: str | None, sizes: d
             log(f"stack: cost curve — bulk-loading to {size:,} tracked items with COPY")
             copy_tracked_items("bench-cost", loaded, size)
             loaded = size
-            point = {"items": size, "dispatch_s": time_dispatcher("bench-cost"),
-                     "track": http_load(track_url, seconds=sizes["curve_seconds"], wrk=wrk, connections=CONNECTIONS,
-                                        **track)}
-            log(f"stack: {size:,} items: dispatcher {point['dispatch_s'] * 1000:.0f} ms for {DUE:,} due, "
-                f"/track p95 {point['track'].p95_ms:.1f} ms")
+            point = {
+                "items": size,
+                "dispatch_s": time_dispatcher("bench-cost"),
+                "track": http_load(
+                    track_url, seconds=sizes["curve_seconds"], wrk=wrk, connections=CONNECTIONS, **track
+                ),
+            }
+            log(
+                f"stack: {size:,} items: dispatcher {point['dispatch_s'] * 1000:.0f} ms for {DUE:,} due, "
+                f"/track p95 {point['track'].p95_ms:.1f} ms"
+            )
             curve.append(point)
         out["curve"] = curve
     finally:
@@ -297,38 +395,107 @@ def report(results: dict[str, BenchResult], stack: dict[str, Any] | None, info: 
     copy_ceiling = fig("record", "ceiling_events_per_s")
     rows = []
     record_rate = fig("record", "events_per_s")
-    rows.append(("Recording (events_record, batches of 1,000)", fmt(record_rate, " events/s"),
-                 fmt(copy_ceiling, " events/s (raw COPY)"), fmt(fig("record", "ratio"), "", 2), "bench/record.py"))
+    rows.append(
+        (
+            "Recording (events_record, batches of 1,000)",
+            fmt(record_rate, " events/s"),
+            fmt(copy_ceiling, " events/s (raw COPY)"),
+            fmt(fig("record", "ratio"), "", 2),
+            "bench/record.py",
+        )
+    )
     ingest_rate = fig("ingest", "events_per_second")
-    rows.append(("End-to-end ingest (signed webhook → recorded)", fmt(ingest_rate, " events/s"),
-                 fmt(copy_ceiling, " events/s (raw COPY)"),
-                 fmt(ingest_rate / copy_ceiling if ingest_rate and copy_ceiling else None, "", 3), "bench/ingest.py"))
-    rows.append(("Webhook acknowledgment p50 / p99 at 100 req/s",
-                 f"{fmt(fig('ingest', 'ack_p50_ms'), ' ms', 1)} / {fmt(fig('ingest', 'ack_p99_ms'), ' ms', 1)}",
-                 "—", "—", "bench/ingest.py"))
-    rows.append(("Freshness p50 / p99 (carrier webhook accepted → customer webhook received)",
-                 f"{fmt(fig('deliver', 'freshness_p50_s'), ' s', 2)} / {fmt(fig('deliver', 'freshness_p99_s'), ' s', 2)}",
-                 "—", "—", "bench/deliver.py"))
-    rows.append(("Freshness p99 with one endpoint that never answers",
-                 fmt(fig("deliver", "freshness_with_dead_endpoint_p99_s"), " s", 2), "—", "—", "bench/deliver.py"))
-    rows.append(("Deliveries/s (one notify worker process)", fmt(fig("deliver", "deliveries_per_s_per_worker"), "/s"),
-                 "—", "—", "bench/deliver.py"))
+    rows.append(
+        (
+            "End-to-end ingest (signed webhook → recorded)",
+            fmt(ingest_rate, " events/s"),
+            fmt(copy_ceiling, " events/s (raw COPY)"),
+            fmt(ingest_rate / copy_ceiling if ingest_rate and copy_ceiling else None, "", 3),
+            "bench/ingest.py",
+        )
+    )
+    rows.append(
+        (
+            "Webhook acknowledgment p50 / p99 at 100 req/s",
+            f"{fmt(fig('ingest', 'ack_p50_ms'), ' ms', 1)} / {fmt(fig('ingest', 'ack_p99_ms'), ' ms', 1)}",
+            "—",
+            "—",
+            "bench/ingest.py",
+        )
+    )
+    rows.append(
+        (
+            "Freshness p50 / p99 (carrier webhook accepted → customer webhook received)",
+            f"{fmt(fig('deliver', 'freshness_p50_s'), ' s', 2)} / {fmt(fig('deliver', 'freshness_p99_s'), ' s', 2)}",
+            "—",
+            "—",
+            "bench/deliver.py",
+        )
+    )
+    rows.append(
+        (
+            "Freshness p99 with one endpoint that never answers",
+            fmt(fig("deliver", "freshness_with_dead_endpoint_p99_s"), " s", 2),
+            "—",
+            "—",
+            "bench/deliver.py",
+        )
+    )
+    rows.append(
+        (
+            "Deliveries/s (one notify worker process)",
+            fmt(fig("deliver", "deliveries_per_s_per_worker"), "/s"),
+            "—",
+            "—",
+            "bench/deliver.py",
+        )
+    )
     track = stack.get("track") if stack else None
     static = stack.get("static") if stack else None
-    rows.append(((f"POST /track p95, 100 shipments × 20 events ({track.tool if track else 'load tool'}, "
-                 f"{CONNECTIONS} connections)"),
-                 f"{fmt(track.p95_ms, ' ms', 1)} ({fmt(track.per_second, ' req/s')})" if track else "—",
-                 f"{fmt(static.p95_ms, ' ms', 1)} ({fmt(static.per_second, ' req/s')}) static file, same gunicorn"
-                 if static else "—",
-                 fmt(static.p95_ms / track.p95_ms if track and static and track.p95_ms else None, "", 3) + " (latency)"
-                 if track and static else "—", "bench/run_all.py"))
-    rows.append(("POST /track p95, one client at a time", fmt(fig("deliver", "track_100x20_p95_ms"), " ms", 1), "—", "—",
-                 "bench/deliver.py"))
-    rows.append(("EDI X12 214 read", (f"{fmt(fig('edi', 'parse_mb_per_s'), ' MB/s', 1)} "
-                 f"({fmt(fig('edi', 'parse_events_per_s'), ' events/s')})"), "—", "—", "bench/edi.py"))
+    rows.append(
+        (
+            (
+                f"POST /track p95, 100 shipments × 20 events ({track.tool if track else 'load tool'}, "
+                f"{CONNECTIONS} connections)"
+            ),
+            f"{fmt(track.p95_ms, ' ms', 1)} ({fmt(track.per_second, ' req/s')})" if track else "—",
+            f"{fmt(static.p95_ms, ' ms', 1)} ({fmt(static.per_second, ' req/s')}) static file, same gunicorn"
+            if static
+            else "—",
+            fmt(static.p95_ms / track.p95_ms if track and static and track.p95_ms else None, "", 3) + " (latency)"
+            if track and static
+            else "—",
+            "bench/run_all.py",
+        )
+    )
+    rows.append(
+        (
+            "POST /track p95, one client at a time",
+            fmt(fig("deliver", "track_100x20_p95_ms"), " ms", 1),
+            "—",
+            "—",
+            "bench/deliver.py",
+        )
+    )
+    rows.append(
+        (
+            "EDI X12 214 read",
+            (f"{fmt(fig('edi', 'parse_mb_per_s'), ' MB/s', 1)} ({fmt(fig('edi', 'parse_events_per_s'), ' events/s')})"),
+            "—",
+            "—",
+            "bench/edi.py",
+        )
+    )
     rows.append(("EDI X12 214 write", fmt(fig("edi", "write_events_per_s"), " events/s"), "—", "—", "bench/edi.py"))
-    rows.append(("Poll dispatcher, 10,000 due among 1,000,000", fmt(fig("ingest", "dispatch_10k_of_1m_seconds"), " s", 3),
-                 "—", "—", "bench/ingest.py"))
+    rows.append(
+        (
+            "Poll dispatcher, 10,000 due among 1,000,000",
+            fmt(fig("ingest", "dispatch_10k_of_1m_seconds"), " s", 3),
+            "—",
+            "—",
+            "bench/ingest.py",
+        )
+    )
 
     lines = [
         "# Benchmark results",
@@ -336,45 +503,67 @@ def report(results: dict[str, BenchResult], stack: dict[str, Any] | None, info: 
         f"Measured {info['date']} at commit `{info['commit']}` by `bench/run_all.py{' --quick' if quick else ''}`"
         + ("." if quick else " (`make bench`)."),
         "",
-        (f"Machine: {info['machine']['cpu']}, {info['machine']['cores']} cores, {info['machine']['memory_gb']} GB RAM, "
-        f"Linux {info['machine']['kernel']}, Python {info['machine']['python']}, PostgreSQL {info['postgres']}, "
-        f"Redis {info['redis']}; load tool: {info['load_tool']}."),
+        (
+            f"Machine: {info['machine']['cpu']}, {info['machine']['cores']} cores, {info['machine']['memory_gb']} GB RAM, "
+            f"Linux {info['machine']['kernel']}, Python {info['machine']['python']}, PostgreSQL {info['postgres']}, "
+            f"Redis {info['redis']}; load tool: {info['load_tool']}."
+        ),
         "",
-        ("**These figures are pessimistic.** The machine's two cores are shared with five other engineers' test "
-         f"runs and benchmarks (load average {info['machine']['load_average'][0]} at the start of this run; each "
-         "benchmark's own starting load is below), and every process of the stack — PostgreSQL, Redis, gunicorn, "
-         "workers, load generator, receivers — runs on those same two cores. Ratios to a ceiling measured in the "
-         "same run are the more telling figures."),
+        (
+            "**These figures are pessimistic.** The machine's two cores are shared with five other engineers' test "
+            f"runs and benchmarks (load average {info['machine']['load_average'][0]} at the start of this run; each "
+            "benchmark's own starting load is below), and every process of the stack — PostgreSQL, Redis, gunicorn, "
+            "workers, load generator, receivers — runs on those same two cores. Ratios to a ceiling measured in the "
+            "same run are the more telling figures."
+        ),
         "",
         "| measure | result | ceiling | ratio | from |",
         "|---|---|---|---|---|",
         *[f"| {a} | {b} | {c} | {d} | `{e}` |" for a, b, c, d, e in rows],
         "",
-        ("Ratios: rates are result ÷ ceiling (1.0 = as fast as the raw path); the /track ratio is static-file p95 ÷ "
-        "/track p95 (1.0 = as fast as serving a file). Raw COPY is the cheapest way PostgreSQL can take the same rows, "
-        "without harmonising, deduplicating, state updates or the outbox."),
+        (
+            "Ratios: rates are result ÷ ceiling (1.0 = as fast as the raw path); the /track ratio is static-file p95 ÷ "
+            "/track p95 (1.0 = as fast as serving a file). Raw COPY is the cheapest way PostgreSQL can take the same rows, "
+            "without harmonising, deduplicating, state updates or the outbox."
+        ),
         "",
     ]
     if stack and stack.get("curve"):
-        lines += ["## Cost curve", "",
-                  (f"Tracked items (and as many shipments of the /track customer) bulk-loaded with COPY; {DUE:,} of them "
-                  "due at each size. Dispatcher: median of three `poll_dispatch` runs taking the due items (lease "
-                  "update and batching; the poll tasks themselves are not queued). /track as above, "
-                  f"{track.tool if track else 'load tool'}, {CONNECTIONS} connections."), "",
-                  "| tracked items | POST /track p95 | POST /track req/s | dispatcher time |", "|---|---|---|---|"]
+        lines += [
+            "## Cost curve",
+            "",
+            (
+                f"Tracked items (and as many shipments of the /track customer) bulk-loaded with COPY; {DUE:,} of them "
+                "due at each size. Dispatcher: median of three `poll_dispatch` runs taking the due items (lease "
+                "update and batching; the poll tasks themselves are not queued). /track as above, "
+                f"{track.tool if track else 'load tool'}, {CONNECTIONS} connections."
+            ),
+            "",
+            "| tracked items | POST /track p95 | POST /track req/s | dispatcher time |",
+            "|---|---|---|---|",
+        ]
         for point in stack["curve"]:
-            lines.append(f"| {point['items']:,} | {point['track'].p95_ms:.1f} ms | {point['track'].per_second:,.0f} | "
-                         f"{point['dispatch_s'] * 1000:.0f} ms |")
+            lines.append(
+                f"| {point['items']:,} | {point['track'].p95_ms:.1f} ms | {point['track'].per_second:,.0f} | "
+                f"{point['dispatch_s'] * 1000:.0f} ms |"
+            )
         lines.append("")
     if stack and stack.get("flow"):
         flow = stack["flow"]
-        lines += ["## The whole stack, end to end", "",
-                  "gunicorn (2 processes × 4 threads), one Celery worker on every queue (2 processes), one beat, the carrier "
-                  "simulator and the demo receiver, production settings (DEBUG off). "
-                  + (f"Within {flow['seconds']:g} s the simulator's events were recorded by webhook "
-                     f"({flow['webhook']}), sFTP ({flow['sftp']}) and polling ({flow['poll']}), and "
-                     f"{flow['webhooks_delivered']} signed webhooks reached the receiver."
-                     if flow.get("ok") else f"**The flow did not complete**: {flow}"), ""]
+        lines += [
+            "## The whole stack, end to end",
+            "",
+            "gunicorn (2 processes × 4 threads), one Celery worker on every queue (2 processes), one beat, the carrier "
+            "simulator and the demo receiver, production settings (DEBUG off). "
+            + (
+                f"Within {flow['seconds']:g} s the simulator's events were recorded by webhook "
+                f"({flow['webhook']}), sFTP ({flow['sftp']}) and polling ({flow['poll']}), and "
+                f"{flow['webhooks_delivered']} signed webhooks reached the receiver."
+                if flow.get("ok")
+                else f"**The flow did not complete**: {flow}"
+            ),
+            "",
+        ]
     lines += ["## Each benchmark", "", "| benchmark | status | seconds | load average at start |", "|---|---|---|---|"]
     for name, result in results.items():
         status = "ok" if result.ok else f"failed (exit {result.returncode})"
@@ -392,10 +581,12 @@ def report(results: dict[str, BenchResult], stack: dict[str, Any] | None, info: 
         ".venv/bin/python bench/record.py      # or any one benchmark on its own; each ends with a JSON line",
         "```",
         "",
-        ("PostgreSQL and Redis must be installed (they are started if down). `BENCH_DATABASE_URL` (default "
-        "`postgres://postgres@127.0.0.1:5432/gluey_bench_all`) is dropped and created by every run; "
-        "`BENCH_BROKER_URL` (default `redis://127.0.0.1:6379/11`) is flushed. Logs of the run are under "
-        "`var/bench/`."),
+        (
+            "PostgreSQL and Redis must be installed (they are started if down). `BENCH_DATABASE_URL` (default "
+            "`postgres://postgres@127.0.0.1:5432/gluey_bench_all`) is dropped and created by every run; "
+            "`BENCH_BROKER_URL` (default `redis://127.0.0.1:6379/11`) is flushed. Logs of the run are under "
+            "`var/bench/`."
+        ),
         "",
     ]
     return "\n".join(lines)
@@ -421,8 +612,11 @@ def main() -> int:
     database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB)
     broker_url = os.environ.get("BENCH_BROKER_URL", DEFAULT_BROKER)
 
-    info: dict[str, Any] = {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "commit": git_commit(),
-                            "machine": machine()}
+    info: dict[str, Any] = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": git_commit(),
+        "machine": machine(),
+    }
     info["postgres"] = ensure_postgres(database_url)
     info["redis"] = ensure_redis(broker_url)
     wrk = ensure_wrk()
@@ -456,7 +650,6 @@ def main() -> int:
     log(f"written to {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
     flow_ok = stack is None or bool(stack.get("flow", {}).get("ok"))
     return 0 if all(r.ok for r in results.values()) and flow_ok else 1
-
 
 
 if __name__ == "__main__":

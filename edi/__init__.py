@@ -41,7 +41,20 @@ from edi.x12.ack import build_997
 from edi.x12.writer import X12Profile, write_x12_214
 
 __all__ = [
-    "CsvProfile", "EdiError", "EdifactProfile", "GroupInfo", "InterchangeInfo", "Location", "Party", "StatusEvent",
-    "Transaction", "X12Profile", "build_997", "detect_format", "iter_events", "write_csv", "write_iftsta",
+    "CsvProfile",
+    "EdiError",
+    "EdifactProfile",
+    "GroupInfo",
+    "InterchangeInfo",
+    "Location",
+    "Party",
+    "StatusEvent",
+    "Transaction",
+    "X12Profile",
+    "build_997",
+    "detect_format",
+    "iter_events",
+    "write_csv",
+    "write_iftsta",
     "write_x12_214",
 ]

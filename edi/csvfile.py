@@ -40,13 +40,29 @@ from edi.x12.writer import WriteSummary
 from edi.zones import get_zone, normalise_country
 
 DEFAULT_COLUMNS: dict[str, str] = {
-    "tracking_id": "tracking_id", "carrier_code": "carrier_code", "carrier_sub_code": "carrier_sub_code",
-    "occurred_at": "occurred_at", "description": "description", "city": "city", "state": "state",
-    "postal_code": "postal_code", "iso_country": "iso_country", "location_code": "location_code",
+    "tracking_id": "tracking_id",
+    "carrier_code": "carrier_code",
+    "carrier_sub_code": "carrier_sub_code",
+    "occurred_at": "occurred_at",
+    "description": "description",
+    "city": "city",
+    "state": "state",
+    "postal_code": "postal_code",
+    "iso_country": "iso_country",
+    "location_code": "location_code",
 }
 _REQUIRED = frozenset({"tracking_id", "carrier_code", "occurred_at"})
-FIELDS = frozenset(DEFAULT_COLUMNS) | {"date", "time", "location_name", "scac", "shipper_id", "weight",
-                                       "weight_unit", "quantity", "references"}
+FIELDS = frozenset(DEFAULT_COLUMNS) | {
+    "date",
+    "time",
+    "location_name",
+    "scac",
+    "shipper_id",
+    "weight",
+    "weight_unit",
+    "quantity",
+    "references",
+}
 
 
 @dataclass(frozen=True)
@@ -83,8 +99,9 @@ class CsvProfile:
         if unknown:
             raise EdiError(f"unknown CSV mapping settings: {', '.join(sorted(unknown))}")
         columns = data.get("columns")
-        if columns is not None and (not isinstance(columns, Mapping)
-                                    or not all(isinstance(v, str) for v in columns.values())):
+        if columns is not None and (
+            not isinstance(columns, Mapping) or not all(isinstance(v, str) for v in columns.values())
+        ):
             raise EdiError("CSV mapping 'columns' must map field names to header names")
         values = dict(data)
         if columns is not None:
@@ -118,8 +135,9 @@ def _parse_when(value: str, fmt: str | None, zone: str, row: int, col: int, head
     return when, "explicit"
 
 
-def iter_events(fileobj: IO[bytes], default_zone: str = "UTC", *, profile: CsvProfile | None = None,
-                **profile_fields: Any) -> Iterator[StatusEvent]:
+def iter_events(
+    fileobj: IO[bytes], default_zone: str = "UTC", *, profile: CsvProfile | None = None, **profile_fields: Any
+) -> Iterator[StatusEvent]:
     """Yield one event per data row."""
     if profile is None:
         try:
@@ -130,8 +148,9 @@ def iter_events(fileobj: IO[bytes], default_zone: str = "UTC", *, profile: CsvPr
         raise EdiError("pass either a profile or profile fields, not both")
     zone = profile.zone or default_zone
     get_zone(zone)
-    reader = csv.reader(_lines(fileobj, profile.encoding), delimiter=profile.delimiter,
-                        quotechar=profile.quotechar, strict=True)
+    reader = csv.reader(
+        _lines(fileobj, profile.encoding), delimiter=profile.delimiter, quotechar=profile.quotechar, strict=True
+    )
     try:
         header = next(reader, None)
         if header is None:
@@ -167,11 +186,11 @@ def _event(row: list[str], index: dict[str, int], p: CsvProfile, zone: str, n: i
     if not tracking:
         raise EdiError("tracking id is empty", n, header[index["tracking_id"]], index["tracking_id"] + 1, unit="row")
     if not code:
-        raise EdiError("carrier code is empty", n, header[index["carrier_code"]], index["carrier_code"] + 1,
-                       unit="row")
+        raise EdiError("carrier code is empty", n, header[index["carrier_code"]], index["carrier_code"] + 1, unit="row")
     if "occurred_at" in index:
-        when, source = _parse_when(get("occurred_at"), p.date_format, zone, n, index["occurred_at"] + 1,
-                                   header[index["occurred_at"]])
+        when, source = _parse_when(
+            get("occurred_at"), p.date_format, zone, n, index["occurred_at"] + 1, header[index["occurred_at"]]
+        )
     else:
         text, fmt = get("date"), p.date_format or "%Y-%m-%d"
         if "time" in index:
@@ -193,14 +212,26 @@ def _event(row: list[str], index: dict[str, int], p: CsvProfile, zone: str, n: i
             qualifier, _, value = item.partition("=")
             refs.append((qualifier.strip(), value.strip()))
     return StatusEvent(
-        tracking_id=tracking, carrier_code=code, occurred_at=when, carrier_sub_code=get("carrier_sub_code"),
+        tracking_id=tracking,
+        carrier_code=code,
+        occurred_at=when,
+        carrier_sub_code=get("carrier_sub_code"),
         zone_source=source,  # type: ignore[arg-type]
         description=get("description"),
-        location=Location(city=get("city"), state=get("state"), postal_code=get("postal_code"),
-                          iso_country=normalise_country(get("iso_country")), code=get("location_code"),
-                          name=get("location_name")),
-        references=tuple(refs), scac=get("scac"), shipper_id=get("shipper_id"), weight=weight,
-        weight_unit=get("weight_unit"), quantity=quantity,
+        location=Location(
+            city=get("city"),
+            state=get("state"),
+            postal_code=get("postal_code"),
+            iso_country=normalise_country(get("iso_country")),
+            code=get("location_code"),
+            name=get("location_name"),
+        ),
+        references=tuple(refs),
+        scac=get("scac"),
+        shipper_id=get("shipper_id"),
+        weight=weight,
+        weight_unit=get("weight_unit"),
+        quantity=quantity,
     )
 
 
@@ -215,10 +246,21 @@ def _cell(ev: StatusEvent, name: str, p: CsvProfile, zone: str) -> str:
         if name == "date":
             return when.strftime(p.date_format or "%Y-%m-%d")
         return when.strftime(p.time_format or "%H:%M:%S")
-    simple = {"tracking_id": ev.tracking_id, "carrier_code": ev.carrier_code, "carrier_sub_code": ev.carrier_sub_code,
-              "description": ev.description, "city": loc.city, "state": loc.state, "postal_code": loc.postal_code,
-              "iso_country": loc.iso_country, "location_code": loc.code, "location_name": loc.name, "scac": ev.scac,
-              "shipper_id": ev.shipper_id, "weight_unit": ev.weight_unit}
+    simple = {
+        "tracking_id": ev.tracking_id,
+        "carrier_code": ev.carrier_code,
+        "carrier_sub_code": ev.carrier_sub_code,
+        "description": ev.description,
+        "city": loc.city,
+        "state": loc.state,
+        "postal_code": loc.postal_code,
+        "iso_country": loc.iso_country,
+        "location_code": loc.code,
+        "location_name": loc.name,
+        "scac": ev.scac,
+        "shipper_id": ev.shipper_id,
+        "weight_unit": ev.weight_unit,
+    }
     if name in simple:
         return simple[name]
     if name == "weight":
@@ -228,7 +270,9 @@ def _cell(ev: StatusEvent, name: str, p: CsvProfile, zone: str) -> str:
     return ";".join(f"{q}={v}" for q, v in ev.references)
 
 
-def write_csv_stream(events: Iterable[StatusEvent], fileobj: IO[bytes], profile: CsvProfile | None = None) -> WriteSummary:
+def write_csv_stream(
+    events: Iterable[StatusEvent], fileobj: IO[bytes], profile: CsvProfile | None = None
+) -> WriteSummary:
     """Write a header row and one row per event."""
     p = profile or CsvProfile()
     zone = p.zone or "UTC"
@@ -253,7 +297,7 @@ def _flush(text: io.StringIO, fileobj: IO[bytes], encoding: str) -> None:
     try:
         fileobj.write(text.getvalue().encode(encoding))
     except UnicodeEncodeError as exc:
-        raise EdiError(f"a value cannot be written in {encoding}: {exc.object[exc.start:exc.end]!r}") from None
+        raise EdiError(f"a value cannot be written in {encoding}: {exc.object[exc.start : exc.end]!r}") from None
     text.seek(0)
     text.truncate()
 

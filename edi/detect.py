@@ -43,8 +43,13 @@ def open_detected(fileobj: IO[bytes]) -> tuple[str, IO[bytes]]:
     return detect_format(head), PrefixedReader(head, fileobj)  # type: ignore[return-value]
 
 
-def iter_events(fileobj: IO[bytes], csv_mapping: csvfile.CsvProfile | Mapping[str, Any] | None = None,
-                default_zone: str = "UTC", *, encoding: str | None = None) -> Iterator[StatusEvent]:
+def iter_events(
+    fileobj: IO[bytes],
+    csv_mapping: csvfile.CsvProfile | Mapping[str, Any] | None = None,
+    default_zone: str = "UTC",
+    *,
+    encoding: str | None = None,
+) -> Iterator[StatusEvent]:
     fmt, stream = open_detected(fileobj)
     if fmt == "x12":
         yield from x12_reader.iter_events(stream, default_zone, encoding=encoding)

@@ -32,10 +32,18 @@ class Location:
         return not (self.city or self.state or self.postal_code or self.iso_country or self.code or self.name)
 
     def as_dict(self) -> dict[str, str]:
-        return {k: v for k, v in (
-            ("city", self.city), ("state", self.state), ("postal_code", self.postal_code),
-            ("iso_country", self.iso_country), ("code", self.code), ("name", self.name),
-        ) if v}
+        return {
+            k: v
+            for k, v in (
+                ("city", self.city),
+                ("state", self.state),
+                ("postal_code", self.postal_code),
+                ("iso_country", self.iso_country),
+                ("code", self.code),
+                ("name", self.name),
+            )
+            if v
+        }
 
 
 @dataclass(slots=True)

@@ -18,10 +18,18 @@ from edi.errors import EdiError
 CHUNK_SIZE = 1 << 20
 
 _ALIASES = {
-    "utf8": "utf-8", "utf-8": "utf-8", "utf-8-sig": "utf-8",
-    "latin-1": "iso-8859-1", "latin1": "iso-8859-1", "iso-8859-1": "iso-8859-1", "iso8859-1": "iso-8859-1",
-    "cp1252": "windows-1252", "windows-1252": "windows-1252", "win1252": "windows-1252",
-    "ascii": "utf-8", "us-ascii": "utf-8",
+    "utf8": "utf-8",
+    "utf-8": "utf-8",
+    "utf-8-sig": "utf-8",
+    "latin-1": "iso-8859-1",
+    "latin1": "iso-8859-1",
+    "iso-8859-1": "iso-8859-1",
+    "iso8859-1": "iso-8859-1",
+    "cp1252": "windows-1252",
+    "windows-1252": "windows-1252",
+    "win1252": "windows-1252",
+    "ascii": "utf-8",
+    "us-ascii": "utf-8",
 }
 
 
@@ -41,8 +49,7 @@ def _decode_1252(data: bytes) -> str:
         return data.decode("iso-8859-1")
 
 
-def iter_text(fileobj: IO[bytes] | IO[str], encoding: str | None = None,
-              chunk_size: int = CHUNK_SIZE) -> Iterator[str]:
+def iter_text(fileobj: IO[bytes] | IO[str], encoding: str | None = None, chunk_size: int = CHUNK_SIZE) -> Iterator[str]:
     """Yield the file's text in chunks of about ``chunk_size`` bytes."""
     enc = normalise_encoding(encoding)
     first = True

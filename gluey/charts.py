@@ -55,7 +55,11 @@ def bars(
             )
         )
     axis = format_html(
-        '<line x1="0" y1="{}" x2="{}" y2="{}" stroke="{}" stroke-width="1"/>', height - 0.5, width, height - 0.5, COLORS["axis"]
+        '<line x1="0" y1="{}" x2="{}" y2="{}" stroke="{}" stroke-width="1"/>',
+        height - 0.5,
+        width,
+        height - 0.5,
+        COLORS["axis"],
     )
     total = _fmt(sum(values))
     return format_html(
@@ -78,7 +82,14 @@ def stacked(parts: Sequence[tuple[str, float, str]], *, title: str, width: int =
     total = sum(value for _, value, _ in parts)
     marks = []
     if total <= 0:
-        marks.append(format_html('<rect x="0" y="0" width="{}" height="{}" fill="{}"><title>none</title></rect>', width, height, "#eeeeee"))
+        marks.append(
+            format_html(
+                '<rect x="0" y="0" width="{}" height="{}" fill="{}"><title>none</title></rect>',
+                width,
+                height,
+                "#eeeeee",
+            )
+        )
     else:
         x = 0.0
         for label, value, color in parts:

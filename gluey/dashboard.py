@@ -68,7 +68,9 @@ class CustomerRow:
         return charts.dot(self.state, label=self.state_label)
 
 
-def _carrier_state(*, failed: int, backoff: bool, last_error: bool, unmapped: int, poll_lag: float, enabled: bool) -> tuple[str, str]:
+def _carrier_state(
+    *, failed: int, backoff: bool, last_error: bool, unmapped: int, poll_lag: float, enabled: bool
+) -> tuple[str, str]:
     """The worst of the carrier's problems sets the colour; the label names them all."""
     if not enabled:
         return "idle", "disabled"
@@ -96,7 +98,9 @@ def carrier_rows(*, now: datetime) -> list[CarrierRow]:
     unmapped = tracking_health.unmapped_code_counts()
     polls = tracking_health.poll_schedules(now=now)
     inbound = carriers_health.inbound_counts()
-    empty_hours = [(now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=HOURS - 1 - i), 0) for i in range(HOURS)]
+    empty_hours = [
+        (now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=HOURS - 1 - i), 0) for i in range(HOURS)
+    ]
 
     rows = []
     for overview in carriers_health.carriers_overview(now=now):
@@ -147,7 +151,8 @@ def carrier_rows(*, now: datetime) -> list[CarrierRow]:
                 poll=poll,
                 links={
                     "carrier": reverse("admin:carriers_carrier_change", args=[cid]),
-                    "failed": reverse("admin:carriers_inboundmessage_changelist") + f"?status=failed&carrier__id__exact={cid}",
+                    "failed": reverse("admin:carriers_inboundmessage_changelist")
+                    + f"?status=failed&carrier__id__exact={cid}",
                     "unmapped": reverse("admin:tracking_unmappedcode_changelist") + f"?carrier__id__exact={cid}",
                     "mappings": reverse("admin:tracking_codemapping_changelist") + f"?carrier__id__exact={cid}",
                     "reprocess": reverse("ops:carrier-reprocess-failed", args=[cid]),
@@ -225,7 +230,11 @@ def _admin(view: Any) -> Any:
 
 urlpatterns = [
     path("", _admin(dashboard_view), name="dashboard"),
-    path("carriers/<str:carrier_id>/reprocess-failed/", _admin(ops_views.carrier_reprocess_failed), name="carrier-reprocess-failed"),
+    path(
+        "carriers/<str:carrier_id>/reprocess-failed/",
+        _admin(ops_views.carrier_reprocess_failed),
+        name="carrier-reprocess-failed",
+    ),
     path("carriers/<str:carrier_id>/reharmonise/", _admin(ops_views.carrier_reharmonise), name="carrier-reharmonise"),
     path("carriers/<str:carrier_id>/sftp-test/", _admin(ops_views.carrier_sftp_test), name="carrier-sftp-test"),
     path("endpoints/<int:endpoint_id>/replay/", _admin(ops_views.endpoint_replay), name="endpoint-replay"),

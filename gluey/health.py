@@ -79,7 +79,11 @@ def check_beat(*, now: datetime | None = None) -> dict[str, Any]:
         return {"ok": False, "error": f"unreadable heartbeat {str(raw)[:40]!r}"}
     age = (now - beat_at).total_seconds()
     if age > max_age:
-        return {"ok": False, "age_seconds": round(age, 1), "error": f"last heartbeat {age:.0f} s ago (limit {max_age:.0f} s)"}
+        return {
+            "ok": False,
+            "age_seconds": round(age, 1),
+            "error": f"last heartbeat {age:.0f} s ago (limit {max_age:.0f} s)",
+        }
     return {"ok": True, "age_seconds": round(max(age, 0.0), 1)}
 
 

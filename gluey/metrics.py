@@ -62,7 +62,9 @@ class DatabaseCollector(Collector):
         yield stored
 
         last_hour = GaugeMetricFamily(
-            "gluey_events_recorded_last_hour", "Tracking events recorded in the last hour, per carrier.", labels=["carrier"]
+            "gluey_events_recorded_last_hour",
+            "Tracking events recorded in the last hour, per carrier.",
+            labels=["carrier"],
         )
         freshness = tracking_health.freshness_histograms(since=now - timedelta(hours=1))
         for carrier in sorted(set(totals) | set(freshness)):
@@ -105,7 +107,9 @@ class DatabaseCollector(Collector):
 
         due = GaugeMetricFamily("gluey_poll_due_items", "Tracked items whose poll time has passed.", labels=["carrier"])
         lag = GaugeMetricFamily(
-            "gluey_poll_lag_seconds", "How long the most overdue tracked item has waited for its poll.", labels=["carrier"]
+            "gluey_poll_lag_seconds",
+            "How long the most overdue tracked item has waited for its poll.",
+            labels=["carrier"],
         )
         for carrier, schedule in sorted(tracking_health.poll_schedules(now=now).items()):
             due.add_metric([carrier], schedule.due)

@@ -35,7 +35,9 @@ def _require(request: HttpRequest, *perms: str) -> None:
 
 def _back(request: HttpRequest) -> HttpResponseRedirect:
     target = request.POST.get("next") or request.GET.get("next") or ""
-    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+    if not url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         target = reverse("ops:dashboard")
     return HttpResponseRedirect(target)
 
@@ -233,7 +235,9 @@ class CarrierChoiceForm(forms.Form):
 
 
 class MappingImportForm(CarrierChoiceForm):
-    file = forms.FileField(help_text="CSV with columns carrier_code, carrier_sub_code, milestone, code, sub_code[, note].")
+    file = forms.FileField(
+        help_text="CSV with columns carrier_code, carrier_sub_code, milestone, code, sub_code[, note]."
+    )
 
 
 def mappings_export_csv(request: HttpRequest) -> HttpResponse:
@@ -261,7 +265,9 @@ def mappings_import_csv(request: HttpRequest) -> HttpResponse:
     from tracking.services import MappingError, code_mappings_import
 
     _require(request, "tracking.add_codemapping", "tracking.change_codemapping")
-    form = MappingImportForm(request.POST or None, request.FILES or None, initial={"carrier": request.GET.get("carrier")})
+    form = MappingImportForm(
+        request.POST or None, request.FILES or None, initial={"carrier": request.GET.get("carrier")}
+    )
     if request.method == "POST" and form.is_valid():
         carrier = form.cleaned_data["carrier"]
         upload = form.cleaned_data["file"]

@@ -111,7 +111,8 @@ def customers_overview() -> list[CustomerOverview]:
                 endpoints=endpoints.get(customer.pk, []),
                 deliveries=counts.get(customer.pk, DeliveryCounts()),
                 destinations=[
-                    DestinationExport(destination=d, last_export=last.get(d.pk)) for d in destinations.get(customer.pk, [])
+                    DestinationExport(destination=d, last_export=last.get(d.pk))
+                    for d in destinations.get(customer.pk, [])
                 ],
             )
         )

@@ -178,7 +178,16 @@ class TrackedItemAdmin(admin.ModelAdmin):
 
 @admin.register(TrackingEvent)
 class TrackingEventAdmin(admin.ModelAdmin):
-    list_display = ["id", "tracked_item", "carrier_code", "carrier_sub_code", "gluey_status", "unmapped", "occurred_at", "channel"]
+    list_display = [
+        "id",
+        "tracked_item",
+        "carrier_code",
+        "carrier_sub_code",
+        "gluey_status",
+        "unmapped",
+        "occurred_at",
+        "channel",
+    ]
     list_filter = ["channel", "unmapped", "milestone", "carrier"]
     search_fields = ["=tracked_item__tracking_id", "carrier_code"]
     list_select_related = ["tracked_item"]
@@ -230,12 +239,17 @@ class CodeMappingAdmin(admin.ModelAdmin):
         from gluey import ops_views
 
         return [
-            path("import-csv/", self.admin_site.admin_view(ops_views.mappings_import_csv), name="tracking_codemapping_import_csv"),
-            path("export-csv/", self.admin_site.admin_view(ops_views.mappings_export_csv), name="tracking_codemapping_export_csv"),
+            path(
+                "import-csv/",
+                self.admin_site.admin_view(ops_views.mappings_import_csv),
+                name="tracking_codemapping_import_csv",
+            ),
+            path(
+                "export-csv/",
+                self.admin_site.admin_view(ops_views.mappings_export_csv),
+                name="tracking_codemapping_export_csv",
+            ),
         ] + super().get_urls()
-
-
-
 
 
 class MapCodesForm(forms.Form):
@@ -249,7 +263,15 @@ class UnmappedCodeAdmin(admin.ModelAdmin):
     list_filter = ["carrier"]
     search_fields = ["carrier_code", "example_text"]
     actions = ["map_codes"]
-    readonly_fields = ["carrier", "carrier_code", "carrier_sub_code", "count", "first_seen", "last_seen", "example_text"]
+    readonly_fields = [
+        "carrier",
+        "carrier_code",
+        "carrier_sub_code",
+        "count",
+        "first_seen",
+        "last_seen",
+        "example_text",
+    ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -262,16 +284,25 @@ class UnmappedCodeAdmin(admin.ModelAdmin):
             by_carrier: dict[str, list[MappingRow]] = {}
             for unmapped in queryset:
                 by_carrier.setdefault(unmapped.carrier_id, []).append(
-                    MappingRow(unmapped.carrier_code, unmapped.carrier_sub_code, *status.triple, form.cleaned_data["note"])
+                    MappingRow(
+                        unmapped.carrier_code, unmapped.carrier_sub_code, *status.triple, form.cleaned_data["note"]
+                    )
                 )
             total = 0
             for carrier_id, rows in by_carrier.items():
                 total += code_mappings_import(carrier_id=carrier_id, rows=rows)["events_reharmonised"]
-            self.message_user(request, f"Mapped {queryset.count()} code(s) to {status}; {total} event(s) re-harmonised.")
+            self.message_user(
+                request, f"Mapped {queryset.count()} code(s) to {status}; {total} event(s) re-harmonised."
+            )
             return HttpResponseRedirect(reverse("admin:tracking_unmappedcode_changelist"))
         return TemplateResponse(
             request,
             "admin/tracking/map_codes.html",
-            {**self.admin_site.each_context(request), "form": form, "queryset": queryset, "opts": self.model._meta,
-             "title": "Map unmapped codes"},
+            {
+                **self.admin_site.each_context(request),
+                "form": form,
+                "queryset": queryset,
+                "opts": self.model._meta,
+                "title": "Map unmapped codes",
+            },
         )

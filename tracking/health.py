@@ -87,7 +87,8 @@ def freshness_histograms(*, since: datetime) -> dict[str, Freshness]:
     """Per carrier, the freshness of events recorded since ``since`` (one query)."""
     delay = ExpressionWrapper(F("recorded_at") - F("occurred_at"), output_field=DurationField())
     aggregates = {
-        f"le{i}": Count("id", filter=Q(delay__lte=timedelta(seconds=bound))) for i, bound in enumerate(FRESHNESS_BUCKETS)
+        f"le{i}": Count("id", filter=Q(delay__lte=timedelta(seconds=bound)))
+        for i, bound in enumerate(FRESHNESS_BUCKETS)
     }
     rows = (
         TrackingEvent.objects.filter(recorded_at__gte=since)

@@ -124,7 +124,9 @@ class TrackedItem(models.Model):
             models.UniqueConstraint(fields=["carrier", "tracking_id"], name="trackeditem_carrier_tracking_unique")
         ]
         indexes = [
-            models.Index(fields=["next_check_at"], name="trackeditem_due_idx", condition=models.Q(next_check_at__isnull=False)),
+            models.Index(
+                fields=["next_check_at"], name="trackeditem_due_idx", condition=models.Q(next_check_at__isnull=False)
+            ),
             models.Index(fields=["tracking_id"], name="trackeditem_tracking_idx"),
         ]
 
@@ -255,9 +257,7 @@ class CodeMapping(models.Model):
     class Meta:
         ordering = ["carrier", "carrier_code", "carrier_sub_code"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["carrier", "carrier_code", "carrier_sub_code"], name="codemapping_unique"
-            )
+            models.UniqueConstraint(fields=["carrier", "carrier_code", "carrier_sub_code"], name="codemapping_unique")
         ]
 
     def __str__(self) -> str:
@@ -284,4 +284,3 @@ class UnmappedCode(models.Model):
 
     def __str__(self) -> str:
         return f"{self.carrier_id}:{self.carrier_code}/{self.carrier_sub_code}"
-

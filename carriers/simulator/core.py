@@ -251,7 +251,9 @@ class Simulator:
         )
         path.chmod(0o600)
         try:
-            call_command("seed_demo_notifications", customer=self.customer.account_number, sftp_config=path, stdout=io.StringIO())
+            call_command(
+                "seed_demo_notifications", customer=self.customer.account_number, sftp_config=path, stdout=io.StringIO()
+            )
         except (CommandError, LookupError) as exc:
             log.warning("simulator: demo sFTP export not set up: %s", exc)
 

@@ -57,8 +57,14 @@ def parse_dtm(elements: list[list[str]], segno: int) -> tuple[str, datetime]:
     if len(value) != width or not (value.isascii() and value.isdigit()):
         raise EdiError(f"date {value!r} does not match format {fmt}", segno, "DTM", 1, component=2)
     try:
-        return qualifier, datetime(int(value[:4]), int(value[4:6]), int(value[6:8]),
-                                   int(value[8:10] or 0), int(value[10:12] or 0), int(value[12:14] or 0))
+        return qualifier, datetime(
+            int(value[:4]),
+            int(value[4:6]),
+            int(value[6:8]),
+            int(value[8:10] or 0),
+            int(value[10:12] or 0),
+            int(value[12:14] or 0),
+        )
     except ValueError:
         raise EdiError(f"invalid date {value!r}", segno, "DTM", 1, component=2) from None
 
@@ -80,15 +86,26 @@ class _Status:
         if not self.times:
             raise EdiError(f"status {self.code!r} has no date/time (DTM)", self.segno, "STS")
         when = next((t for q in _TIME_QUALIFIERS for qq, t in self.times if qq == q), self.times[0][1])
-        loc = Location(city=self.loc.get("city", ""), state=self.loc.get("state", ""),
-                       postal_code=self.loc.get("postal_code", ""), iso_country=self.loc.get("iso_country", ""),
-                       code=self.loc.get("code", ""), name=self.loc.get("name", ""))
+        loc = Location(
+            city=self.loc.get("city", ""),
+            state=self.loc.get("state", ""),
+            postal_code=self.loc.get("postal_code", ""),
+            iso_country=self.loc.get("iso_country", ""),
+            code=self.loc.get("code", ""),
+            name=self.loc.get("name", ""),
+        )
         tz, source = resolve_zone(loc.iso_country, loc.state, default_zone)
         occurred = when.replace(tzinfo=tz)
-        return StatusEvent(tracking_id=self.tracking_id, carrier_code=self.code, occurred_at=occurred,
-                           carrier_sub_code=self.reason, zone_source=source,  # type: ignore[arg-type]
-                           description=" ".join(t for t in self.text if t), location=loc,
-                           references=tuple(message_refs + self.refs))
+        return StatusEvent(
+            tracking_id=self.tracking_id,
+            carrier_code=self.code,
+            occurred_at=occurred,
+            carrier_sub_code=self.reason,
+            zone_source=source,  # type: ignore[arg-type]
+            description=" ".join(t for t in self.text if t),
+            location=loc,
+            references=tuple(message_refs + self.refs),
+        )
 
 
 def _parse(fileobj: IO[bytes], default_zone: str, encoding: str | None) -> Iterator[Transaction]:
@@ -137,8 +154,14 @@ def _parse(fileobj: IO[bytes], default_zone: str, encoding: str | None) -> Itera
             if not unh_ref:
                 raise EdiError("UNH has no message reference", segno, "UNH", 1)
             directory = ":".join(v for v in (_c(el, 2, 1), _c(el, 2, 2)) if v)
-            tx = Transaction(set_id=msg_type, control_number=unh_ref, release=directory, segment_number=segno,
-                             interchange_control_number=unb_ref or "", group_control_number=group_ref or "")
+            tx = Transaction(
+                set_id=msg_type,
+                control_number=unh_ref,
+                release=directory,
+                segment_number=segno,
+                interchange_control_number=unb_ref or "",
+                group_control_number=group_ref or "",
+            )
             count, consignment, status, message_refs, parties = 1, "", None, [], []
         elif tag == "UNT":
             if tx is None:
@@ -202,11 +225,19 @@ def _parse(fileobj: IO[bytes], default_zone: str, encoding: str | None) -> Itera
             if status is not None:
                 _read_nad(status.loc, el)
             elif not consignment:
-                parties.append(Party(role=_c(el, 1), id=_c(el, 2), id_qualifier=_c(el, 2, 2),
-                                     name=" ".join(c for c in (el[3] if len(el) > 3 else []) if c),
-                                     address=tuple(c for c in (el[4] if len(el) > 4 else []) if c),
-                                     city=_c(el, 6), state=_c(el, 7), postal_code=_c(el, 8),
-                                     iso_country=normalise_country(_c(el, 9))))
+                parties.append(
+                    Party(
+                        role=_c(el, 1),
+                        id=_c(el, 2),
+                        id_qualifier=_c(el, 2, 2),
+                        name=" ".join(c for c in (el[3] if len(el) > 3 else []) if c),
+                        address=tuple(c for c in (el[4] if len(el) > 4 else []) if c),
+                        city=_c(el, 6),
+                        state=_c(el, 7),
+                        postal_code=_c(el, 8),
+                        iso_country=normalise_country(_c(el, 9)),
+                    )
+                )
         elif tag == "FTX" and status is not None:
             status.text.append(" ".join(c for c in (el[3] if len(el) > 3 else []) if c))
     if tx is not None:
@@ -241,21 +272,25 @@ def _read_loc(loc: dict[str, str], el: list[list[str]]) -> None:
 def _read_nad(loc: dict[str, str], el: list[list[str]]) -> None:
     # NAD: party function, C082 id, C058 name and address, C080 party name,
     # C059 street, city, C819 country subdivision, postal code, country.
-    for key, value in (("name", " ".join(c for c in (el[3] if len(el) > 3 else []) if c)), ("city", _c(el, 6)),
-                       ("state", _c(el, 7)), ("postal_code", _c(el, 8)),
-                       ("iso_country", normalise_country(_c(el, 9)))):
+    for key, value in (
+        ("name", " ".join(c for c in (el[3] if len(el) > 3 else []) if c)),
+        ("city", _c(el, 6)),
+        ("state", _c(el, 7)),
+        ("postal_code", _c(el, 8)),
+        ("iso_country", normalise_country(_c(el, 9))),
+    ):
         if value and key not in loc:
             loc[key] = value
 
 
-def iter_transactions(fileobj: IO[bytes], default_zone: str = "UTC", *,
-                      encoding: str | None = None) -> Iterator[Transaction]:
+def iter_transactions(
+    fileobj: IO[bytes], default_zone: str = "UTC", *, encoding: str | None = None
+) -> Iterator[Transaction]:
     """Yield each IFTSTA message, with its events, as it is read."""
     yield from guarded(_parse(fileobj, default_zone, encoding))
 
 
-def iter_events(fileobj: IO[bytes], default_zone: str = "UTC", *,
-                encoding: str | None = None) -> Iterator[StatusEvent]:
+def iter_events(fileobj: IO[bytes], default_zone: str = "UTC", *, encoding: str | None = None) -> Iterator[StatusEvent]:
     """Yield every status event in the file, in file order."""
     for tx in iter_transactions(fileobj, default_zone, encoding=encoding):
         yield from tx.events
@@ -272,5 +307,3 @@ def validate(fileobj: IO[bytes], *, encoding: str | None = None) -> list[EdiErro
     except EdiError as err:
         return [err]
     return []
-
-

@@ -33,8 +33,13 @@ class ServiceChars:
     terminator: str = "'"
 
     def restore_table(self) -> dict[int, str]:
-        return {ord(_PH_RELEASE): self.release, ord(_PH_TERM): self.terminator, ord(_PH_ELEM): self.element,
-                ord(_PH_COMP): self.component, ord(_PH_REP): self.repetition}
+        return {
+            ord(_PH_RELEASE): self.release,
+            ord(_PH_TERM): self.terminator,
+            ord(_PH_ELEM): self.element,
+            ord(_PH_COMP): self.component,
+            ord(_PH_REP): self.repetition,
+        }
 
     def escape_table(self) -> dict[int, str]:
         chars = {self.release, self.terminator, self.element, self.component}
@@ -44,8 +49,9 @@ class ServiceChars:
 def parse_una(text: str) -> ServiceChars:
     if len(text) < 9:
         raise EdiError("UNA service string advice is shorter than 9 characters", 1, "UNA")
-    chars = ServiceChars(component=text[3], element=text[4], decimal=text[5], release=text[6],
-                         repetition=text[7], terminator=text[8])
+    chars = ServiceChars(
+        component=text[3], element=text[4], decimal=text[5], release=text[6], repetition=text[7], terminator=text[8]
+    )
     delims = [chars.component, chars.element, chars.terminator]
     if len(set(delims)) != 3 or any(c.isalnum() or c in "\r\n" for c in delims):
         raise EdiError("UNA delimiters must be distinct and not letters or digits", 1, "UNA")
@@ -101,8 +107,10 @@ class SegmentReader:
                 # end segments with CR/LF; drop them all.
                 text = text.replace("\r", "").replace("\n", "")
             if not final and any(p in source for p in _PLACEHOLDERS):  # type: ignore[operator]
-                raise EdiError("file contains private-use characters U+E000-U+E004, which are not supported",
-                               self.segment_number + 1)
+                raise EdiError(
+                    "file contains private-use characters U+E000-U+E004, which are not supported",
+                    self.segment_number + 1,
+                )
             # The tail of the last chunk may hold placeholders already.
             escaped = rel in text or carried
             if rel in text:
@@ -129,8 +137,10 @@ class SegmentReader:
                 self.segment_number += 1
                 elements = raw.split(elem)
                 if escaped:
-                    yield elements[0].translate(restore), [
-                        [c.translate(restore) for c in e.split(comp)] for e in elements[1:]]
+                    yield (
+                        elements[0].translate(restore),
+                        [[c.translate(restore) for c in e.split(comp)] for e in elements[1:]],
+                    )
                 else:
                     yield elements[0], [e.split(comp) for e in elements[1:]]
             if final:

@@ -33,12 +33,65 @@ from edi.model import StatusEvent
 from edi.x12.writer import WriteSummary
 from edi.zones import get_zone, resolve_zone
 
-_DIRECTORIES = {"D:96A", "D:96B", "D:97A", "D:97B", "D:98A", "D:98B", "D:99A", "D:99B", "D:00A", "D:00B",
-                "D:01A", "D:01B", "D:01C", "D:02A", "D:02B", "D:03A", "D:03B", "D:04A", "D:04B", "D:05A",
-                "D:05B", "D:06A", "D:06B", "D:07A", "D:07B", "D:08A", "D:08B", "D:09A", "D:09B", "D:10A",
-                "D:10B", "D:11A", "D:11B", "D:12A", "D:12B", "D:13A", "D:13B", "D:14A", "D:14B", "D:15A",
-                "D:15B", "D:16A", "D:16B", "D:17A", "D:17B", "D:18A", "D:18B", "D:19A", "D:19B", "D:20A",
-                "D:20B", "D:21A", "D:21B", "D:22A", "D:22B", "D:23A", "D:23B"}
+_DIRECTORIES = {
+    "D:96A",
+    "D:96B",
+    "D:97A",
+    "D:97B",
+    "D:98A",
+    "D:98B",
+    "D:99A",
+    "D:99B",
+    "D:00A",
+    "D:00B",
+    "D:01A",
+    "D:01B",
+    "D:01C",
+    "D:02A",
+    "D:02B",
+    "D:03A",
+    "D:03B",
+    "D:04A",
+    "D:04B",
+    "D:05A",
+    "D:05B",
+    "D:06A",
+    "D:06B",
+    "D:07A",
+    "D:07B",
+    "D:08A",
+    "D:08B",
+    "D:09A",
+    "D:09B",
+    "D:10A",
+    "D:10B",
+    "D:11A",
+    "D:11B",
+    "D:12A",
+    "D:12B",
+    "D:13A",
+    "D:13B",
+    "D:14A",
+    "D:14B",
+    "D:15A",
+    "D:15B",
+    "D:16A",
+    "D:16B",
+    "D:17A",
+    "D:17B",
+    "D:18A",
+    "D:18B",
+    "D:19A",
+    "D:19B",
+    "D:20A",
+    "D:20B",
+    "D:21A",
+    "D:21B",
+    "D:22A",
+    "D:22B",
+    "D:23A",
+    "D:23B",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,9 +112,15 @@ class EdifactProfile:
     default_zone: str = "UTC"
 
 
-def write_iftsta_stream(events: Iterable[StatusEvent], profile: EdifactProfile, fileobj: IO[bytes],
-                        interchange_reference: int | str, first_message_reference: int = 1, *,
-                        created_at: datetime | None = None) -> WriteSummary:
+def write_iftsta_stream(
+    events: Iterable[StatusEvent],
+    profile: EdifactProfile,
+    fileobj: IO[bytes],
+    interchange_reference: int | str,
+    first_message_reference: int = 1,
+    *,
+    created_at: datetime | None = None,
+) -> WriteSummary:
     """Write one IFTSTA interchange to ``fileobj`` as the events arrive."""
     p = profile
     if p.directory not in _DIRECTORIES:
@@ -99,15 +158,25 @@ def write_iftsta_stream(events: Iterable[StatusEvent], profile: EdifactProfile, 
         try:
             fileobj.write("".join(buf).encode(p.encoding))
         except UnicodeEncodeError as exc:
-            raise EdiError(f"a value cannot be written in {p.encoding}: {exc.object[exc.start:exc.end]!r}") from None
+            raise EdiError(f"a value cannot be written in {p.encoding}: {exc.object[exc.start : exc.end]!r}") from None
         buf.clear()
 
     if p.una:
         buf.append("UNA:+.? '" + ("\n" if p.newline else ""))
     version, release = p.directory.split(":")
-    seg("UNB", (p.syntax, p.syntax_version), (esc(p.sender_id), p.sender_qualifier),
-        (esc(p.recipient_id), p.recipient_qualifier), (now.strftime("%y%m%d"), now.strftime("%H%M")), esc(ref),
-        "", "IFTSTA" if not p.test else "", "", "", "1" if p.test else "")
+    seg(
+        "UNB",
+        (p.syntax, p.syntax_version),
+        (esc(p.sender_id), p.sender_qualifier),
+        (esc(p.recipient_id), p.recipient_qualifier),
+        (now.strftime("%y%m%d"), now.strftime("%H%M")),
+        esc(ref),
+        "",
+        "IFTSTA" if not p.test else "",
+        "",
+        "",
+        "1" if p.test else "",
+    )
     messages = n_events = 0
     msg_no = first_message_reference - 1
     current: str | None = None
@@ -148,8 +217,7 @@ def write_iftsta_stream(events: Iterable[StatusEvent], profile: EdifactProfile, 
             seg("LOC", "175", (esc(loc.code), "", "", esc(loc.city)))
             count += 1
         if loc.name or loc.state or loc.postal_code or loc.iso_country:
-            seg("NAD", "ZZZ", "", "", esc(loc.name), "", "", esc(loc.state), esc(loc.postal_code),
-                esc(loc.iso_country))
+            seg("NAD", "ZZZ", "", "", esc(loc.name), "", "", esc(loc.state), esc(loc.postal_code), esc(loc.iso_country))
             count += 1
         if len(buf) > 2048:
             flush()
@@ -160,8 +228,14 @@ def write_iftsta_stream(events: Iterable[StatusEvent], profile: EdifactProfile, 
     return WriteSummary(messages, n_events, msg_no if messages else None)
 
 
-def write_iftsta(events: Iterable[StatusEvent], profile: EdifactProfile, interchange_reference: int | str,
-                 first_message_reference: int = 1, *, created_at: datetime | None = None) -> bytes:
+def write_iftsta(
+    events: Iterable[StatusEvent],
+    profile: EdifactProfile,
+    interchange_reference: int | str,
+    first_message_reference: int = 1,
+    *,
+    created_at: datetime | None = None,
+) -> bytes:
     """The whole interchange as bytes."""
     out = io.BytesIO()
     write_iftsta_stream(events, profile, out, interchange_reference, first_message_reference, created_at=created_at)

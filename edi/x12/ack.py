@@ -107,15 +107,24 @@ def _group_segments(group: GroupResult, set_control: str, release: str) -> list[
         status = "E"
     else:
         status = "A"
-    declared = group.declared_sets if group.declared_sets.isascii() and group.declared_sets.isdigit() else str(group.n_sets)
+    declared = (
+        group.declared_sets if group.declared_sets.isascii() and group.declared_sets.isdigit() else str(group.n_sets)
+    )
     segs.append(["AK9", status, declared, str(group.n_sets), str(accepted), *group_codes])
     segs.append(["SE", str(len(segs) + 1), set_control])
     return segs
 
 
-def build_997(fileobj: IO[bytes], *, interchange_control_number: int = 1, group_control_number: int = 1,
-              first_set_control_number: int = 1, profile: X12Profile | None = None,
-              created_at: datetime | None = None, encoding: str | None = None) -> bytes:
+def build_997(
+    fileobj: IO[bytes],
+    *,
+    interchange_control_number: int = 1,
+    group_control_number: int = 1,
+    first_set_control_number: int = 1,
+    profile: X12Profile | None = None,
+    created_at: datetime | None = None,
+    encoding: str | None = None,
+) -> bytes:
     """The 997 acknowledging every functional group in ``fileobj``.
 
     Raises EdiError only when the file cannot be read as X12 at all (no
@@ -140,15 +149,27 @@ def build_997(fileobj: IO[bytes], *, interchange_control_number: int = 1, group_
     release = _RELEASE_BY_ISA12.get(first_isa.version, "5010" if first_isa.version >= "00501" else "4010")
     if profile is None:
         profile = X12Profile(
-            sender_id=first_isa.receiver_id or "UNKNOWN", receiver_id=first_isa.sender_id or "UNKNOWN",
-            sender_qualifier=first_isa.receiver_qualifier or "ZZ", receiver_qualifier=first_isa.sender_qualifier or "ZZ",
-            gs_sender_id=groups[0].info.receiver_id, gs_receiver_id=groups[0].info.sender_id, release=release,
-            element_separator=delims.element, component_separator=delims.component,
-            segment_terminator=delims.segment, repetition_separator=delims.repetition or "^",
+            sender_id=first_isa.receiver_id or "UNKNOWN",
+            receiver_id=first_isa.sender_id or "UNKNOWN",
+            sender_qualifier=first_isa.receiver_qualifier or "ZZ",
+            receiver_qualifier=first_isa.sender_qualifier or "ZZ",
+            gs_sender_id=groups[0].info.receiver_id,
+            gs_receiver_id=groups[0].info.sender_id,
+            release=release,
+            element_separator=delims.element,
+            component_separator=delims.component,
+            segment_terminator=delims.segment,
+            repetition_separator=delims.repetition or "^",
             test=first_isa.test,
         )
-    return _render(profile, groups, interchange_control_number, group_control_number, first_set_control_number,
-                   created_at or datetime.now(UTC))
+    return _render(
+        profile,
+        groups,
+        interchange_control_number,
+        group_control_number,
+        first_set_control_number,
+        created_at or datetime.now(UTC),
+    )
 
 
 def _render(p: X12Profile, groups: list[GroupResult], icn: int, gcn: int, first_set: int, now: datetime) -> bytes:
@@ -160,13 +181,42 @@ def _render(p: X12Profile, groups: list[GroupResult], icn: int, gcn: int, first_
     end = p.segment_terminator + ("\n" if p.newline and p.segment_terminator != "\n" else "")
     bad = {sep, p.component_separator, p.segment_terminator}
     table = str.maketrans({c: " " for c in bad})
-    lines = ["ISA", "00", " " * 10, "00", " " * 10, p.sender_qualifier.ljust(2), p.sender_id.ljust(15),
-             p.receiver_qualifier.ljust(2), p.receiver_id.ljust(15), now.strftime("%y%m%d"), now.strftime("%H%M"),
-             p.repetition_separator if p.release == "5010" else "U", isa12, f"{icn:09d}", "0",
-             "T" if p.test else "P", p.component_separator]
+    lines = [
+        "ISA",
+        "00",
+        " " * 10,
+        "00",
+        " " * 10,
+        p.sender_qualifier.ljust(2),
+        p.sender_id.ljust(15),
+        p.receiver_qualifier.ljust(2),
+        p.receiver_id.ljust(15),
+        now.strftime("%y%m%d"),
+        now.strftime("%H%M"),
+        p.repetition_separator if p.release == "5010" else "U",
+        isa12,
+        f"{icn:09d}",
+        "0",
+        "T" if p.test else "P",
+        p.component_separator,
+    ]
     out = [sep.join(lines) + end]
-    out.append(sep.join(["GS", "FA", p.gs_sender_id or p.sender_id, p.gs_receiver_id or p.receiver_id,
-                         now.strftime("%Y%m%d"), now.strftime("%H%M"), str(gcn), "X", gs08]) + end)
+    out.append(
+        sep.join(
+            [
+                "GS",
+                "FA",
+                p.gs_sender_id or p.sender_id,
+                p.gs_receiver_id or p.receiver_id,
+                now.strftime("%Y%m%d"),
+                now.strftime("%H%M"),
+                str(gcn),
+                "X",
+                gs08,
+            ]
+        )
+        + end
+    )
     for n, group in enumerate(groups):
         for seg in _group_segments(group, f"{first_set + n:04d}", p.release):
             values = [v.translate(table) for v in seg]

@@ -61,11 +61,14 @@ def _isa_info(el: list[str], segno: int) -> InterchangeInfo:
         raise EdiError(f"ISA has {len(el) - 1} elements, expected 16", segno, "ISA", ack=("TA1", "024"))
     control = el[13].strip()
     if not (control.isascii() and control.isdigit()):
-        raise EdiError(f"interchange control number {el[13]!r} is not numeric", segno, "ISA", 13,
-                       ack=("TA1", "018"))
+        raise EdiError(f"interchange control number {el[13]!r} is not numeric", segno, "ISA", 13, ack=("TA1", "018"))
     return InterchangeInfo(
-        sender_qualifier=el[5].strip(), sender_id=el[6].strip(), receiver_qualifier=el[7].strip(),
-        receiver_id=el[8].strip(), control_number=control, version=el[12].strip(),
+        sender_qualifier=el[5].strip(),
+        sender_id=el[6].strip(),
+        receiver_qualifier=el[7].strip(),
+        receiver_id=el[8].strip(),
+        control_number=control,
+        version=el[12].strip(),
         test=el[15].strip().upper() == "T",
     )
 
@@ -105,8 +108,7 @@ class Envelope:
             self.out.append(("problem", err))
 
     # -- closing -----------------------------------------------------------
-    def close_set(self, segno: int, trailer: list[str] | None, body: str | None = None,
-                  body_count: int = 0) -> None:
+    def close_set(self, segno: int, trailer: list[str] | None, body: str | None = None, body_count: int = 0) -> None:
         """Close the current set; ``body`` is its text when the fast path read it whole."""
         tx, result, segments = self.tx, self.tx_result, self.segments
         assert tx is not None and result is not None
@@ -115,26 +117,42 @@ class Envelope:
             delims = self.reader.delimiters
             assert delims is not None
             try:
-                build_214(tx, body if body is not None else delims.segment.join(segments or ()),
-                          syntax_for(delims.element, delims.segment), self.st_segno + 1, self.default_zone)
+                build_214(
+                    tx,
+                    body if body is not None else delims.segment.join(segments or ()),
+                    syntax_for(delims.element, delims.segment),
+                    self.st_segno + 1,
+                    self.default_zone,
+                )
             except EdiError as err:
                 self.problem(err, result.problems)
         if trailer is None:
-            self.problem(EdiError(f"transaction set {tx.control_number} has no SE trailer", segno, "SE",
-                                  ack=("AK5", "2")), result.problems)
+            self.problem(
+                EdiError(f"transaction set {tx.control_number} has no SE trailer", segno, "SE", ack=("AK5", "2")),
+                result.problems,
+            )
         else:
             se01 = trailer[1].strip() if len(trailer) > 1 else ""
             se02 = trailer[2].strip() if len(trailer) > 2 else ""
             if not (se01.isascii() and se01.isdigit() and int(se01) == count):
-                self.problem(EdiError(f"SE01 says {se01!r} segments, the set has {count}", segno, "SE", 1,
-                                      ack=("AK5", "4")), result.problems)
+                self.problem(
+                    EdiError(f"SE01 says {se01!r} segments, the set has {count}", segno, "SE", 1, ack=("AK5", "4")),
+                    result.problems,
+                )
             if se02 != tx.control_number:
-                self.problem(EdiError(f"SE02 {se02!r} does not match ST02 {tx.control_number!r}", segno, "SE", 2,
-                                      ack=("AK5", "3")), result.problems)
+                self.problem(
+                    EdiError(
+                        f"SE02 {se02!r} does not match ST02 {tx.control_number!r}", segno, "SE", 2, ack=("AK5", "3")
+                    ),
+                    result.problems,
+                )
         group = self.group
         if not self.strict and segments:
-            self.check_segment_ids(self.reader.delimiters.segment.join(segments),  # type: ignore[union-attr]
-                                   self.st_segno + 1, result.problems)
+            self.check_segment_ids(
+                self.reader.delimiters.segment.join(segments),  # type: ignore[union-attr]
+                self.st_segno + 1,
+                result.problems,
+            )
         if group is not None:
             group.n_sets += 1
             if not self.strict and (result.problems or group.n_sets <= KEEP_SETS):
@@ -156,15 +174,31 @@ class Envelope:
         st01 = st[0].strip()
         st02 = st[1].strip() if len(st) > 1 else ""
         info = group.info
-        tx = Transaction(st01, st02, info.version, "", "", "", (), [], segno, info.control_number,
-                         self.isa.control_number if self.isa else "")
+        tx = Transaction(
+            st01,
+            st02,
+            info.version,
+            "",
+            "",
+            "",
+            (),
+            [],
+            segno,
+            info.control_number,
+            self.isa.control_number if self.isa else "",
+        )
         problems: list[EdiError] = []
         if not (4 <= len(st02) <= 9 and st02.isalnum()):
-            self.problem(EdiError(f"invalid transaction set control number {st02!r}", segno, "ST", 2,
-                                  ack=("AK5", "7")), problems)
+            self.problem(
+                EdiError(f"invalid transaction set control number {st02!r}", segno, "ST", 2, ack=("AK5", "7")), problems
+            )
         elif st02 in self.seen_sets:
-            self.problem(EdiError(f"transaction set control number {st02} repeats in the group", segno, "ST", 2,
-                                  ack=("AK5", "23")), problems)
+            self.problem(
+                EdiError(
+                    f"transaction set control number {st02} repeats in the group", segno, "ST", 2, ack=("AK5", "23")
+                ),
+                problems,
+            )
         elif len(self.seen_sets) < KEEP_SETS:
             self.seen_sets.add(st02)
         if st01 == "214":
@@ -178,12 +212,18 @@ class Envelope:
         count = n_body + 2
         se01 = se[1].strip() if len(se) > 1 else ""
         if not (se01.isascii() and se01.isdigit() and int(se01) == count):
-            self.problem(EdiError(f"SE01 says {se01!r} segments, the set has {count}", segno + count - 1, "SE", 1,
-                                  ack=("AK5", "4")), problems)
+            self.problem(
+                EdiError(
+                    f"SE01 says {se01!r} segments, the set has {count}", segno + count - 1, "SE", 1, ack=("AK5", "4")
+                ),
+                problems,
+            )
         se02 = se[2].strip() if len(se) > 2 else ""
         if se02 != st02:
-            self.problem(EdiError(f"SE02 {se02!r} does not match ST02 {st02!r}", segno + count - 1, "SE", 2,
-                                  ack=("AK5", "3")), problems)
+            self.problem(
+                EdiError(f"SE02 {se02!r} does not match ST02 {st02!r}", segno + count - 1, "SE", 2, ack=("AK5", "3")),
+                problems,
+            )
         group.n_sets += 1
         if not self.strict:
             self.check_segment_ids(body, segno + 1, problems)
@@ -204,8 +244,15 @@ class Envelope:
         for i, raw in enumerate(body.split(delims.segment)):
             tag = raw.split(delims.element, 1)[0]
             if not _SEGMENT_ID(tag):
-                problems.append(EdiError(f"unrecognized segment id {tag[:10]!r}", first_segno + i, tag[:3],
-                                         ack=("AK3", "1"), set_position=i + 2))
+                problems.append(
+                    EdiError(
+                        f"unrecognized segment id {tag[:10]!r}",
+                        first_segno + i,
+                        tag[:3],
+                        ack=("AK3", "1"),
+                        set_position=i + 2,
+                    )
+                )
                 return
 
     def close_group(self, segno: int, trailer: list[str] | None) -> None:
@@ -213,34 +260,62 @@ class Envelope:
         assert group is not None
         gs06 = group.info.control_number
         if trailer is None:
-            self.problem(EdiError(f"functional group {gs06} has no GE trailer", segno, "GE",
-                                  ack=("AK9", "3")), group.problems)
+            self.problem(
+                EdiError(f"functional group {gs06} has no GE trailer", segno, "GE", ack=("AK9", "3")), group.problems
+            )
         else:
             ge01 = trailer[1].strip() if len(trailer) > 1 else ""
             ge02 = trailer[2].strip() if len(trailer) > 2 else ""
             group.declared_sets = ge01
             if ge01 != str(group.n_sets):
-                self.problem(EdiError(f"GE01 says {ge01!r} transaction sets, the group has {group.n_sets}",
-                                      segno, "GE", 1, ack=("AK9", "5")), group.problems)
+                self.problem(
+                    EdiError(
+                        f"GE01 says {ge01!r} transaction sets, the group has {group.n_sets}",
+                        segno,
+                        "GE",
+                        1,
+                        ack=("AK9", "5"),
+                    ),
+                    group.problems,
+                )
             if ge02.lstrip("0") != gs06.lstrip("0"):
-                self.problem(EdiError(f"GE02 {ge02!r} does not match GS06 {gs06!r}", segno, "GE", 2,
-                                      ack=("AK9", "4")), group.problems)
+                self.problem(
+                    EdiError(f"GE02 {ge02!r} does not match GS06 {gs06!r}", segno, "GE", 2, ack=("AK9", "4")),
+                    group.problems,
+                )
         self.out.append(("group", group))
         self.group = None
 
     def close_interchange(self, segno: int, trailer: list[str] | None) -> None:
         if trailer is None:
-            self.problem(EdiError("interchange has no IEA trailer", segno, "IEA", ack=("TA1", "023")),
-                         self.isa_problems)
+            self.problem(
+                EdiError("interchange has no IEA trailer", segno, "IEA", ack=("TA1", "023")), self.isa_problems
+            )
         else:
             iea01 = trailer[1].strip() if len(trailer) > 1 else ""
             iea02 = trailer[2].strip() if len(trailer) > 2 else ""
             if iea01 != str(self.n_groups):
-                self.problem(EdiError(f"IEA01 says {iea01!r} groups, the interchange has {self.n_groups}",
-                                      segno, "IEA", 1, ack=("TA1", "021")), self.isa_problems)
+                self.problem(
+                    EdiError(
+                        f"IEA01 says {iea01!r} groups, the interchange has {self.n_groups}",
+                        segno,
+                        "IEA",
+                        1,
+                        ack=("TA1", "021"),
+                    ),
+                    self.isa_problems,
+                )
             if self.isa is not None and iea02 != self.isa.control_number:
-                self.problem(EdiError(f"IEA02 {iea02!r} does not match ISA13 {self.isa.control_number!r}",
-                                      segno, "IEA", 2, ack=("TA1", "001")), self.isa_problems)
+                self.problem(
+                    EdiError(
+                        f"IEA02 {iea02!r} does not match ISA13 {self.isa.control_number!r}",
+                        segno,
+                        "IEA",
+                        2,
+                        ack=("TA1", "001"),
+                    ),
+                    self.isa_problems,
+                )
         self.out.append(("interchange", InterchangeResult(self.isa, self.isa_problems)))
         self.isa, self.isa_open, self.isa_problems, self.n_groups = None, False, [], 0
 
@@ -252,18 +327,35 @@ class Envelope:
         st01 = el[1].strip() if len(el) > 1 else ""
         st02 = el[2].strip() if len(el) > 2 else ""
         if group is not None:
-            tx = Transaction(st01, st02, group.info.version, "", "", "", (), [], segno, group.info.control_number,
-                             self.isa.control_number if self.isa else "")
+            tx = Transaction(
+                st01,
+                st02,
+                group.info.version,
+                "",
+                "",
+                "",
+                (),
+                [],
+                segno,
+                group.info.control_number,
+                self.isa.control_number if self.isa else "",
+            )
         else:
             tx = Transaction(st01, st02, "", segment_number=segno)
         result = SetResult(st01, st02)
         self.tx, self.tx_result, self.segments, self.st_segno = tx, result, [], segno
         if not st02 or not st02.isalnum() or not 4 <= len(st02) <= 9:
-            self.problem(EdiError(f"invalid transaction set control number {st02!r}", segno, "ST", 2,
-                                  ack=("AK5", "7")), result.problems)
+            self.problem(
+                EdiError(f"invalid transaction set control number {st02!r}", segno, "ST", 2, ack=("AK5", "7")),
+                result.problems,
+            )
         elif st02 in self.seen_sets:
-            self.problem(EdiError(f"transaction set control number {st02} repeats in the group", segno, "ST", 2,
-                                  ack=("AK5", "23")), result.problems)
+            self.problem(
+                EdiError(
+                    f"transaction set control number {st02} repeats in the group", segno, "ST", 2, ack=("AK5", "23")
+                ),
+                result.problems,
+            )
         elif len(self.seen_sets) < KEEP_SETS:
             self.seen_sets.add(st02)
         if not st01:
@@ -280,19 +372,31 @@ class Envelope:
         control = el[6].strip()
         self.n_groups += 1
         self.seen_sets = set()
-        self.group = GroupResult(GroupInfo(functional_id=el[1].strip(), control_number=control,
-                                           sender_id=el[2].strip(), receiver_id=el[3].strip(),
-                                           version=el[8].strip()), self.isa, delimiters=self.reader.delimiters)
+        self.group = GroupResult(
+            GroupInfo(
+                functional_id=el[1].strip(),
+                control_number=control,
+                sender_id=el[2].strip(),
+                receiver_id=el[3].strip(),
+                version=el[8].strip(),
+            ),
+            self.isa,
+            delimiters=self.reader.delimiters,
+        )
         if not (control.isascii() and control.isdigit()):
-            self.problem(EdiError(f"group control number {control!r} is not numeric", segno, "GS", 6,
-                                  ack=("AK9", "6")), self.group.problems)
+            self.problem(
+                EdiError(f"group control number {control!r} is not numeric", segno, "GS", 6, ack=("AK9", "6")),
+                self.group.problems,
+            )
 
     def isa_segment(self, el: list[str], segno: int) -> None:
         if self.isa_open:
             if self.group is not None:
                 self.close_group(segno, None)
-            self.problem(EdiError("interchange has no IEA trailer before the next ISA", segno, "IEA",
-                                  ack=("TA1", "023")), self.isa_problems)
+            self.problem(
+                EdiError("interchange has no IEA trailer before the next ISA", segno, "IEA", ack=("TA1", "023")),
+                self.isa_problems,
+            )
             self.out.append(("interchange", InterchangeResult(self.isa, self.isa_problems)))
         self.isa, self.isa_open, self.isa_problems, self.n_groups = None, True, [], 0
         try:
@@ -328,8 +432,10 @@ class Envelope:
         elif tag == "SE":
             self.problem(EdiError("SE without an ST", segno, "SE"), self.group.problems if self.group else None)
         else:
-            self.problem(EdiError(f"segment {tag[:3]!r} outside a transaction set", segno, tag[:3]),
-                         self.group.problems if self.group else None)
+            self.problem(
+                EdiError(f"segment {tag[:3]!r} outside a transaction set", segno, tag[:3]),
+                self.group.problems if self.group else None,
+            )
 
     def end(self, segno: int) -> None:
         if self.tx is not None:

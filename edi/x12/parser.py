@@ -47,8 +47,15 @@ class _Markers:
     def whole_set(self, text: str, last_at: int) -> bool:
         """True when a piece is exactly ST..SE: SE is its last segment and its
         only SE, and no group or interchange segment hides inside."""
-        return (last_at > 0 and text.startswith(self.se_head, last_at + 1) and text.find(self.se_marker) == last_at
-                and self.ge not in text and self.iea not in text and self.gs not in text and self.isa not in text)
+        return (
+            last_at > 0
+            and text.startswith(self.se_head, last_at + 1)
+            and text.find(self.se_marker) == last_at
+            and self.ge not in text
+            and self.iea not in text
+            and self.gs not in text
+            and self.isa not in text
+        )
 
 
 def _segments(env: Envelope, segs: list[str], segno: int) -> int:
@@ -69,8 +76,9 @@ def _segments(env: Envelope, segs: list[str], segno: int) -> int:
     return segno
 
 
-def parse(fileobj: IO[bytes], *, default_zone: str = "UTC", encoding: str | None = None,
-          strict: bool = True) -> Iterator[tuple[Any, ...]]:
+def parse(
+    fileobj: IO[bytes], *, default_zone: str = "UTC", encoding: str | None = None, strict: bool = True
+) -> Iterator[tuple[Any, ...]]:
     """Every item of the file (see the module docstring), strict or collecting."""
     reader = PieceReader(fileobj, encoding)
     env = Envelope(strict, default_zone, reader)
@@ -88,10 +96,10 @@ def parse(fileobj: IO[bytes], *, default_zone: str = "UTC", encoding: str | None
                 last_at = text.rfind(term)
                 if env.tx is None and env.group is not None and marks.whole_set(text, last_at):
                     first_at = text.find(term)
-                    body = text[first_at + 1:last_at] if first_at < last_at else ""
+                    body = text[first_at + 1 : last_at] if first_at < last_at else ""
                     n_body = body.count(term) + 1 if body else 0
                     segno += 1
-                    env.whole_set(text[:first_at], body, n_body, text[last_at + 1:], segno)
+                    env.whole_set(text[:first_at], body, n_body, text[last_at + 1 :], segno)
                     segno += n_body + 1
                 else:
                     segs = text.split(term)
@@ -106,8 +114,9 @@ def parse(fileobj: IO[bytes], *, default_zone: str = "UTC", encoding: str | None
     yield from out
 
 
-def iter_214(fileobj: IO[bytes], default_zone: str = "UTC", encoding: str | None = None, *,
-             events_only: bool = False) -> Iterator[Any]:
+def iter_214(
+    fileobj: IO[bytes], default_zone: str = "UTC", encoding: str | None = None, *, events_only: bool = False
+) -> Iterator[Any]:
     """Strict reading of 214 transaction sets only: the readers' hot path.
 
     Yields Transactions, or with ``events_only`` each set's list of events
@@ -137,17 +146,28 @@ def iter_214(fileobj: IO[bytes], default_zone: str = "UTC", encoding: str | None
             if kind != "loose":
                 last_at = text.rfind(term)
                 # One whole set, ST..SE and nothing else (see _Markers.whole_set).
-                if (group is not None and last_at > 0 and text.startswith(se_head, last_at + 1)
-                        and text.find(se_marker) == last_at
-                        and (clean or (ge not in text and iea not in text and gs not in text and isa not in text))):
+                if (
+                    group is not None
+                    and last_at > 0
+                    and text.startswith(se_head, last_at + 1)
+                    and text.find(se_marker) == last_at
+                    and (clean or (ge not in text and iea not in text and gs not in text and isa not in text))
+                ):
                     first_at = text.find(term)
                     n_body = text.count(term, first_at + 1, last_at) + 1 if first_at < last_at else 0
                     st = text[:first_at].split(sep)
-                    se = text[last_at + 1:].split(sep)
+                    se = text[last_at + 1 :].split(sep)
                     segno += 1
-                    if (len(st) == 2 and len(se) == 3 and st[0] == "214" and se[2] == st[1]
-                            and 4 <= len(st[1]) <= 9 and st[1].isalnum() and st[1] not in seen
-                            and se[1] == str(n_body + 2)):
+                    if (
+                        len(st) == 2
+                        and len(se) == 3
+                        and st[0] == "214"
+                        and se[2] == st[1]
+                        and 4 <= len(st[1]) <= 9
+                        and st[1].isalnum()
+                        and st[1] not in seen
+                        and se[1] == str(n_body + 2)
+                    ):
                         if len(seen) < KEEP_SETS:
                             seen.add(st[1])
                         group.n_sets += 1
@@ -157,13 +177,24 @@ def iter_214(fileobj: IO[bytes], default_zone: str = "UTC", encoding: str | None
                             yield events
                         else:
                             info = group.info
-                            tx = Transaction("214", st[1], info.version, "", "", "", (), [], segno,
-                                             info.control_number, env.isa.control_number if env.isa else "")
-                            build_214(tx, text[first_at + 1:last_at], syntax, segno + 1, default_zone)
+                            tx = Transaction(
+                                "214",
+                                st[1],
+                                info.version,
+                                "",
+                                "",
+                                "",
+                                (),
+                                [],
+                                segno,
+                                info.control_number,
+                                env.isa.control_number if env.isa else "",
+                            )
+                            build_214(tx, text[first_at + 1 : last_at], syntax, segno + 1, default_zone)
                             yield tx
                     else:
-                        body = text[first_at + 1:last_at] if first_at < last_at else ""
-                        env.whole_set(text[:first_at], body, n_body, text[last_at + 1:], segno)
+                        body = text[first_at + 1 : last_at] if first_at < last_at else ""
+                        env.whole_set(text[:first_at], body, n_body, text[last_at + 1 :], segno)
                     segno += n_body + 1
                 else:
                     segs = text.split(term)

@@ -30,14 +30,14 @@ from edi.model import StatusEvent, Transaction
 from edi.x12.parser import iter_214, parse
 
 
-def iter_transactions(fileobj: IO[bytes], default_zone: str = "UTC", *,
-                      encoding: str | None = None) -> Iterator[Transaction]:
+def iter_transactions(
+    fileobj: IO[bytes], default_zone: str = "UTC", *, encoding: str | None = None
+) -> Iterator[Transaction]:
     """Yield each 214 transaction set, with its events, as it is read."""
     yield from guarded(iter_214(fileobj, default_zone, encoding))
 
 
-def iter_events(fileobj: IO[bytes], default_zone: str = "UTC", *,
-                encoding: str | None = None) -> Iterator[StatusEvent]:
+def iter_events(fileobj: IO[bytes], default_zone: str = "UTC", *, encoding: str | None = None) -> Iterator[StatusEvent]:
     """Yield every status event of every 214 in the file, in file order."""
     # Chained in C: a Python generator layer per event shows on big files.
     return chain.from_iterable(guarded(iter_214(fileobj, default_zone, encoding, events_only=True)))

@@ -13,14 +13,31 @@ from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from edi.zones import get_zone
 
 _FIXED_HOURS = {
-    "ES": -5, "ED": -4, "CS": -6, "CD": -5, "MS": -7, "MD": -6, "PS": -8, "PD": -7,
-    "AS": -9, "AD": -8, "HS": -10, "HD": -9, "TS": -4, "TD": -3,
+    "ES": -5,
+    "ED": -4,
+    "CS": -6,
+    "CD": -5,
+    "MS": -7,
+    "MD": -6,
+    "PS": -8,
+    "PD": -7,
+    "AS": -9,
+    "AD": -8,
+    "HS": -10,
+    "HD": -9,
+    "TS": -4,
+    "TD": -3,
 }
 _FIXED_MINUTES = {"NS": -210, "ND": -150}
 _PREVAILING = {
-    "ET": "America/New_York", "CT": "America/Chicago", "MT": "America/Denver",
-    "PT": "America/Los_Angeles", "AT": "America/Anchorage", "HT": "Pacific/Honolulu",
-    "NT": "America/St_Johns", "TT": "America/Halifax",
+    "ET": "America/New_York",
+    "CT": "America/Chicago",
+    "MT": "America/Denver",
+    "PT": "America/Los_Angeles",
+    "AT": "America/Anchorage",
+    "HT": "Pacific/Honolulu",
+    "NT": "America/St_Johns",
+    "TT": "America/Halifax",
 }
 
 LOCAL_CODES = frozenset({"", "LT"})

@@ -147,13 +147,13 @@ class PieceReader:
                     tail = text
                     text = next(chunks, None)
                     continue
-                complete, tail = text[:cut], text[cut + 1:]
+                complete, tail = text[:cut], text[cut + 1 :]
             if complete.endswith(term):
                 complete = complete[:-1]
             pieces = complete.split(marker)
             head = pieces[0]
             if head.startswith(st_head):
-                pieces[0] = head[len(st_head):]
+                pieces[0] = head[len(st_head) :]
             else:
                 if head:
                     yield "loose", [head]
@@ -162,8 +162,9 @@ class PieceReader:
                 # "clean": no group or interchange segment anywhere in the
                 # batch, so the parser need not look for them set by set.
                 # (GE/GS start with G and IEA/ISA with I: one scan each first.)
-                clean = ((g_mark not in complete or all(m not in complete for m in group_marks[:2]))
-                         and (i_mark not in complete or all(m not in complete for m in group_marks[2:])))
+                clean = (g_mark not in complete or all(m not in complete for m in group_marks[:2])) and (
+                    i_mark not in complete or all(m not in complete for m in group_marks[2:])
+                )
                 yield "clean" if clean else "sets", pieces
             if final:
                 return

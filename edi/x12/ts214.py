@@ -41,8 +41,9 @@ _DATES: dict[str, tuple[int, int, int]] = {}
 _TIMES: dict[str, tuple[int, int, int, int]] = {}
 
 
-def parse_parts(date: str, time: str, segno: int, pos: int, tag: str = "AT7",
-                date_el: int = 5) -> tuple[tuple[int, int, int], tuple[int, int, int, int]]:
+def parse_parts(
+    date: str, time: str, segno: int, pos: int, tag: str = "AT7", date_el: int = 5
+) -> tuple[tuple[int, int, int], tuple[int, int, int, int]]:
     """((year, month, day), (hour, minute, second, microsecond)), validated.
 
     Dates and times repeat a lot within a file, so their parsed parts are
@@ -51,14 +52,22 @@ def parse_parts(date: str, time: str, segno: int, pos: int, tag: str = "AT7",
     ymd = _DATES.get(date)
     if ymd is None:
         if len(date) != 8 or not (date.isascii() and date.isdigit()):
-            raise EdiError(f"invalid date {date!r} (expected CCYYMMDD)", segno, tag, date_el,
-                           ack=("AK4", "8"), set_position=pos, bad_value=date)
+            raise EdiError(
+                f"invalid date {date!r} (expected CCYYMMDD)",
+                segno,
+                tag,
+                date_el,
+                ack=("AK4", "8"),
+                set_position=pos,
+                bad_value=date,
+            )
         ymd = (int(date[:4]), int(date[4:6]), int(date[6:8]))
         try:
             datetime(*ymd)
         except ValueError:
-            raise EdiError(f"invalid date {date!r}", segno, tag, date_el,
-                           ack=("AK4", "8"), set_position=pos, bad_value=date) from None
+            raise EdiError(
+                f"invalid date {date!r}", segno, tag, date_el, ack=("AK4", "8"), set_position=pos, bad_value=date
+            ) from None
         if len(_DATES) > 20000:
             _DATES.clear()
         _DATES[date] = ymd
@@ -66,21 +75,34 @@ def parse_parts(date: str, time: str, segno: int, pos: int, tag: str = "AT7",
     if hms is None:
         lt = len(time)
         if lt and (lt not in (4, 6, 7, 8) or not (time.isascii() and time.isdigit())):
-            raise EdiError(f"invalid time {time!r} (expected HHMM or HHMMSS)", segno, tag, date_el + 1,
-                           ack=("AK4", "9"), set_position=pos, bad_value=time)
-        hms = (int(time[:2]) if lt else 0, int(time[2:4]) if lt else 0, int(time[4:6]) if lt >= 6 else 0,
-               int(time[6:].ljust(2, "0")) * 10000 if lt > 6 else 0)
+            raise EdiError(
+                f"invalid time {time!r} (expected HHMM or HHMMSS)",
+                segno,
+                tag,
+                date_el + 1,
+                ack=("AK4", "9"),
+                set_position=pos,
+                bad_value=time,
+            )
+        hms = (
+            int(time[:2]) if lt else 0,
+            int(time[2:4]) if lt else 0,
+            int(time[4:6]) if lt >= 6 else 0,
+            int(time[6:].ljust(2, "0")) * 10000 if lt > 6 else 0,
+        )
         if hms[0] > 23 or hms[1] > 59 or hms[2] > 59:
-            raise EdiError(f"invalid time {time!r}", segno, tag, date_el + 1,
-                           ack=("AK4", "9"), set_position=pos, bad_value=time)
+            raise EdiError(
+                f"invalid time {time!r}", segno, tag, date_el + 1, ack=("AK4", "9"), set_position=pos, bad_value=time
+            )
         if len(_TIMES) > 20000:
             _TIMES.clear()
         _TIMES[time] = hms
     return ymd, hms
 
 
-def parse_datetime(date: str, time: str, segno: int, pos: int, tag: str = "AT7",
-                   date_el: int = 5, tz: tzinfo | None = None) -> datetime:
+def parse_datetime(
+    date: str, time: str, segno: int, pos: int, tag: str = "AT7", date_el: int = 5, tz: tzinfo | None = None
+) -> datetime:
     """A datetime from CCYYMMDD and HHMM[SS[D[D]]] (naive unless ``tz``)."""
     (y, mo, d), (h, mi, s, us) = parse_parts(date, time, segno, pos, tag, date_el)
     return datetime(y, mo, d, h, mi, s, us, tz)
@@ -148,12 +170,20 @@ def build_214(tx: Transaction, body: str, syn: Syntax, first_segno: int, default
     ``default_zone`` must already be a valid zone name.
     """
     tx.tracking_id, tx.shipper_id, tx.scac, tx.references, tx.header_text = read_214(
-        tx.events, body, syn, first_segno, default_zone)
+        tx.events, body, syn, first_segno, default_zone
+    )
     tx.element_separator, tx.segment_terminator = syn.sep, syn.term
 
 
-def read_214(events: list[StatusEvent], body: str, syn: Syntax, first_segno: int, default_zone: str,
-             start: int = 0, end: int | None = None) -> tuple[str, str, str, tuple[tuple[str, str], ...], str]:
+def read_214(
+    events: list[StatusEvent],
+    body: str,
+    syn: Syntax,
+    first_segno: int,
+    default_zone: str,
+    start: int = 0,
+    end: int | None = None,
+) -> tuple[str, str, str, tuple[tuple[str, str], ...], str]:
     """Append the set's events to ``events``; return (tracking id, shipper id,
     SCAC, header references, header text) for a Transaction, if one is wanted.
 
@@ -164,13 +194,13 @@ def read_214(events: list[StatusEvent], body: str, syn: Syntax, first_segno: int
     if end is None:
         end = len(body)
     if body.startswith(syn.lx_head, start, end):
-        header, loops = "", body[start + len(syn.lx_head):end]
+        header, loops = "", body[start + len(syn.lx_head) : end]
     else:
         cut = body.find(syn.lx_marker, start, end)
         if cut < 0:
             header, loops = body[start:end], None
         else:
-            header, loops = body[start:cut], body[cut + len(syn.lx_marker):end]
+            header, loops = body[start:cut], body[cut + len(syn.lx_marker) : end]
     # The header is walked by four-character prefix; only B10, L11 and MS3
     # are split into elements (parties wait until someone asks for them).
     tracking = shipper = scac = ""
@@ -192,8 +222,14 @@ def read_214(events: list[StatusEvent], body: str, syn: Syntax, first_segno: int
             tracking, shipper, scac = el[1] or el[2], el[2], el[3]
             if not tracking:
                 i = header.split(term).index(raw)
-                raise EdiError("B10 has neither a PRO number nor a shipment id", first_segno + i, "B10", 1,
-                               ack=("AK4", "1"), set_position=i + 2)
+                raise EdiError(
+                    "B10 has neither a PRO number nor a shipment id",
+                    first_segno + i,
+                    "B10",
+                    1,
+                    ack=("AK4", "1"),
+                    set_position=i + 2,
+                )
             has_b10 = True
         elif lead == ms3_head:
             el = raw.split(sep)
@@ -205,17 +241,30 @@ def read_214(events: list[StatusEvent], body: str, syn: Syntax, first_segno: int
             raise EdiError(f"{tag} outside an LX loop", first_segno + i, tag, ack=("AK3", "7"), set_position=i + 2)
     if not has_b10:
         n_header = header.count(term) + 1 if header else 0
-        raise EdiError("214 has no B10 segment", first_segno + n_header, "B10", ack=("AK3", "3"),
-                       set_position=n_header + 2)
+        raise EdiError(
+            "214 has no B10 segment", first_segno + n_header, "B10", ack=("AK3", "3"), set_position=n_header + 2
+        )
     refs = tuple(items)
     if loops is not None:
-        _loops(events, loops.split(syn.lx_marker), syn, header, first_segno, tracking, shipper, scac,
-               refs, meta, default_zone)
+        _loops(
+            events,
+            loops.split(syn.lx_marker),
+            syn,
+            header,
+            first_segno,
+            tracking,
+            shipper,
+            scac,
+            refs,
+            meta,
+            default_zone,
+        )
     return tracking, shipper, scac, refs, header
 
 
-def _where(loops: list[str], header: str, term: str, first_segno: int, loop: str, segments: list[str],
-           raw: str) -> tuple[int, int]:
+def _where(
+    loops: list[str], header: str, term: str, first_segno: int, loop: str, segments: list[str], raw: str
+) -> tuple[int, int]:
     """(file segment number, position in the set) of ``raw``: counted only when there is an error."""
     before = header.count(term) + 1 if header else 0
     for other in loops:
@@ -226,9 +275,19 @@ def _where(loops: list[str], header: str, term: str, first_segno: int, loop: str
     return first_segno + i, i + 2
 
 
-def _loops(events: list[StatusEvent], loops: list[str], syn: Syntax, header: str, first_segno: int,
-           tracking: str, shipper: str, scac: str, head_refs: tuple[tuple[str, str], ...],
-           head_meta: tuple[tuple[str, str], ...], zone: str) -> None:
+def _loops(
+    events: list[StatusEvent],
+    loops: list[str],
+    syn: Syntax,
+    header: str,
+    first_segno: int,
+    tracking: str,
+    shipper: str,
+    scac: str,
+    head_refs: tuple[tuple[str, str], ...],
+    head_meta: tuple[tuple[str, str], ...],
+    zone: str,
+) -> None:
     """Events from the LX loops; each of ``loops`` is one loop's text after its ``LX<sep>``.
 
     Each AT7 becomes an event at the end of its loop, because the L11, K1,
@@ -292,8 +351,15 @@ def _loops(events: list[StatusEvent], loops: list[str], syn: Syntax, header: str
                     tz = zones.get(tcode) or zone_for_code(tcode)
                     if tz is None:
                         segno, pos = _where(loops, header, term, first_segno, loop, segments, raw)
-                        raise EdiError(f"unknown time code {tcode!r}", segno, "AT7", 7, ack=("AK4", "7"),
-                                       set_position=pos, bad_value=tcode)
+                        raise EdiError(
+                            f"unknown time code {tcode!r}",
+                            segno,
+                            "AT7",
+                            7,
+                            ack=("AK4", "7"),
+                            set_position=pos,
+                            bad_value=tcode,
+                        )
                 statuses.append([code, el[2], ymd, hms, tz, _NOWHERE, ()])
             elif tag == "MS1":
                 loc = _location(el[1], el[2], el[3])
@@ -316,8 +382,14 @@ def _loops(events: list[StatusEvent], loops: list[str], syn: Syntax, header: str
                     quantity = int(el[4]) if el[4] else None
                 except ValueError:
                     segno, pos = _where(loops, header, term, first_segno, loop, segments, raw)
-                    raise EdiError("AT8 weight or quantity is not a number", segno, "AT8",
-                                   3 if weight is None else 4, ack=("AK4", "6"), set_position=pos) from None
+                    raise EdiError(
+                        "AT8 weight or quantity is not a number",
+                        segno,
+                        "AT8",
+                        3 if weight is None else 4,
+                        ack=("AK4", "6"),
+                        set_position=pos,
+                    ) from None
             elif tag == "MS2":
                 known[raw] = (_MS2, el[2])
                 if statuses and el[2]:
@@ -338,6 +410,22 @@ def _loops(events: list[StatusEvent], loops: list[str], syn: Syntax, header: str
                 else:
                     tz, source = resolve(loc.iso_country, loc.state, zone)
                 occurred = new_datetime(ymd[0], ymd[1], ymd[2], hms[0], hms[1], hms[2], hms[3], tz)
-                append(new_event(tracking, code, occurred, reason, source, description, loc,
-                                 refs, scac, shipper, occurred if code in eta_codes else None, weight, unit,
-                                 quantity, base + st_meta if st_meta else base))
+                append(
+                    new_event(
+                        tracking,
+                        code,
+                        occurred,
+                        reason,
+                        source,
+                        description,
+                        loc,
+                        refs,
+                        scac,
+                        shipper,
+                        occurred if code in eta_codes else None,
+                        weight,
+                        unit,
+                        quantity,
+                        base + st_meta if st_meta else base,
+                    )
+                )

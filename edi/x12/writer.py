@@ -75,9 +75,12 @@ def check_profile(p: X12Profile) -> None:
         delims.append(p.repetition_separator)
     if any(len(d) != 1 or d.isalnum() or d == " " for d in delims) or len(set(delims)) != len(delims):
         raise EdiError("delimiters must be distinct single non-alphanumeric characters")
-    for name, value, width in (("sender_id", p.sender_id, 15), ("receiver_id", p.receiver_id, 15),
-                               ("sender_qualifier", p.sender_qualifier, 2),
-                               ("receiver_qualifier", p.receiver_qualifier, 2)):
+    for name, value, width in (
+        ("sender_id", p.sender_id, 15),
+        ("receiver_id", p.receiver_id, 15),
+        ("sender_qualifier", p.sender_qualifier, 2),
+        ("receiver_qualifier", p.receiver_qualifier, 2),
+    ):
         if not value or len(value) > width:
             raise EdiError(f"profile {name} must be 1-{width} characters")
 
@@ -121,8 +124,9 @@ class _Writer:
             try:
                 self.out.write("".join(self.buf).encode(self.p.encoding))
             except UnicodeEncodeError as exc:
-                raise EdiError(f"a value cannot be written in {self.p.encoding}: {exc.object[exc.start:exc.end]!r}"
-                               ) from None
+                raise EdiError(
+                    f"a value cannot be written in {self.p.encoding}: {exc.object[exc.start : exc.end]!r}"
+                ) from None
             self.buf = []
 
     def clean(self, value: str) -> str:
@@ -137,9 +141,14 @@ class _Writer:
         value on the way in, since almost none ever need it.
         """
         text, n, seps = self._loop_text(index, ev, False)
-        if (text.count(self.sep) != seps or text.count(self.term) != n or self.component in text
-                or (self.repetition is not None and self.repetition in text) or "\r" in text
-                or (self.newline and text.count("\n") != n)):
+        if (
+            text.count(self.sep) != seps
+            or text.count(self.term) != n
+            or self.component in text
+            or (self.repetition is not None and self.repetition in text)
+            or "\r" in text
+            or (self.newline and text.count("\n") != n)
+        ):
             text, n, seps = self._loop_text(index, ev, True)
         self.buf.append(text)
         return n
@@ -169,11 +178,22 @@ class _Writer:
         desc, scac = ev.description, ev.scac
         clean = self.clean
         if dirty:
-            code, sub, city, state, country, desc, scac = (clean(code), clean(sub), clean(city), clean(state),
-                                                           clean(country), clean(desc), clean(scac))
+            code, sub, city, state, country, desc, scac = (
+                clean(code),
+                clean(sub),
+                clean(city),
+                clean(state),
+                clean(country),
+                clean(desc),
+                clean(scac),
+            )
         sep, end = self.sep, self.end
-        out = [(f"LX{sep}{index}{end}AT7{sep}{code}{sep}{sub}{sep}{sep}{sep}"
-                f"{iso[0:4]}{iso[5:7]}{iso[8:10]}{sep}{t}{sep}{tcode}{end}")]
+        out = [
+            (
+                f"LX{sep}{index}{end}AT7{sep}{code}{sep}{sub}{sep}{sep}{sep}"
+                f"{iso[0:4]}{iso[5:7]}{iso[8:10]}{sep}{t}{sep}{tcode}{end}"
+            )
+        ]
         n, seps = 2, 8
         if city or state or country:
             if country:
@@ -214,7 +234,7 @@ class _Writer:
             else:
                 pieces = textwrap.wrap(desc, 30, break_on_hyphens=False) or [""]
                 for i in range(0, len(pieces), 2):
-                    pair = pieces[i:i + 2]
+                    pair = pieces[i : i + 2]
                     out.append(f"K1{sep}{sep.join(pair)}{end}")
                     n += 1
                     seps += len(pair)
@@ -231,10 +251,16 @@ class _Writer:
         return "".join(out), n, seps
 
 
-def write_x12_214_stream(events: Iterable[StatusEvent], profile: X12Profile, fileobj: IO[bytes],
-                         interchange_control_number: int, group_control_number: int,
-                         first_set_control_number: int = 1, *,
-                         created_at: datetime | None = None) -> WriteSummary:
+def write_x12_214_stream(
+    events: Iterable[StatusEvent],
+    profile: X12Profile,
+    fileobj: IO[bytes],
+    interchange_control_number: int,
+    group_control_number: int,
+    first_set_control_number: int = 1,
+    *,
+    created_at: datetime | None = None,
+) -> WriteSummary:
     """Write one 214 interchange to ``fileobj`` as the events arrive."""
     if not 0 <= interchange_control_number <= 999_999_999:
         raise EdiError("interchange control number must be 0-999999999")
@@ -245,12 +271,27 @@ def write_x12_214_stream(events: Iterable[StatusEvent], profile: X12Profile, fil
     w = _Writer(profile, fileobj)
     p = profile
     isa12, gs08 = RELEASES[p.release]
-    now = (created_at or datetime.now(UTC))
+    now = created_at or datetime.now(UTC)
     isa11 = p.repetition_separator if p.release == "5010" else "U"
-    w.seg("ISA", "00", " " * 10, "00", " " * 10, p.sender_qualifier.ljust(2), w.clean(p.sender_id).ljust(15),
-          p.receiver_qualifier.ljust(2), w.clean(p.receiver_id).ljust(15), now.strftime("%y%m%d"),
-          now.strftime("%H%M"), isa11, isa12, f"{interchange_control_number:09d}", "0",
-          "T" if p.test else "P", p.component_separator)
+    w.seg(
+        "ISA",
+        "00",
+        " " * 10,
+        "00",
+        " " * 10,
+        p.sender_qualifier.ljust(2),
+        w.clean(p.sender_id).ljust(15),
+        p.receiver_qualifier.ljust(2),
+        w.clean(p.receiver_id).ljust(15),
+        now.strftime("%y%m%d"),
+        now.strftime("%H%M"),
+        isa11,
+        isa12,
+        f"{interchange_control_number:09d}",
+        "0",
+        "T" if p.test else "P",
+        p.component_separator,
+    )
     sets = n_events = 0
     set_no = first_set_control_number - 1
     key: tuple[str, str, str] | None = None
@@ -263,8 +304,17 @@ def write_x12_214_stream(events: Iterable[StatusEvent], profile: X12Profile, fil
             if key is not None:
                 w.seg("SE", str(count + 1), control)
             else:
-                w.seg("GS", "QM", w.clean(p.gs_sender_id or p.sender_id), w.clean(p.gs_receiver_id or p.receiver_id),
-                      now.strftime("%Y%m%d"), now.strftime("%H%M"), str(group_control_number), "X", gs08)
+                w.seg(
+                    "GS",
+                    "QM",
+                    w.clean(p.gs_sender_id or p.sender_id),
+                    w.clean(p.gs_receiver_id or p.receiver_id),
+                    now.strftime("%Y%m%d"),
+                    now.strftime("%H%M"),
+                    str(group_control_number),
+                    "X",
+                    gs08,
+                )
             if not ev.tracking_id:
                 raise EdiError("event has no tracking id")
             key = k
@@ -292,11 +342,24 @@ def write_x12_214_stream(events: Iterable[StatusEvent], profile: X12Profile, fil
     return WriteSummary(sets, n_events, set_no if sets else None)
 
 
-def write_x12_214(events: Iterable[StatusEvent], profile: X12Profile, interchange_control_number: int,
-                  group_control_number: int, first_set_control_number: int = 1, *,
-                  created_at: datetime | None = None) -> bytes:
+def write_x12_214(
+    events: Iterable[StatusEvent],
+    profile: X12Profile,
+    interchange_control_number: int,
+    group_control_number: int,
+    first_set_control_number: int = 1,
+    *,
+    created_at: datetime | None = None,
+) -> bytes:
     """The whole interchange as bytes (for small exports and tests)."""
     out = io.BytesIO()
-    write_x12_214_stream(events, profile, out, interchange_control_number, group_control_number,
-                         first_set_control_number, created_at=created_at)
+    write_x12_214_stream(
+        events,
+        profile,
+        out,
+        interchange_control_number,
+        group_control_number,
+        first_set_control_number,
+        created_at=created_at,
+    )
     return out.getvalue()

@@ -79,7 +79,10 @@ def test_same_number_for_another_customer_is_their_own_shipment(api, globex_api,
 def test_unknown_carrier_is_422_naming_carrier_id(api, carrier):
     response = api.post("/shipments", {"carrier_id": "nope", "carrier_tracking_id": "T1"}, format="json")
     assert response.status_code == 422
-    assert response.json() == {"detail": "carrier_id: Unknown carrier 'nope'.", "errors": {"carrier_id": ["Unknown carrier 'nope'."]}}
+    assert response.json() == {
+        "detail": "carrier_id: Unknown carrier 'nope'.",
+        "errors": {"carrier_id": ["Unknown carrier 'nope'."]},
+    }
     assert not Shipment.objects.exists()
 
 

@@ -85,7 +85,6 @@ def test_new_file_is_stored_ingested_and_archived(server):
     assert sftp_fetch(carrier_id=carrier.pk).ingested == 0
 
 
-
 def fetch_while_growing(carrier, path: Path):
     """Run one fetch while another thread keeps appending to ``path``, as a carrier mid-upload does."""
     path.write_bytes(b'{"events": [')
@@ -104,6 +103,7 @@ def fetch_while_growing(carrier, path: Path):
     finally:
         stop.set()
         thread.join()
+
 
 def test_file_still_growing_waits_for_the_next_run(server):
     carrier = sftp_carrier(server)

@@ -195,7 +195,6 @@ def test_accepted_webhook_is_processed_by_a_real_worker(taxonomy, post_webhook, 
     assert wait_until(lambda: InboundMessage.objects.get().status == "processed")
 
 
-
 def test_a_broker_outage_still_acknowledges_and_the_sweeper_requeues(
     carrier, post_webhook, monkeypatch, django_capture_on_commit_callbacks
 ):

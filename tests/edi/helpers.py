@@ -61,6 +61,6 @@ class Trickle(io.RawIOBase):
         if size is None or size < 0:
             size = len(self._data)
         n = min(size, self._step)
-        out = self._data[self._pos:self._pos + n]
+        out = self._data[self._pos : self._pos + n]
         self._pos += len(out)
         return out

@@ -40,8 +40,11 @@ def test_release_character_escapes_are_undone() -> None:
 def test_consignment_reference_status_and_reason() -> None:
     events = list(iter_events(io.BytesIO(fixture("iftsta_d96a.edi"))))
     assert [(e.tracking_id, e.carrier_code, e.carrier_sub_code) for e in events] == [
-        ("70713300012345678", "21", "Z1"), ("70713300012345679", "43", "Z7"),
-        ("70713300012345679", "37", ""), ("70713300099999999", "21", "")]
+        ("70713300012345678", "21", "Z1"),
+        ("70713300012345679", "43", "Z7"),
+        ("70713300012345679", "37", ""),
+        ("70713300099999999", "21", ""),
+    ]
 
 
 def test_dtm_formats_and_zones() -> None:
@@ -60,24 +63,33 @@ def test_dtm_formats_and_zones() -> None:
 def test_message_envelope_and_parties() -> None:
     txs = list(iter_transactions(io.BytesIO(fixture("iftsta_d96a.edi"))))
     assert [(t.control_number, t.release, t.interchange_control_number) for t in txs] == [
-        ("M1", "D:96A", "IC0000451"), ("M2", "D:96A", "IC0000451")]
+        ("M1", "D:96A", "IC0000451"),
+        ("M2", "D:96A", "IC0000451"),
+    ]
     carrier = txs[0].parties[0]
-    assert (carrier.role, carrier.name, carrier.city, carrier.iso_country) == ("CA", "NORDIC FREIGHT A/S",
-                                                                                "KOBENHAVN", "DK")
+    assert (carrier.role, carrier.name, carrier.city, carrier.iso_country) == (
+        "CA",
+        "NORDIC FREIGHT A/S",
+        "KOBENHAVN",
+        "DK",
+    )
     d07b = list(iter_transactions(io.BytesIO(fixture("iftsta_d07b_cp1252.edi"))))
     assert d07b[0].group_control_number == "GRP1" and d07b[0].release == "D:07B"
 
 
-@pytest.mark.parametrize(("mutate", "message"), [
-    (lambda d: d.replace(b"UNT+18+M1", b"UNT+17+M1"), "UNT says '17' segments, the message has 18"),
-    (lambda d: d.replace(b"UNT+18+M1", b"UNT+18+M9"), "UNT reference 'M9' does not match UNH 'M1'"),
-    (lambda d: d.replace(b"UNZ+2+", b"UNZ+3+"), "UNZ says '3', the interchange has 2"),
-    (lambda d: d.replace(b"UNZ+2+IC0000451", b"UNZ+2+IC0000452"), "UNZ reference"),
-    (lambda d: d.replace(b"202603100930:203", b"202603100930:999"), "unsupported date format '999'"),
-    (lambda d: d.replace(b"202603100930:203", b"2026031009:203"), "does not match format 203"),
-    (lambda d: d.replace(b"CNI+2+70713300012345679", b"CNI+2"), "CNI has no consignment reference"),
-    (lambda d: d[: d.index(b"UNZ")], "interchange has no UNZ"),
-])
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: d.replace(b"UNT+18+M1", b"UNT+17+M1"), "UNT says '17' segments, the message has 18"),
+        (lambda d: d.replace(b"UNT+18+M1", b"UNT+18+M9"), "UNT reference 'M9' does not match UNH 'M1'"),
+        (lambda d: d.replace(b"UNZ+2+", b"UNZ+3+"), "UNZ says '3', the interchange has 2"),
+        (lambda d: d.replace(b"UNZ+2+IC0000451", b"UNZ+2+IC0000452"), "UNZ reference"),
+        (lambda d: d.replace(b"202603100930:203", b"202603100930:999"), "unsupported date format '999'"),
+        (lambda d: d.replace(b"202603100930:203", b"2026031009:203"), "does not match format 203"),
+        (lambda d: d.replace(b"CNI+2+70713300012345679", b"CNI+2"), "CNI has no consignment reference"),
+        (lambda d: d[: d.index(b"UNZ")], "interchange has no UNZ"),
+    ],
+)
 def test_malformed_files_raise_one_precise_error(mutate, message: str) -> None:  # type: ignore[no-untyped-def]
     data = mutate(fixture("iftsta_d96a.edi"))
     with pytest.raises(EdiError) as info:
@@ -95,12 +107,21 @@ def test_unt_error_names_the_segment() -> None:
 
 def _events() -> list[StatusEvent]:
     return [
-        StatusEvent("CONS-1", "21", datetime(2026, 3, 10, 9, 30, tzinfo=timezone(timedelta(hours=1))), "Z1",
-                    description="Signed: 'O'Brien' + 2 boxes?", references=(("CU", "A+B:C"),),
-                    location=Location(city="HAMBURG", code="DEHAM", iso_country="DE")),
-        StatusEvent("CONS-1", "43", datetime(2026, 3, 10, 12, 0, 7, tzinfo=UTC),
-                    location=Location(city="Paris", postal_code="75001", iso_country="FR", state="IDF",
-                                      name="Dépôt Nord")),
+        StatusEvent(
+            "CONS-1",
+            "21",
+            datetime(2026, 3, 10, 9, 30, tzinfo=timezone(timedelta(hours=1))),
+            "Z1",
+            description="Signed: 'O'Brien' + 2 boxes?",
+            references=(("CU", "A+B:C"),),
+            location=Location(city="HAMBURG", code="DEHAM", iso_country="DE"),
+        ),
+        StatusEvent(
+            "CONS-1",
+            "43",
+            datetime(2026, 3, 10, 12, 0, 7, tzinfo=UTC),
+            location=Location(city="Paris", postal_code="75001", iso_country="FR", state="IDF", name="Dépôt Nord"),
+        ),
         StatusEvent("CONS-2", "64", datetime(2026, 3, 11, 6, 0, tzinfo=UTC)),
     ]
 
@@ -120,8 +141,7 @@ def test_written_interchange_reads_back_the_same_events(directory: str) -> None:
 
 
 def test_writer_escapes_and_envelope() -> None:
-    data = write_iftsta(_events(), EdifactProfile("GLUEY", "ACME"), 77, 5,
-                        created_at=datetime(2026, 3, 11, tzinfo=UTC))
+    data = write_iftsta(_events(), EdifactProfile("GLUEY", "ACME"), 77, 5, created_at=datetime(2026, 3, 11, tzinfo=UTC))
     text = data.decode("iso-8859-1")
     assert text.startswith("UNA:+.? '\nUNB+UNOC:3+GLUEY:ZZ+ACME:ZZ+260311:0000+77++IFTSTA'\n")
     assert "STS+1+21:::Signed?: ?'O?'Brien?' ?+ 2 boxes??+Z1'" in text
@@ -137,5 +157,6 @@ def test_writer_refuses_what_cannot_be_written() -> None:
     with pytest.raises(EdiError, match="directory"):
         write_iftsta(_events(), EdifactProfile("G", "A", directory="D:95Z"), 1)
     with pytest.raises(EdiError, match="cannot be written in iso-8859-1"):
-        write_iftsta([StatusEvent("C", "21", datetime(2026, 1, 1, tzinfo=UTC), description="€")],
-                     EdifactProfile("G", "A"), 1)
+        write_iftsta(
+            [StatusEvent("C", "21", datetime(2026, 1, 1, tzinfo=UTC), description="€")], EdifactProfile("G", "A"), 1
+        )

@@ -25,8 +25,10 @@ def test_valid_file_has_no_problems() -> None:
 
 
 def test_validate_lists_every_envelope_problem() -> None:
-    problems = [(p.segment_number, p.segment_id, p.element, p.ack) for p in
-                validate(io.BytesIO(fixture("x12_5010_envelope_errors.edi")))]
+    problems = [
+        (p.segment_number, p.segment_id, p.element, p.ack)
+        for p in validate(io.BytesIO(fixture("x12_5010_envelope_errors.edi")))
+    ]
     assert problems == [
         (13, "SE", 2, ("AK5", "3")),
         (17, "AT7", 5, ("AK4", "8")),
@@ -40,8 +42,12 @@ def test_validate_lists_every_envelope_problem() -> None:
 
 
 def test_997_for_envelope_errors_matches_golden_file() -> None:
-    ack = build_997(io.BytesIO(fixture("x12_5010_envelope_errors.edi")), interchange_control_number=901,
-                    group_control_number=901, created_at=CREATED)
+    ack = build_997(
+        io.BytesIO(fixture("x12_5010_envelope_errors.edi")),
+        interchange_control_number=901,
+        group_control_number=901,
+        created_at=CREATED,
+    )
     assert ack == fixture("x12_5010_envelope_errors.997")
 
 
@@ -65,8 +71,14 @@ def test_997_codes_per_set_and_group() -> None:
 
 
 def test_997_envelope_is_addressed_back_to_the_sender() -> None:
-    segs = _segments(build_997(io.BytesIO(fixture("x12_4010_two_groups.edi")), interchange_control_number=42,
-                               group_control_number=7, created_at=CREATED))
+    segs = _segments(
+        build_997(
+            io.BytesIO(fixture("x12_4010_two_groups.edi")),
+            interchange_control_number=42,
+            group_control_number=7,
+            created_at=CREATED,
+        )
+    )
     isa, gs = segs[0], segs[1]
     assert (isa[5], isa[6].strip(), isa[7], isa[8].strip()) == ("ZZ", "GLUEYTRACK", "02", "ODFL")
     assert isa[12] == "00401" and isa[13] == "000000042"

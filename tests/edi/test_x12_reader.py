@@ -37,12 +37,17 @@ def test_chunk_boundaries_anywhere_change_nothing(name: str, zone: str) -> None:
 def test_two_groups_several_sets_and_loops() -> None:
     txs = list(iter_transactions(io.BytesIO(fixture("x12_4010_two_groups.edi")), "America/Denver"))
     assert [(t.group_control_number, t.control_number, len(t.events)) for t in txs] == [
-        ("381", "0001", 3), ("381", "0002", 2), ("382", "0101", 4)]
+        ("381", "0001", 3),
+        ("381", "0002", 2),
+        ("382", "0101", 4),
+    ]
     first = txs[0]
     assert (first.tracking_id, first.shipper_id, first.scac) == ("7741002231", "BOL-88812", "ODFL")
     assert first.release == "004010"
     assert [(p.role, p.name, p.city, p.iso_country) for p in first.parties] == [
-        ("SH", "ACME MANUFACTURING INC", "CHICAGO", "US"), ("CN", "WIDGET DISTRIBUTION LLC", "DALLAS", "US")]
+        ("SH", "ACME MANUFACTURING INC", "CHICAGO", "US"),
+        ("CN", "WIDGET DISTRIBUTION LLC", "DALLAS", "US"),
+    ]
     assert first.parties[0].address == ("1200 INDUSTRIAL PKWY", "BLDG 4")
 
 
@@ -117,20 +122,26 @@ def test_other_transaction_sets_are_skipped() -> None:
     assert [t.control_number for t in iter_transactions(io.BytesIO(data))] == ["0001", "0002"]
 
 
-@pytest.mark.parametrize(("mutate", "message"), [
-    (lambda d: d.replace(b"*CT~", b"*XX~"), "segment 19 (AT7) element 7: unknown time code 'XX'"),
-    (lambda d: d.replace(b"20260302*0815", b"20260230*0815"), "segment 15 (AT7) element 5: invalid date '20260230'"),
-    (lambda d: d.replace(b"20260302*0815", b"20260302*2575"), "segment 15 (AT7) element 6: invalid time '2575'"),
-    (lambda d: d.replace(b"SE*24*0001", b"SE*25*0001"), "SE01 says '25' segments, the set has 24"),
-    (lambda d: d.replace(b"SE*24*0001", b"SE*24*0009"), "SE02 '0009' does not match ST02 '0001'"),
-    (lambda d: d.replace(b"GE*2*381", b"GE*3*381"), "GE01 says '3' transaction sets, the group has 2"),
-    (lambda d: d.replace(b"GE*2*381", b"GE*2*380"), "GE02 '380' does not match GS06 '381'"),
-    (lambda d: d.replace(b"IEA*2*", b"IEA*1*"), "IEA01 says '1' groups, the interchange has 2"),
-    (lambda d: d.replace(b"IEA*2*000004711", b"IEA*2*000004712"), "IEA02 '000004712' does not match ISA13"),
-    (lambda d: d.replace(b"AT8*G*L*1250*4", b"AT8*G*L*12,50*4"), "segment 21 (AT8) element 3: AT8 weight"),
-    (lambda d: d.replace(b"B10*7741002231*BOL-88812*ODFL", b"B10***ODFL"), "B10 has neither a PRO number"),
-    (lambda d: d[: d.index(b"IEA")], "interchange has no IEA trailer"),
-])
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: d.replace(b"*CT~", b"*XX~"), "segment 19 (AT7) element 7: unknown time code 'XX'"),
+        (
+            lambda d: d.replace(b"20260302*0815", b"20260230*0815"),
+            "segment 15 (AT7) element 5: invalid date '20260230'",
+        ),
+        (lambda d: d.replace(b"20260302*0815", b"20260302*2575"), "segment 15 (AT7) element 6: invalid time '2575'"),
+        (lambda d: d.replace(b"SE*24*0001", b"SE*25*0001"), "SE01 says '25' segments, the set has 24"),
+        (lambda d: d.replace(b"SE*24*0001", b"SE*24*0009"), "SE02 '0009' does not match ST02 '0001'"),
+        (lambda d: d.replace(b"GE*2*381", b"GE*3*381"), "GE01 says '3' transaction sets, the group has 2"),
+        (lambda d: d.replace(b"GE*2*381", b"GE*2*380"), "GE02 '380' does not match GS06 '381'"),
+        (lambda d: d.replace(b"IEA*2*", b"IEA*1*"), "IEA01 says '1' groups, the interchange has 2"),
+        (lambda d: d.replace(b"IEA*2*000004711", b"IEA*2*000004712"), "IEA02 '000004712' does not match ISA13"),
+        (lambda d: d.replace(b"AT8*G*L*1250*4", b"AT8*G*L*12,50*4"), "segment 21 (AT8) element 3: AT8 weight"),
+        (lambda d: d.replace(b"B10*7741002231*BOL-88812*ODFL", b"B10***ODFL"), "B10 has neither a PRO number"),
+        (lambda d: d[: d.index(b"IEA")], "interchange has no IEA trailer"),
+    ],
+)
 def test_malformed_files_raise_one_precise_error(mutate, message: str) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(EdiError) as info:
         list(iter_events(io.BytesIO(mutate(fixture("x12_4010_two_groups.edi"))), "UTC"))

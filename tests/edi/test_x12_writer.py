@@ -19,24 +19,45 @@ CST = timezone(timedelta(hours=-6))
 
 def _events() -> list[StatusEvent]:
     return [
-        StatusEvent("7741002231", "X3", datetime(2026, 3, 2, 8, 15, tzinfo=CST), "NS",
-                    location=Location(city="CHICAGO", state="IL", iso_country="US"),
-                    references=(("BM", "BOL-88812"), ("PO", "PO-553201")), scac="ODFL", shipper_id="BOL-88812",
-                    description="DRIVER AT DOCK 5 WAITING FOR PAPERWORK FROM SHIPPER", weight=1250.0,
-                    weight_unit="L", quantity=4, meta=(("equipment", "TRL48812"),)),
-        StatusEvent("7741002231", "AF", datetime(2026, 3, 2, 11, 40, 30, tzinfo=CST), "NS", scac="ODFL",
-                    shipper_id="BOL-88812", meta=(("lading_exception", "A3"),)),
+        StatusEvent(
+            "7741002231",
+            "X3",
+            datetime(2026, 3, 2, 8, 15, tzinfo=CST),
+            "NS",
+            location=Location(city="CHICAGO", state="IL", iso_country="US"),
+            references=(("BM", "BOL-88812"), ("PO", "PO-553201")),
+            scac="ODFL",
+            shipper_id="BOL-88812",
+            description="DRIVER AT DOCK 5 WAITING FOR PAPERWORK FROM SHIPPER",
+            weight=1250.0,
+            weight_unit="L",
+            quantity=4,
+            meta=(("equipment", "TRL48812"),),
+        ),
+        StatusEvent(
+            "7741002231",
+            "AF",
+            datetime(2026, 3, 2, 11, 40, 30, tzinfo=CST),
+            "NS",
+            scac="ODFL",
+            shipper_id="BOL-88812",
+            meta=(("lading_exception", "A3"),),
+        ),
         StatusEvent("7741002232", "D1", datetime(2026, 3, 4, 10, 32, tzinfo=UTC), "NS", scac="ODFL"),
-        StatusEvent("7741002233", "AH", datetime(2026, 3, 4, 10, 32, tzinfo=timezone(timedelta(hours=5, minutes=30))),
-                    "A7", scac="ODFL"),
+        StatusEvent(
+            "7741002233",
+            "AH",
+            datetime(2026, 3, 4, 10, 32, tzinfo=timezone(timedelta(hours=5, minutes=30))),
+            "A7",
+            scac="ODFL",
+        ),
     ]
 
 
 @pytest.mark.parametrize("release", ["4010", "5010"])
 def test_written_interchange_reads_back_the_same_events(release: str) -> None:
     events = _events()
-    data = write_x12_214(events, X12Profile("GLUEYTRACK", "ACMECORP", release=release), 17, 42, 9,
-                         created_at=CREATED)
+    data = write_x12_214(events, X12Profile("GLUEYTRACK", "ACMECORP", release=release), 17, 42, 9, created_at=CREATED)
     assert validate(io.BytesIO(data)) == []
     back = list(iter_events(io.BytesIO(data), "UTC"))
     assert len(back) == len(events)
@@ -49,8 +70,16 @@ def test_written_interchange_reads_back_the_same_events(release: str) -> None:
 
 
 def test_isa_is_fixed_width_and_envelope_counts_are_right() -> None:
-    profile = X12Profile("GLUEY", "ACME", sender_qualifier="01", receiver_qualifier="ZZ", gs_sender_id="GLUEYGS",
-                         gs_receiver_id="ACMEGS", release="5010", test=True)
+    profile = X12Profile(
+        "GLUEY",
+        "ACME",
+        sender_qualifier="01",
+        receiver_qualifier="ZZ",
+        gs_sender_id="GLUEYGS",
+        gs_receiver_id="ACMEGS",
+        release="5010",
+        test=True,
+    )
     data = write_x12_214(_events(), profile, 17, 42, 9, created_at=CREATED).decode()
     isa = data.split("~")[0]
     assert len(isa) == 105 and data[105] == "~"
@@ -67,8 +96,9 @@ def test_isa_is_fixed_width_and_envelope_counts_are_right() -> None:
 
 
 def test_4010_uses_u_in_isa11_and_custom_delimiters() -> None:
-    profile = X12Profile("GLUEY", "ACME", element_separator="|", component_separator=":", segment_terminator="\n",
-                         newline=False)
+    profile = X12Profile(
+        "GLUEY", "ACME", element_separator="|", component_separator=":", segment_terminator="\n", newline=False
+    )
     data = write_x12_214(_events(), profile, 1, 1, created_at=CREATED).decode()
     isa = data.split("\n")[0].split("|")
     assert isa[11:13] == ["U", "00401"]
@@ -97,11 +127,14 @@ def test_streaming_writer_reports_what_it_wrote() -> None:
     assert empty.decode().splitlines()[-1] == "IEA*0*000000005~"
 
 
-@pytest.mark.parametrize(("profile", "message"), [
-    (X12Profile("A", "B", release="3060"), "unsupported X12 release"),
-    (X12Profile("A", "B", element_separator="~"), "delimiters must be distinct"),
-    (X12Profile("A" * 16, "B"), "sender_id must be 1-15"),
-])
+@pytest.mark.parametrize(
+    ("profile", "message"),
+    [
+        (X12Profile("A", "B", release="3060"), "unsupported X12 release"),
+        (X12Profile("A", "B", element_separator="~"), "delimiters must be distinct"),
+        (X12Profile("A" * 16, "B"), "sender_id must be 1-15"),
+    ],
+)
 def test_bad_profiles_are_refused(profile: X12Profile, message: str) -> None:
     with pytest.raises(EdiError, match=message):
         write_x12_214(_events(), profile, 1, 1)

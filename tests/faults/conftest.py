@@ -33,8 +33,10 @@ def load_taxonomy() -> None:
     with TAXONOMY.open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     StatusCode.objects.bulk_create(
-        [StatusCode(milestone=r["milestone"], code=r["code"], sub_code=r["sub_code"], description=r["description"])
-         for r in rows]
+        [
+            StatusCode(milestone=r["milestone"], code=r["code"], sub_code=r["sub_code"], description=r["description"])
+            for r in rows
+        ]
     )
 
 
@@ -45,15 +47,19 @@ def taxonomy(transactional_db) -> None:
 
 def postgres_reason() -> str | None:
     if connection.vendor != "postgresql":
-        return ("needs PostgreSQL: a worker subprocess cannot open SQLite's in-memory test database "
-                "(set DATABASE_URL=postgres://…, as CI does)")
+        return (
+            "needs PostgreSQL: a worker subprocess cannot open SQLite's in-memory test database "
+            "(set DATABASE_URL=postgres://…, as CI does)"
+        )
     return None
 
 
 def redis_reason() -> str | None:
     if not django_settings.CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
-        return ("needs a Redis broker (CELERY_BROKER_URL=redis://…, as CI sets): the worker subprocesses and "
-                "this test must share a broker that keeps unacknowledged messages apart")
+        return (
+            "needs a Redis broker (CELERY_BROKER_URL=redis://…, as CI sets): the worker subprocesses and "
+            "this test must share a broker that keeps unacknowledged messages apart"
+        )
     return None
 
 
@@ -69,8 +75,10 @@ def real_stack(taxonomy) -> None:
 def postgres_stack(taxonomy) -> None:
     """Concurrent writers in threads: PostgreSQL, or skip."""
     if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL: threads on SQLite's shared in-memory test database lock tables "
-                    "instead of waiting for each other (set DATABASE_URL=postgres://…, as CI does)")
+        pytest.skip(
+            "needs PostgreSQL: threads on SQLite's shared in-memory test database lock tables "
+            "instead of waiting for each other (set DATABASE_URL=postgres://…, as CI does)"
+        )
 
 
 @pytest.fixture

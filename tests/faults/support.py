@@ -45,8 +45,9 @@ class DeadlineExceeded(AssertionError):
     pass
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str | Callable[[], str],
-               interval: float = 0.05) -> None:
+def wait_until(
+    predicate: Callable[[], bool], timeout: float, what: str | Callable[[], str], interval: float = 0.05
+) -> None:
     """Poll ``predicate`` until it holds; fail the test naming ``what`` after ``timeout`` seconds.
 
     ``what`` may be a function, called only on failure (for diagnostics that cost time or disturb).
@@ -250,9 +251,26 @@ class PrivateRedis:
 
     def start(self) -> PrivateRedis:
         self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.workdir), "--daemonize", "no", "--loglevel", "warning"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+                "--daemonize",
+                "no",
+                "--loglevel",
+                "warning",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         wait_until(self.ping, 10, f"redis-server on port {self.port}")
         return self
@@ -339,12 +357,33 @@ def worker_env(*, broker_url: str | None = None, **extra: str) -> dict[str, str]
 class Worker:
     """One ``celery -A gluey worker`` subprocess; its output is kept for failure messages."""
 
-    def __init__(self, queues: list[str], env: dict[str, str], *, pool: str = "prefork", concurrency: int = 1,
-                 name: str = "faults") -> None:
+    def __init__(
+        self,
+        queues: list[str],
+        env: dict[str, str],
+        *,
+        pool: str = "prefork",
+        concurrency: int = 1,
+        name: str = "faults",
+    ) -> None:
         self.argv = [
-            CELERY, "-A", "gluey", "worker", "-Q", ",".join(queues), "--pool", pool,
-            "--concurrency", str(concurrency), "-n", f"{name}-{os.getpid()}-{time.monotonic_ns()}@%h",
-            "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel", "INFO",
+            CELERY,
+            "-A",
+            "gluey",
+            "worker",
+            "-Q",
+            ",".join(queues),
+            "--pool",
+            pool,
+            "--concurrency",
+            str(concurrency),
+            "-n",
+            f"{name}-{os.getpid()}-{time.monotonic_ns()}@%h",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "--loglevel",
+            "INFO",
         ]
         self.env = env
         self.process: subprocess.Popen | None = None
@@ -354,8 +393,14 @@ class Worker:
     def start(self, timeout: float = 45) -> Worker:
         self.lines = []
         self.process = subprocess.Popen(
-            self.argv, cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            start_new_session=True, text=True, errors="replace",
+            self.argv,
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            text=True,
+            errors="replace",
         )
         self._reader = threading.Thread(target=self._read, args=(self.process,), daemon=True)
         self._reader.start()

@@ -41,10 +41,18 @@ T0 = datetime(2026, 11, 6, 7, 0, tzinfo=UTC)
 
 
 def file_body(n: int) -> bytes:
-    return json.dumps({"events": [
-        {"tracking_id": f"FILE{n}", "code": "HUB", "occurred_at": (T0 + timedelta(minutes=n)).isoformat(),
-         "location": {"city": "Hull", "iso_country": "GB"}}
-    ]}).encode()
+    return json.dumps(
+        {
+            "events": [
+                {
+                    "tracking_id": f"FILE{n}",
+                    "code": "HUB",
+                    "occurred_at": (T0 + timedelta(minutes=n)).isoformat(),
+                    "location": {"city": "Hull", "iso_country": "GB"},
+                }
+            ]
+        }
+    ).encode()
 
 
 @contextlib.contextmanager
@@ -57,28 +65,47 @@ def dhl_api(lookup: Callable[[str], dict]) -> Iterator[DhlLikeServer]:
         server.stop()
 
 
-def test_every_periodic_job_fired_twice_at_once_does_its_work_once(real_stack, workers, receiver, loopback_allowed,
-                                                                     tmp_path):
+def test_every_periodic_job_fired_twice_at_once_does_its_work_once(
+    real_stack, workers, receiver, loopback_allowed, tmp_path
+):
     purge_queues(*QUEUES)
     acme, _ = make_customer("acme")
     polled: Counter[str] = Counter()
 
     def lookup(number: str) -> dict:
         polled[number] += 1
-        return {"id": number, "events": [{"timestamp": "2026-11-06T09:00:00+01:00", "statusCode": "transit",
-                                          "description": "Processed", "location": {"address": {
-                                              "addressLocality": "Bonn", "countryCode": "DE"}}}]}
+        return {
+            "id": number,
+            "events": [
+                {
+                    "timestamp": "2026-11-06T09:00:00+01:00",
+                    "statusCode": "transit",
+                    "description": "Processed",
+                    "location": {"address": {"addressLocality": "Bonn", "countryCode": "DE"}},
+                }
+            ],
+        }
 
     with SftpServer(tmp_path / "sftp", password="pw") as server, dhl_api(lookup) as dhl:
         (server.root / "inbox").mkdir()
         # sFTP carrier with four files waiting.
-        filer = make_carrier("filer", host="127.0.0.1", port=server.port, username="gluey", password="pw",
-                             host_key=server.host_key_line, remote_dir="/inbox", pattern="*.json", stable_seconds=0)
+        filer = make_carrier(
+            "filer",
+            host="127.0.0.1",
+            port=server.port,
+            username="gluey",
+            password="pw",
+            host_key=server.host_key_line,
+            remote_dir="/inbox",
+            pattern="*.json",
+            stable_seconds=0,
+        )
         for n in range(4):
             (server.root / "inbox" / f"f{n}.json").write_bytes(file_body(n))
         # A polling carrier with ten numbers due.
-        dhl_carrier = make_carrier("dhl", adapter="dhl", base_url=dhl.base_url, api_key="dhl-key",
-                                   rate_limit_per_minute=600)
+        dhl_carrier = make_carrier(
+            "dhl", adapter="dhl", base_url=dhl.base_url, api_key="dhl-key", rate_limit_per_minute=600
+        )
         numbers = [f"00340434{n:010d}" for n in range(10)]
         for number in numbers:
             shipment_register(customer=acme, carrier_id=dhl_carrier.pk, carrier_tracking_id=number)
@@ -100,8 +127,16 @@ def test_every_periodic_job_fired_twice_at_once_does_its_work_once(real_stack, w
         Delivery.objects.update(next_attempt_at=djtz.now() - timedelta(minutes=1))
         # An sFTP export with something to send.
         destination = SftpDestination.objects.create(
-            customer=acme, name="acme-sftp", host="127.0.0.1", port=server.port, username="gluey", password="pw",
-            host_keys=server.host_key_line, remote_dir="/exports", format="x12_214", isa_receiver_id="ACME",
+            customer=acme,
+            name="acme-sftp",
+            host="127.0.0.1",
+            port=server.port,
+            username="gluey",
+            password="pw",
+            host_keys=server.host_key_line,
+            remote_dir="/exports",
+            format="x12_214",
+            isa_receiver_id="ACME",
             interval_minutes=5,
         )
 
@@ -125,8 +160,11 @@ def test_every_periodic_job_fired_twice_at_once_does_its_work_once(real_stack, w
 
         wait_until(done, 90, lambda: f"every job's work done:\n{worker.output()}", interval=0.2)
         # Events recorded after an export was built go out with the next scheduled run.
-        wait_until(lambda: not SftpDestination.objects.filter(pk=destination.pk, lease_until__gt=djtz.now()).exists(),
-                   30, "the export runs to finish")
+        wait_until(
+            lambda: not SftpDestination.objects.filter(pk=destination.pk, lease_until__gt=djtz.now()).exists(),
+            30,
+            "the export runs to finish",
+        )
         feed_settled()
         export_now(destination_id=destination.pk)
 
@@ -148,9 +186,13 @@ def test_every_periodic_job_fired_twice_at_once_does_its_work_once(real_stack, w
     assert [e.control_number for e in exports] == list(range(1, len(exports) + 1))
     from edi.x12.reader import iter_events
 
-    exported = [(e.tracking_id, e.carrier_code, e.occurred_at)
-                for x in exports for e in iter_events(io.BytesIO(bytes(x.content)))]
-    assert len(exported) == len(set(exported)) == TrackingEvent.objects.filter(
-        tracked_item__shipments__customer=acme).count()
-
-
+    exported = [
+        (e.tracking_id, e.carrier_code, e.occurred_at)
+        for x in exports
+        for e in iter_events(io.BytesIO(bytes(x.content)))
+    ]
+    assert (
+        len(exported)
+        == len(set(exported))
+        == TrackingEvent.objects.filter(tracked_item__shipments__customer=acme).count()
+    )

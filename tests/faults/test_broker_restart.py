@@ -57,7 +57,11 @@ def record(carrier, minutes: list[int]) -> None:  # type: ignore[no-untyped-def]
 
 
 def event_key(item: dict) -> tuple[str, str, str]:
-    return (item["carrier_tracking_id"], item["event"]["codes"]["carrier"]["code"], item["event"]["event_time"]["carrier_utc"])
+    return (
+        item["carrier_tracking_id"],
+        item["event"]["codes"]["carrier"]["code"],
+        item["event"]["event_time"]["carrier_utc"],
+    )
 
 
 @pytest.fixture
@@ -114,7 +118,9 @@ def test_broker_killed_during_delivery_and_restarted_empty_delivers_everything(
         deliveries_sweep(now=djtz.now() + timedelta(minutes=1))
         return not Delivery.objects.exclude(status=DeliveryStatus.DELIVERED).exists()
 
-    wait_until(supervise_and_sweep, 60, lambda: f"every delivery delivered:\n{current['worker'].output()}", interval=1.0)
+    wait_until(
+        supervise_and_sweep, 60, lambda: f"every delivery delivered:\n{current['worker'].output()}", interval=1.0
+    )
     assert current["restarts"] <= 1
 
     recorded = {

@@ -64,8 +64,12 @@ def post_until_acknowledged(client: Client, carrier, data: bytes, deadline: floa
     while True:
         close_old_connections()
         try:
-            response = client.post(f"/carriers/{carrier.pk}/webhook", data=data, content_type="application/json",
-                                   headers=signed_headers(carrier.webhook_secret, data))
+            response = client.post(
+                f"/carriers/{carrier.pk}/webhook",
+                data=data,
+                content_type="application/json",
+                headers=signed_headers(carrier.webhook_secret, data),
+            )
             status = response.status_code
         except Exception:  # noqa: BLE001 - the test client re-raises what a real server answers with a 500
             status = 500

@@ -30,17 +30,30 @@ from tracking.services import shipment_register
 T0 = datetime(2026, 11, 5, 8, 0, tzinfo=timezone(timedelta(hours=1)))
 TRACKING = "JD0002234001100086"
 # (code, minutes after T0, city): one journey, E0 … E6.
-JOURNEY = [("CRE", -600, "Bristol"), ("PCK", 0, "Bristol"), ("HUB", 90, "Coventry"), ("DEP", 150, "Coventry"),
-           ("ARR", 300, "Leeds"), ("OFD", 420, "Leeds"), ("DLV", 480, "Leeds")]
+JOURNEY = [
+    ("CRE", -600, "Bristol"),
+    ("PCK", 0, "Bristol"),
+    ("HUB", 90, "Coventry"),
+    ("DEP", 150, "Coventry"),
+    ("ARR", 300, "Leeds"),
+    ("OFD", 420, "Leeds"),
+    ("DLV", 480, "Leeds"),
+]
 
 
 def journey_events(*indexes: int, tracking_id: str = TRACKING) -> list[dict]:
     out = []
     for i in indexes:
         code, minutes, city = JOURNEY[i]
-        out.append({"tracking_id": tracking_id, "code": code, "description": f"{code} at {city}",
-                    "occurred_at": (T0 + timedelta(minutes=minutes)).isoformat(),
-                    "location": {"city": city, "iso_country": "GB"}})
+        out.append(
+            {
+                "tracking_id": tracking_id,
+                "code": code,
+                "description": f"{code} at {city}",
+                "occurred_at": (T0 + timedelta(minutes=minutes)).isoformat(),
+                "location": {"city": city, "iso_country": "GB"},
+            }
+        )
     return out
 
 
@@ -56,7 +69,8 @@ def process_pending() -> None:
 def delivered_events(receiver) -> list[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
     return [
         (i["carrier_tracking_id"], i["event"]["codes"]["carrier"]["code"], i["event"]["event_time"]["carrier_utc"])
-        for r in receiver.requests for i in json.loads(r.body)
+        for r in receiver.requests
+        for i in json.loads(r.body)
     ]
 
 
@@ -67,16 +81,26 @@ def test_events_repeated_and_reordered_across_webhook_and_sftp_are_stored_and_de
     with SftpServer(tmp_path / "root", password="pw") as server:
         (server.root / "inbox").mkdir()
         carrier = make_carrier(
-            host="127.0.0.1", port=server.port, username="gluey", password="pw", host_key=server.host_key_line,
-            remote_dir="/inbox", pattern="*.json", stable_seconds=0,
+            host="127.0.0.1",
+            port=server.port,
+            username="gluey",
+            password="pw",
+            host_key=server.host_key_line,
+            remote_dir="/inbox",
+            pattern="*.json",
+            stable_seconds=0,
         )
         acme, key = make_customer("acme")
         shipment_register(customer=acme, carrier_id=carrier.pk, carrier_tracking_id=TRACKING)
         endpoint, _ = endpoint_subscribe(customer=acme, url=receiver.url())
 
         def push(data: bytes) -> int:
-            response = client.post(f"/carriers/{carrier.pk}/webhook", data=data, content_type="application/json",
-                                   headers=signed_headers(carrier.webhook_secret, data))
+            response = client.post(
+                f"/carriers/{carrier.pk}/webhook",
+                data=data,
+                content_type="application/json",
+                headers=signed_headers(carrier.webhook_secret, data),
+            )
             process_pending()
             endpoint_deliver(endpoint_id=endpoint.pk)
             return response.status_code
@@ -122,11 +146,16 @@ def test_the_same_events_by_two_channels_at_the_same_instant_are_stored_once(
         tracking_id = f"RACE{r:03d}"
         shipment_register(customer=acme, carrier_id=carrier.pk, carrier_tracking_id=tracking_id)
         # The carrier pushes a journey and drops it in a file too; both are processed at once.
-        webhook = inbound_message_store(carrier=carrier, channel="webhook", body=body(*range(per_round),
-                                        tracking_id=tracking_id), process=False).message
-        by_file = inbound_message_store(carrier=carrier, channel="sftp", filename=f"{tracking_id}.json",
-                                        body=body(*reversed(range(1, per_round + 1)), tracking_id=tracking_id),
-                                        process=False).message
+        webhook = inbound_message_store(
+            carrier=carrier, channel="webhook", body=body(*range(per_round), tracking_id=tracking_id), process=False
+        ).message
+        by_file = inbound_message_store(
+            carrier=carrier,
+            channel="sftp",
+            filename=f"{tracking_id}.json",
+            body=body(*reversed(range(1, per_round + 1)), tracking_id=tracking_id),
+            process=False,
+        ).message
         barrier = threading.Barrier(2)
         errors: list[BaseException] = []
 

@@ -74,9 +74,7 @@ def recorded_events() -> set[tuple[str, str]]:
     }
 
 
-def test_endpoint_down_twenty_hours_then_back_gets_everything_in_order(
-    acme_two_endpoints, receiver, second_receiver
-):
+def test_endpoint_down_twenty_hours_then_back_gets_everything_in_order(acme_two_endpoints, receiver, second_receiver):
     carrier, _, _, down, up = acme_two_endpoints
     receiver.script(Reply(503, b"maintenance"))
     clock = SimulatedClock()

@@ -86,8 +86,15 @@ def carrier_file(n: int, events: int) -> bytes:
 @pytest.mark.django_db
 def test_fetch_campaign_of_cut_connections_ingests_every_file_exactly_once(server, lose_connection_around_rename):
     carrier = make_carrier(
-        "filer", host="127.0.0.1", port=server.port, username="gluey", password="pw",
-        host_key=server.host_key_line, remote_dir="/inbox", pattern="*.json", stable_seconds=0,
+        "filer",
+        host="127.0.0.1",
+        port=server.port,
+        username="gluey",
+        password="pw",
+        host_key=server.host_key_line,
+        remote_dir="/inbox",
+        pattern="*.json",
+        stable_seconds=0,
     )
     rng = random.Random(20261129)
     inbox = server.root / "inbox"
@@ -154,8 +161,16 @@ def test_export_campaign_of_cut_connections_leaves_no_gap_and_no_duplicate(
     for tracking_id in tracking_ids:
         shipment_register(customer=acme, carrier_id=carrier.pk, carrier_tracking_id=tracking_id)
     destination = SftpDestination.objects.create(
-        customer=acme, name="acme-sftp", host="127.0.0.1", port=server.port, username="gluey", password="pw",
-        host_keys=server.host_key_line, remote_dir="/exports", format="x12_214", isa_receiver_id="ACME",
+        customer=acme,
+        name="acme-sftp",
+        host="127.0.0.1",
+        port=server.port,
+        username="gluey",
+        password="pw",
+        host_keys=server.host_key_line,
+        remote_dir="/exports",
+        format="x12_214",
+        isa_receiver_id="ACME",
         interval_minutes=5,
     )
     rng = random.Random(4711)
@@ -164,9 +179,12 @@ def test_export_campaign_of_cut_connections_leaves_no_gap_and_no_duplicate(
     for round_ in range(12):
         count = rng.choice([1, 30, 300])  # up to ~70 KB: several write requests per file
         events_record(
-            carrier=carrier, channel="webhook",
-            events=[event(tracking_id=tracking_ids[i % 5], code=("HUB", "DEP")[i % 2], minutes=minute + i)
-                    for i in range(count)],
+            carrier=carrier,
+            channel="webhook",
+            events=[
+                event(tracking_id=tracking_ids[i % 5], code=("HUB", "DEP")[i % 2], minutes=minute + i)
+                for i in range(count)
+            ],
         )
         minute += count
         fault = ("cut", "rename-before", "rename-after", "cut", "none")[round_ % 5]
@@ -207,4 +225,3 @@ def test_export_campaign_of_cut_connections_leaves_no_gap_and_no_duplicate(
     ]
     assert len(sent) == len(set(sent)) == len(recorded)
     assert set(sent) == set(recorded)
-

@@ -75,8 +75,12 @@ def test_ingest_worker_killed_mid_batch_three_times_records_every_event_once(rea
         per_body, bodies = 60, [webhook_body(n, tracking_ids, 60) for n in range(5)]
         client = Client()
         for body in bodies:
-            response = client.post(f"/carriers/{carrier.pk}/webhook", data=body, content_type="application/json",
-                                   headers=signed_headers(carrier.webhook_secret, body))
+            response = client.post(
+                f"/carriers/{carrier.pk}/webhook",
+                data=body,
+                content_type="application/json",
+                headers=signed_headers(carrier.webhook_secret, body),
+            )
             assert response.status_code == 202, response.content
         accepted = list(InboundMessage.objects.order_by("id").values_list("id", flat=True))
         assert len(accepted) == len(bodies)
@@ -86,8 +90,11 @@ def test_ingest_worker_killed_mid_batch_three_times_records_every_event_once(rea
         kills = []
         for round_ in range(3):
             # Wait until a fresh backend of the worker is blocked inside its recording transaction …
-            wait_until(lambda seen=frozenset(orphans): bool(backends_waiting_on_locks() - seen), 30,
-                       lambda r=round_, w=worker: f"a worker blocked mid-batch (round {r + 1}):\n{w.output()}")
+            wait_until(
+                lambda seen=frozenset(orphans): bool(backends_waiting_on_locks() - seen),
+                30,
+                lambda r=round_, w=worker: f"a worker blocked mid-batch (round {r + 1}):\n{w.output()}",
+            )
             blocked = backends_waiting_on_locks() - orphans
             orphans |= blocked
             assert TrackingEvent.objects.count() == 0  # nothing of a blocked batch is visible
@@ -108,8 +115,11 @@ def test_ingest_worker_killed_mid_batch_three_times_records_every_event_once(rea
 
     # Later, beat runs the sweeper; its clock says the messages are old enough.
     assert inbound_messages_sweep(now=djtz.now() + timedelta(minutes=10)) == len(bodies)
-    wait_until(lambda: not InboundMessage.objects.filter(status=InboundStatus.PENDING).exists(), 60,
-               lambda: f"every message processed:\n{worker.output()}")
+    wait_until(
+        lambda: not InboundMessage.objects.filter(status=InboundStatus.PENDING).exists(),
+        60,
+        lambda: f"every message processed:\n{worker.output()}",
+    )
 
     messages = list(InboundMessage.objects.order_by("id"))
     assert [m.status for m in messages] == [InboundStatus.PROCESSED] * len(bodies)
@@ -120,8 +130,9 @@ def test_ingest_worker_killed_mid_batch_three_times_records_every_event_once(rea
         assert TrackingEvent.objects.filter(inbound_message_id=message.pk).count() == per_body
 
 
-def test_notify_worker_killed_during_a_request_resends_it_with_the_same_webhook_id(real_stack, workers,
-                                                                                   loopback_allowed):
+def test_notify_worker_killed_during_a_request_resends_it_with_the_same_webhook_id(
+    real_stack, workers, loopback_allowed
+):
     purge_queues("notify")
     carrier = make_carrier()
     acme, _ = make_customer("acme")
@@ -148,24 +159,35 @@ def test_notify_worker_killed_during_a_request_resends_it_with_the_same_webhook_
         def sweep_after_the_lease() -> None:
             # The dead sender's lease on the endpoint runs out (3 s in the workers' settings);
             # then the sweeper, as beat runs it every minute, wakes the endpoint again.
-            wait_until(lambda: not WebhookEndpoint.objects.filter(pk=endpoint.pk, lease_until__gt=djtz.now()).exists(),
-                       10, "the killed sender's lease to run out")
+            wait_until(
+                lambda: not WebhookEndpoint.objects.filter(pk=endpoint.pk, lease_until__gt=djtz.now()).exists(),
+                10,
+                "the killed sender's lease to run out",
+            )
             deliveries_sweep(now=djtz.now() + timedelta(minutes=1))
 
         def diagnostics() -> str:
-            return (f"{current['worker'].output()}\n{database_activity()}\n"
-                    f"received: {[h.get('webhook-id') for _, h, _ in receiver.requests]}\n"
-                    f"deliveries: {list(Delivery.objects.values_list('status', 'attempt_count', 'last_error'))}\n"
-                    f"{current['worker'].stacks()}")
+            return (
+                f"{current['worker'].output()}\n{database_activity()}\n"
+                f"received: {[h.get('webhook-id') for _, h, _ in receiver.requests]}\n"
+                f"deliveries: {list(Delivery.objects.values_list('status', 'attempt_count', 'last_error'))}\n"
+                f"{current['worker'].stacks()}"
+            )
 
-        wait_until(lambda: 3 not in receiver.hooks and current["worker"].process.poll() is not None, 40,
-                   lambda: f"the kill during request 3:\n{diagnostics()}")
+        wait_until(
+            lambda: 3 not in receiver.hooks and current["worker"].process.poll() is not None,
+            40,
+            lambda: f"the kill during request 3:\n{diagnostics()}",
+        )
         current["worker"] = workers(["notify"], pool="prefork", concurrency=1)
         sweep_after_the_lease()
         wait_until(lambda: 7 not in receiver.hooks, 40, lambda: f"the kill during request 7:\n{diagnostics()}")
         sweep_after_the_lease()
-        wait_until(lambda: not Delivery.objects.exclude(status=DeliveryStatus.DELIVERED).exists(), 60,
-                   lambda: f"every delivery delivered:\n{diagnostics()}")
+        wait_until(
+            lambda: not Delivery.objects.exclude(status=DeliveryStatus.DELIVERED).exists(),
+            60,
+            lambda: f"every delivery delivered:\n{diagnostics()}",
+        )
         received = list(receiver.requests)
 
     rows = list(Delivery.objects.order_by("id"))

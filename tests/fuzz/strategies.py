@@ -23,6 +23,7 @@ FUZZ = settings(
 # For examples that each cost an HTTP round trip through Django or a database transaction.
 FUZZ_DB = settings(FUZZ, max_examples=80)
 
+
 def label(outcome: str) -> None:
     """Count an outcome in Hypothesis' statistics (``--hypothesis-show-statistics``), inside a test or not."""
     try:
@@ -32,10 +33,41 @@ def label(outcome: str) -> None:
 
 
 NASTY_TEXT = [
-    "", " ", "\x00", "\u202e", "😀" * 40, "null", "None", "NaN", "-0", "1e309", "9" * 80, "x" * 5000,
-    "2026-11-27T13:05:00", "2026-11-27T13:05:00+01:00", "2026-02-30T25:61:00Z", "20261127", "2400", "-05:00",
-    "+99:99", "0000-00-00", "'; DROP TABLE tracking_trackingevent; --", "../../etc/passwd", "<script>", "%s%n",
-    "~", "*", "'", "+", ":", "?", "|", "\r\n", "ISA", "UNB+UNOC:3", "ST*214*0001~",
+    "",
+    " ",
+    "\x00",
+    "\u202e",
+    "😀" * 40,
+    "null",
+    "None",
+    "NaN",
+    "-0",
+    "1e309",
+    "9" * 80,
+    "x" * 5000,
+    "2026-11-27T13:05:00",
+    "2026-11-27T13:05:00+01:00",
+    "2026-02-30T25:61:00Z",
+    "20261127",
+    "2400",
+    "-05:00",
+    "+99:99",
+    "0000-00-00",
+    "'; DROP TABLE tracking_trackingevent; --",
+    "../../etc/passwd",
+    "<script>",
+    "%s%n",
+    "~",
+    "*",
+    "'",
+    "+",
+    ":",
+    "?",
+    "|",
+    "\r\n",
+    "ISA",
+    "UNB+UNOC:3",
+    "ST*214*0001~",
 ]
 text = st.text(max_size=80) | st.sampled_from(NASTY_TEXT)
 leaf = (
@@ -115,8 +147,40 @@ def json_bytes(doc: Any) -> bytes:
 # --- EDI ---------------------------------------------------------------------------------------
 
 edi_value = st.sampled_from(
-    ["", "0", "20261345", "20260230", "2599", "9999", "235960", "-1", "1" * 40, "ZZ", "NS", "D1", "X6", "ÄÖÜ", "~",
-     "*", ">", "^", "'", "+", ":", "?", "?'", "133", "137", "5", "ISA", "GS", "ST", "SE", "UNH", "UNT"]
+    [
+        "",
+        "0",
+        "20261345",
+        "20260230",
+        "2599",
+        "9999",
+        "235960",
+        "-1",
+        "1" * 40,
+        "ZZ",
+        "NS",
+        "D1",
+        "X6",
+        "ÄÖÜ",
+        "~",
+        "*",
+        ">",
+        "^",
+        "'",
+        "+",
+        ":",
+        "?",
+        "?'",
+        "133",
+        "137",
+        "5",
+        "ISA",
+        "GS",
+        "ST",
+        "SE",
+        "UNH",
+        "UNT",
+    ]
 ) | st.text(max_size=30)
 
 
@@ -216,7 +280,7 @@ def mutated_csv(draw: Any, data: bytes) -> bytes:
 def damaged(data: bytes) -> Any:
     """Byte-level damage on top of the structure-aware kind: flips, cuts, splices."""
     return st.builds(
-        lambda at, junk, cut: (data[:at] + junk + data[at + cut:]),
+        lambda at, junk, cut: data[:at] + junk + data[at + cut :],
         st.integers(0, len(data)),
         st.binary(max_size=16),
         st.integers(0, 64),

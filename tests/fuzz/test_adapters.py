@@ -55,14 +55,22 @@ def payloads(adapter: str) -> st.SearchStrategy[bytes]:
     garbage = st.binary(max_size=200) | json_values.map(json_bytes)
     if adapter in EDI_MUTATORS:
         mutate = EDI_MUTATORS[adapter]
-        return st.sampled_from(sources).flatmap(
-            lambda p: mutate(p.read_bytes()) | mutate(p.read_bytes()).flatmap(damaged) | damaged(p.read_bytes())
-        ) | garbage
-    return st.sampled_from(sources).flatmap(
-        lambda p: mutated_json(json.loads(p.read_bytes())).map(json_bytes)
-        | stretched_json(json.loads(p.read_bytes())).map(json_bytes)
-        | damaged(p.read_bytes())
-    ) | garbage
+        return (
+            st.sampled_from(sources).flatmap(
+                lambda p: mutate(p.read_bytes()) | mutate(p.read_bytes()).flatmap(damaged) | damaged(p.read_bytes())
+            )
+            | garbage
+        )
+    return (
+        st.sampled_from(sources).flatmap(
+            lambda p: (
+                mutated_json(json.loads(p.read_bytes())).map(json_bytes)
+                | stretched_json(json.loads(p.read_bytes())).map(json_bytes)
+                | damaged(p.read_bytes())
+            )
+        )
+        | garbage
+    )
 
 
 def parse(adapter: str, payload: bytes, zone: str) -> list[CarrierEvent] | None:

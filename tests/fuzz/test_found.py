@@ -37,19 +37,29 @@ def test_dhl_signer_longer_than_the_column_is_recorded(postgres_only):
 
 
 @pytest.mark.parametrize(
-    "where", ["description", "location.city", "tracking_id", "signed_by"],
+    "where",
+    ["description", "location.city", "tracking_id", "signed_by"],
 )
 def test_a_nul_character_in_a_pushed_event_ends_in_a_state_not_a_database_error(postgres_only, where):
     carrier = make_carrier()
-    raw = {"tracking_id": "JD0002234001100086", "code": "DLV", "description": "Delivered",
-           "occurred_at": "2026-11-28T14:03:00+01:00", "location": {"city": "Leeds", "iso_country": "GB"}}
+    raw = {
+        "tracking_id": "JD0002234001100086",
+        "code": "DLV",
+        "description": "Delivered",
+        "occurred_at": "2026-11-28T14:03:00+01:00",
+        "location": {"city": "Leeds", "iso_country": "GB"},
+    }
     if where == "location.city":
         raw["location"]["city"] = "Le\x00eds"
     else:
         raw[where] = raw.get(where, "x") + "\x00"
     body = json.dumps({"events": [raw]}).encode()
-    response = Client().post(f"/carriers/{carrier.pk}/webhook", data=body, content_type="application/json",
-                             headers=signed_headers(carrier.webhook_secret, body))
+    response = Client().post(
+        f"/carriers/{carrier.pk}/webhook",
+        data=body,
+        content_type="application/json",
+        headers=signed_headers(carrier.webhook_secret, body),
+    )
     assert response.status_code in (202, 400), response.content
     if response.status_code == 202:
         outcome = inbound_message_process(message_id=response.json()["id"])

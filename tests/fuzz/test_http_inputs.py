@@ -89,8 +89,11 @@ def test_generic_json_webhook_never_fails_on_its_input():
     client = Client(raise_request_exception=True)
 
     @FUZZ_DB
-    @given(body=webhook_bodies(GENERIC), signing=st.sampled_from(["good", "good", "good", "wrong", "none", "mangled"]),
-           content_type=st.sampled_from(["application/json", "text/plain", "application/x-www-form-urlencoded", ""]))
+    @given(
+        body=webhook_bodies(GENERIC),
+        signing=st.sampled_from(["good", "good", "good", "wrong", "none", "mangled"]),
+        content_type=st.sampled_from(["application/json", "text/plain", "application/x-www-form-urlencoded", ""]),
+    )
     def fuzz(body: bytes, signing: str, content_type: str) -> None:
         headers = {
             "good": lambda: signed(carrier.webhook_secret, body),
@@ -106,7 +109,6 @@ def test_generic_json_webhook_never_fails_on_its_input():
     fuzz()
 
 
-
 def test_ups_track_alert_webhook_never_fails_on_its_input():
     carrier = make_carrier("ups", adapter="ups", base_url="https://ups.test", client_id="c", client_secret="s")
     client = Client(raise_request_exception=True)
@@ -114,9 +116,12 @@ def test_ups_track_alert_webhook_never_fails_on_its_input():
     @FUZZ_DB
     @given(body=webhook_bodies(UPS_ALERT), credential=st.sampled_from(["good", "good", "bad", "none"]))
     def fuzz(body: bytes, credential: str) -> None:
-        headers = {"good": {"credential": carrier.webhook_secret}, "bad": {"credential": "nope"}, "none": {}}[credential]
-        response = client.post(f"/carriers/{carrier.pk}/webhook", data=body, content_type="application/json",
-                               headers=headers)
+        headers = {"good": {"credential": carrier.webhook_secret}, "bad": {"credential": "nope"}, "none": {}}[
+            credential
+        ]
+        response = client.post(
+            f"/carriers/{carrier.pk}/webhook", data=body, content_type="application/json", headers=headers
+        )
         assert_never_5xx(response, "ups webhook")
         process_what_was_accepted(response)
 
@@ -138,8 +143,9 @@ def api_world(db):
     carrier = make_carrier()
     acme, key = make_customer("acme")
     globex, _ = make_customer("globex")
-    shipment, _ = shipment_register(customer=acme, carrier_id=carrier.pk, carrier_tracking_id="JD0002234001100086",
-                                    uuid_ref="order-1")
+    shipment, _ = shipment_register(
+        customer=acme, carrier_id=carrier.pk, carrier_tracking_id="JD0002234001100086", uuid_ref="order-1"
+    )
     return {"acme": acme, "key": key, "globex": globex, "shipment": shipment}
 
 
@@ -160,21 +166,31 @@ def mostly(good: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
 
 
 shipment_like = st.fixed_dictionaries(
-    {"carrier_id": mostly(st.sampled_from(["acme-post", "nope"])),
-     "carrier_tracking_id": mostly(st.text(min_size=1, max_size=70) | st.sampled_from(["JD0002234001100086"]))},
-    optional={"uuid_ref": mostly(st.text(max_size=110)), "tracking_level": mostly(st.sampled_from(["shipment", "parcel"])),
-              "references": json_values | st.fixed_dictionaries({}, optional={"shipper": json_values,
-                                                                             "receiver": json_values}),
-              "meta_data": json_values | st.lists(st.fixed_dictionaries({"key": json_values, "value": json_values}),
-                                                  max_size=25),
-              "parcels": json_values | st.lists(st.fixed_dictionaries({"carrier_tracking_id": json_values},
-                                                                      optional={"uuid_ref": json_values}), max_size=4)},
+    {
+        "carrier_id": mostly(st.sampled_from(["acme-post", "nope"])),
+        "carrier_tracking_id": mostly(st.text(min_size=1, max_size=70) | st.sampled_from(["JD0002234001100086"])),
+    },
+    optional={
+        "uuid_ref": mostly(st.text(max_size=110)),
+        "tracking_level": mostly(st.sampled_from(["shipment", "parcel"])),
+        "references": json_values
+        | st.fixed_dictionaries({}, optional={"shipper": json_values, "receiver": json_values}),
+        "meta_data": json_values
+        | st.lists(st.fixed_dictionaries({"key": json_values, "value": json_values}), max_size=25),
+        "parcels": json_values
+        | st.lists(
+            st.fixed_dictionaries({"carrier_tracking_id": json_values}, optional={"uuid_ref": json_values}), max_size=4
+        ),
+    },
 )
 id_values = st.uuids().map(str) | text | json_values
 track_like = st.fixed_dictionaries(
-    {}, optional={"ids": st.lists(id_values, max_size=120) | json_values,
-                  "uuid_refs": st.lists(id_values, max_size=5) | json_values,
-                  "carrier_tracking_ids": st.lists(id_values, max_size=5) | json_values},
+    {},
+    optional={
+        "ids": st.lists(id_values, max_size=120) | json_values,
+        "uuid_refs": st.lists(id_values, max_size=5) | json_values,
+        "carrier_tracking_ids": st.lists(id_values, max_size=5) | json_values,
+    },
 )
 
 
@@ -211,8 +227,11 @@ def test_feed_and_track_one_with_any_parameters_are_2xx_or_json_4xx(api_world):
     client = api_client(api_world["key"])
 
     @FUZZ_DB
-    @given(after=text | st.sampled_from(["YzE6MS4x", "YzE6LTEuMQ", "YzE6OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTkuMQ", "====="]),
-           limit=text | st.integers(-10, 10**20).map(str), shipment_id=text | st.uuids().map(str))
+    @given(
+        after=text | st.sampled_from(["YzE6MS4x", "YzE6LTEuMQ", "YzE6OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTkuMQ", "====="]),
+        limit=text | st.integers(-10, 10**20).map(str),
+        shipment_id=text | st.uuids().map(str),
+    )
     def fuzz(after: str, limit: str, shipment_id: str) -> None:
         response = client.get("/events", {"after": after, "limit": limit})
         assert_api_answer(response, "GET /events")
@@ -233,14 +252,33 @@ def test_webhook_subscriptions_with_any_input_are_2xx_or_json_4xx(api_world, mon
     account = api_world["acme"].account_number
     other = api_world["globex"].account_number
 
-    endpoint = st.sampled_from(
-        ["https://hooks.example.com/x", "http://93.184.215.14/x", "http://127.0.0.1/x", "ftp://x", "https://", "http:///x",
-         "https://user:pw@example.com", "https://example.com:99999/x", "https://[::1]/x", "https://ex ample.com"]
-    ) | text.map(lambda t: f"https://{t}") | json_values
+    endpoint = (
+        st.sampled_from(
+            [
+                "https://hooks.example.com/x",
+                "http://93.184.215.14/x",
+                "http://127.0.0.1/x",
+                "ftp://x",
+                "https://",
+                "http:///x",
+                "https://user:pw@example.com",
+                "https://example.com:99999/x",
+                "https://[::1]/x",
+                "https://ex ample.com",
+            ]
+        )
+        | text.map(lambda t: f"https://{t}")
+        | json_values
+    )
 
     @FUZZ_DB
-    @given(account_number=st.one_of(*[st.just(account)] * 3, st.sampled_from([other, "00000000"]), text), endpoint=endpoint,
-           since=text | json_values, until=text | json_values, method=st.sampled_from(["post", "get", "delete"]))
+    @given(
+        account_number=st.one_of(*[st.just(account)] * 3, st.sampled_from([other, "00000000"]), text),
+        endpoint=endpoint,
+        since=text | json_values,
+        until=text | json_values,
+        method=st.sampled_from(["post", "get", "delete"]),
+    )
     def fuzz(account_number: str, endpoint: Any, since: Any, until: Any, method: str) -> None:
         base = f"/accounts/{quote(account_number, safe='')}/webhooks/tracking"
         if method == "get":
@@ -250,25 +288,31 @@ def test_webhook_subscriptions_with_any_input_are_2xx_or_json_4xx(api_world, mon
                 f"{base}/subscriptions", data=json_bytes({"endpoint": endpoint}), content_type="application/json"
             )
         assert_api_answer(response, f"{method.upper()} subscriptions")
-        response = client.post(f"{base}/replay", data=json_bytes({"since": since, "until": until}),
-                               content_type="application/json")
+        response = client.post(
+            f"{base}/replay", data=json_bytes({"since": since, "until": until}), content_type="application/json"
+        )
         assert_api_answer(response, "POST replay")
 
     fuzz()
 
 
 @FUZZ_DB
-@given(key=text | st.just("x.y"), version=text | st.sampled_from(["v1", "V1", "v2", ""]),
-       path=st.sampled_from(["/shipments", "/track", "/events", f"/shipments/{uuid.UUID(int=7)}/track"]))
+@given(
+    key=text | st.just("x.y"),
+    version=text | st.sampled_from(["v1", "V1", "v2", ""]),
+    path=st.sampled_from(["/shipments", "/track", "/events", f"/shipments/{uuid.UUID(int=7)}/track"]),
+)
 def test_any_key_and_version_headers_are_answered_with_a_json_4xx_or_2xx(key: str, version: str, path: str) -> None:
     try:
         client = Client(headers={"x-key": key, "x-version": version}, raise_request_exception=True)
-        response = client.post(path, data=b"{}", content_type="application/json") if path in ("/shipments", "/track") \
+        response = (
+            client.post(path, data=b"{}", content_type="application/json")
+            if path in ("/shipments", "/track")
             else client.get(path)
+        )
     except ValueError as exc:
         # A header value Django's test client itself refuses to send (e.g. a newline).
         assert "header" in str(exc).lower() or "newline" in str(exc).lower()
         return
     assert_api_answer(response, f"{path} with odd headers")
     assert response.status_code in (400, 401, 404, 415, 422)
-

@@ -17,7 +17,13 @@ def server(tmp_path):
 
 
 def config(srv: SftpServer, **overrides) -> SftpConfig:
-    base = {"host": "127.0.0.1", "port": srv.port, "username": "gluey", "password": "s3cret", "host_keys": (srv.host_key_line,)}
+    base = {
+        "host": "127.0.0.1",
+        "port": srv.port,
+        "username": "gluey",
+        "password": "s3cret",
+        "host_keys": (srv.host_key_line,),
+    }
     return SftpConfig(**{**base, **overrides})
 
 

@@ -98,7 +98,10 @@ def test_reharmonise_a_carrier(ops, busy_day, eager_tasks, django_capture_on_com
     assert "Re-harmonising acme-post's stored events" in messages_of(response)
     stored = TrackingEvent.objects.get(carrier_code="ZZZ-UNKNOWN")
     assert (stored.milestone, stored.code, stored.sub_code, stored.unmapped) == (
-        "exception", "damage_loss", "parcel_damaged", False
+        "exception",
+        "damage_loss",
+        "parcel_damaged",
+        False,
     )
     assert not UnmappedCode.objects.filter(carrier_code="ZZZ-UNKNOWN").exists()
 
@@ -110,7 +113,11 @@ def test_replay_a_window_previews_then_requeues(ops, busy_day, django_capture_on
     url = f"/admin/ops/endpoints/{busy_day.endpoint.pk}/replay/"
     since = (timezone.now() - timedelta(hours=1)).strftime("%Y-%m-%d %H:%M:%S")
     page = ops.get(url, {"since": since}).content.decode()
-    assert "dead: <strong>1</strong>" in page and "delivered: <strong>1</strong>" in page and "pending: <strong>1</strong>" in page
+    assert (
+        "dead: <strong>1</strong>" in page
+        and "delivered: <strong>1</strong>" in page
+        and "pending: <strong>1</strong>" in page
+    )
     assert "Replay 2 delivery(ies)" in page
     before = {d.pk: d.status for d in Delivery.objects.filter(endpoint=busy_day.endpoint)}
     with django_capture_on_commit_callbacks(execute=False) as callbacks:

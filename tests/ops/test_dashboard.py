@@ -57,7 +57,9 @@ def test_freshness_is_carrier_time_to_recorded_time(ops, busy_day):
 
 def test_backoff_and_schedules_are_shown(ops, busy_day):
     until = timezone.now() + timezone.timedelta(minutes=30)
-    Carrier.objects.filter(pk="acme-post").update(backoff_until=until, poll_failures=3, last_error="HTTP 503 from carrier")
+    Carrier.objects.filter(pk="acme-post").update(
+        backoff_until=until, poll_failures=3, last_error="HTTP 503 from carrier"
+    )
     page = ops.get(URL).content.decode()
     row = _row(page, "carrier", "acme-post")
     assert f"until {until:%H:%M:%S}" in row and "3 failure(s)" in row and "HTTP 503 from carrier" in row
@@ -69,8 +71,14 @@ def test_sftp_schedule_last_and_next_run(ops, busy_day, tmp_path):
 
     with SftpServer(tmp_path) as server:
         make_carrier(
-            "filer", host="127.0.0.1", port=server.port, username="gluey", password="pw",
-            host_key=server.host_key_line, remote_dir="/", stable_seconds=0,
+            "filer",
+            host="127.0.0.1",
+            port=server.port,
+            username="gluey",
+            password="pw",
+            host_key=server.host_key_line,
+            remote_dir="/",
+            stable_seconds=0,
         )
     last = timezone.now() - timezone.timedelta(seconds=20)
     PeriodicTask.objects.filter(name=sftp_task_name("filer")).update(last_run_at=last)

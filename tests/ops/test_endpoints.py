@@ -47,7 +47,9 @@ def test_healthz_is_200_when_everything_answers(client, beat_alive):
 @pytest.mark.parametrize("scheme", ["redis", "amqp"])
 def test_healthz_is_503_when_the_broker_is_down(client, beat_alive, scheme):
     # A real connection attempt to a port nothing listens on.
-    with override_settings(CELERY_BROKER_URL=f"{scheme}://127.0.0.1:{closed_port()}/0", CELERY_BROKER_TRANSPORT_OPTIONS={}):
+    with override_settings(
+        CELERY_BROKER_URL=f"{scheme}://127.0.0.1:{closed_port()}/0", CELERY_BROKER_TRANSPORT_OPTIONS={}
+    ):
         response = client.get("/healthz")
     body = response.json()
     assert response.status_code == 503
@@ -169,8 +171,13 @@ def test_sftp_lags(client, busy_day, tmp_path):
 
     with SftpServer(tmp_path) as server:
         make_carrier(
-            "filer", host="127.0.0.1", port=server.port, username="gluey", password="pw",
-            host_key=server.host_key_line, remote_dir="/",
+            "filer",
+            host="127.0.0.1",
+            port=server.port,
+            username="gluey",
+            password="pw",
+            host_key=server.host_key_line,
+            remote_dir="/",
         )
     PeriodicTask.objects.filter(name=sftp_task_name("filer")).update(last_run_at=timezone.now() - timedelta(minutes=3))
     families = metrics(client)

@@ -53,7 +53,11 @@ def test_export_a_carriers_mappings(ops, busy_day):
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
     assert len(rows) == CodeMapping.objects.filter(carrier=busy_day.carrier).count() > 5
     hub = next(r for r in rows if r["carrier_code"] == "HUB")
-    assert (hub["milestone"], hub["code"], hub["sub_code"]) == ("in_transit", "arrived_at_carrier_facility", "sortation_hub")
+    assert (hub["milestone"], hub["code"], hub["sub_code"]) == (
+        "in_transit",
+        "arrived_at_carrier_facility",
+        "sortation_hub",
+    )
     # Without a carrier, a form asks for one.
     assert "Download CSV" in ops.get(EXPORT).content.decode()
 

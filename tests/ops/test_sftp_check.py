@@ -26,8 +26,14 @@ def server(tmp_path):
 
 def filer(server: SftpServer, host_key: str) -> Carrier:
     return make_carrier(
-        "filer", host="127.0.0.1", port=server.port, username="gluey", password="pw",
-        host_key=host_key, remote_dir="/inbox", stable_seconds=0,
+        "filer",
+        host="127.0.0.1",
+        port=server.port,
+        username="gluey",
+        password="pw",
+        host_key=host_key,
+        remote_dir="/inbox",
+        stable_seconds=0,
     )
 
 
@@ -98,7 +104,13 @@ def test_pin_refuses_another_host_than_the_configured_one(ops, server, tmp_path)
     with SftpServer(tmp_path / "other") as elsewhere:
         page = ops.post(url(carrier), {"action": "scan", "host": "127.0.0.1", "port": elsewhere.port}).content.decode()
         assert "can only be copied, not pinned" in page and 'id="pin-form"' not in page
-        pin = {"action": "pin", "host": "127.0.0.1", "port": elsewhere.port, "key_line": elsewhere.host_key_line, "confirm": "on"}
+        pin = {
+            "action": "pin",
+            "host": "127.0.0.1",
+            "port": elsewhere.port,
+            "key_line": elsewhere.host_key_line,
+            "confirm": "on",
+        }
         page = ops.post(url(carrier), pin).content.decode()
     assert "is not filer&#x27;s configured sFTP server" in page
     carrier.refresh_from_db()

@@ -52,34 +52,64 @@ def private_cache(settings):
 def world(db, settings, private_cache) -> World:
     settings.WEBHOOK_ALLOWED_NETWORKS = [ipaddress.ip_network("127.0.0.0/8")]
     carrier = make_carrier(
-        "acme-post", host="sftp.carrier.example", port=22, username="gluey", password="carrier-sftp-pw-7Q2",
+        "acme-post",
+        host="sftp.carrier.example",
+        port=22,
+        username="gluey",
+        password="carrier-sftp-pw-7Q2",
         host_key="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDnnVlJ9MbdMefXbHq9p3uWeJqA1F2vXbkB0aqI0cPQR",
-        remote_dir="/out", client_secret="carrier-client-secret-9Z1",
+        remote_dir="/out",
+        client_secret="carrier-client-secret-9Z1",
     )
     tenants = {}
-    secrets: dict[str, str] = {"carrier webhook secret": carrier.webhook_secret,
-                               "carrier sftp password": "carrier-sftp-pw-7Q2",
-                               "carrier client secret": "carrier-client-secret-9Z1"}
+    secrets: dict[str, str] = {
+        "carrier webhook secret": carrier.webhook_secret,
+        "carrier sftp password": "carrier-sftp-pw-7Q2",
+        "carrier client secret": "carrier-client-secret-9Z1",
+    }
     for name in ("acme", "globex"):
         customer, key = make_customer(name)
-        own, _ = shipment_register(customer=customer, carrier_id=carrier.pk, carrier_tracking_id=f"{name.upper()}0001",
-                                   uuid_ref=f"{name}-order-1", meta_data=[{"key": "owner", "value": name}])
-        shared, _ = shipment_register(customer=customer, carrier_id=carrier.pk, carrier_tracking_id=SHARED,
-                                      uuid_ref=f"{name}-order-2")
+        own, _ = shipment_register(
+            customer=customer,
+            carrier_id=carrier.pk,
+            carrier_tracking_id=f"{name.upper()}0001",
+            uuid_ref=f"{name}-order-1",
+            meta_data=[{"key": "owner", "value": name}],
+        )
+        shared, _ = shipment_register(
+            customer=customer, carrier_id=carrier.pk, carrier_tracking_id=SHARED, uuid_ref=f"{name}-order-2"
+        )
         _, first_secret = endpoint_subscribe(customer=customer, url=f"http://127.0.0.1:9/{name}")
         _, endpoint_secret = endpoint_subscribe(customer=customer, url=f"http://127.0.0.1:9/{name}")  # rotated
         destination = SftpDestination.objects.create(
-            customer=customer, name=f"{name}-sftp", host="sftp.example.com", username=name,
-            password=f"{name}-dest-pw-4K8", private_key="", passphrase=f"{name}-passphrase-3J5",
+            customer=customer,
+            name=f"{name}-sftp",
+            host="sftp.example.com",
+            username=name,
+            password=f"{name}-dest-pw-4K8",
+            private_key="",
+            passphrase=f"{name}-passphrase-3J5",
             host_keys="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDnnVlJ9MbdMefXbHq9p3uWeJqA1F2vXbkB0aqI0cPQR",
             isa_receiver_id=name.upper(),
         )
         tenants[name] = Tenant(customer, key, own, shared, endpoint_secret, destination)
-        secrets.update({f"{name} api key": key, f"{name} api key secret part": key.partition(".")[2],
-                        f"{name} endpoint secret": endpoint_secret, f"{name} rotated-out secret": first_secret,
-                        f"{name} destination password": f"{name}-dest-pw-4K8",
-                        f"{name} destination passphrase": f"{name}-passphrase-3J5"})
-    events_record(carrier=carrier, channel="webhook",
-                  events=[event(tracking_id=SHARED, code="HUB"), event(tracking_id="ACME0001", code="PCK"),
-                          event(tracking_id="GLOBEX0001", code="PCK", minutes=5)])
+        secrets.update(
+            {
+                f"{name} api key": key,
+                f"{name} api key secret part": key.partition(".")[2],
+                f"{name} endpoint secret": endpoint_secret,
+                f"{name} rotated-out secret": first_secret,
+                f"{name} destination password": f"{name}-dest-pw-4K8",
+                f"{name} destination passphrase": f"{name}-passphrase-3J5",
+            }
+        )
+    events_record(
+        carrier=carrier,
+        channel="webhook",
+        events=[
+            event(tracking_id=SHARED, code="HUB"),
+            event(tracking_id="ACME0001", code="PCK"),
+            event(tracking_id="GLOBEX0001", code="PCK", minutes=5),
+        ],
+    )
     return World(acme=tenants["acme"], globex=tenants["globex"], secrets=secrets)

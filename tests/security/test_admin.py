@@ -38,8 +38,12 @@ def clerk(db):
 
 def admin_pages(world) -> list[str]:  # type: ignore[no-untyped-def]
     """List, add and (for a model with a row) change pages of every registered model, and the ops console."""
-    pages = ["/admin/", "/admin/ops/", "/admin/ops/carriers/acme-post/sftp-test/",
-             f"/admin/ops/endpoints/{WebhookEndpoint.objects.first().pk}/replay/"]
+    pages = [
+        "/admin/",
+        "/admin/ops/",
+        "/admin/ops/carriers/acme-post/sftp-test/",
+        f"/admin/ops/endpoints/{WebhookEndpoint.objects.first().pk}/replay/",
+    ]
     for model in admin.site._registry:
         meta = model._meta
         pages.append(reverse(f"admin:{meta.app_label}_{meta.model_name}_changelist"))
@@ -74,8 +78,9 @@ def test_the_login_itself_refuses_a_post_without_the_csrf_token(staff):
     # With the token from the form, the same login works.
     page = client.get("/admin/login/")
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.content.decode()).group(1)
-    response = client.post("/admin/login/", {"username": "ops", "password": PASSWORD, "csrfmiddlewaretoken": token,
-                                             "next": "/admin/"})
+    response = client.post(
+        "/admin/login/", {"username": "ops", "password": PASSWORD, "csrfmiddlewaretoken": token, "next": "/admin/"}
+    )
     assert response.status_code == 302 and client.session["_auth_user_id"] == str(staff.pk)
 
 
@@ -104,8 +109,12 @@ def test_ops_console_actions_without_the_csrf_token_are_refused(world, staff):
     client = Client(enforce_csrf_checks=True)
     client.force_login(staff)
     endpoint = WebhookEndpoint.objects.first()
-    for action in ("/admin/ops/carriers/acme-post/reprocess-failed/", "/admin/ops/carriers/acme-post/reharmonise/",
-                   f"/admin/ops/endpoints/{endpoint.pk}/test-event/", f"/admin/ops/endpoints/{endpoint.pk}/replay/"):
+    for action in (
+        "/admin/ops/carriers/acme-post/reprocess-failed/",
+        "/admin/ops/carriers/acme-post/reharmonise/",
+        f"/admin/ops/endpoints/{endpoint.pk}/test-event/",
+        f"/admin/ops/endpoints/{endpoint.pk}/replay/",
+    ):
         response = client.post(action, {})
         assert response.status_code == 403, action
     assert not endpoint.deliveries.filter(kind="test").exists()  # the test event was not sent

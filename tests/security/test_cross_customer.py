@@ -66,15 +66,20 @@ def test_another_customer_s_shipment_is_indistinguishable_from_a_missing_one(wor
 
 def test_batch_track_by_id_uuid_ref_or_number_returns_only_acme_s_own(world):
     acme, globex = world.acme, world.globex
-    body = {"ids": [str(globex.shipment.id), str(globex.shared.id), str(acme.shipment.id)],
-            "uuid_refs": ["globex-order-1", "globex-order-2"], "carrier_tracking_ids": ["GLOBEX0001"]}
+    body = {
+        "ids": [str(globex.shipment.id), str(globex.shared.id), str(acme.shipment.id)],
+        "uuid_refs": ["globex-order-1", "globex-order-2"],
+        "carrier_tracking_ids": ["GLOBEX0001"],
+    }
     response = acme.api().post("/track", json.dumps(body), content_type="application/json")
     assert response.status_code == 200
     assert [s["id"] for s in response.json()] == [str(acme.shipment.id)]
     assert "globex" not in response.content.decode().lower()
     not_found = response["x-not-found"].split(",")
     assert str(globex.shipment.id) in not_found and "globex-order-1" in not_found and "GLOBEX0001" in not_found
-    only_theirs = acme.api().post("/track", json.dumps({"ids": [str(globex.shipment.id)]}), content_type="application/json")
+    only_theirs = acme.api().post(
+        "/track", json.dumps({"ids": [str(globex.shipment.id)]}), content_type="application/json"
+    )
     assert only_theirs.status_code == 404 and only_theirs.json() == {"detail": "Shipment not found."}
 
 
@@ -91,8 +96,11 @@ def test_the_feed_lists_only_acme_s_registrations(world):
 
 def test_registering_a_number_globex_follows_creates_acme_s_own_and_reveals_nothing(world):
     acme, globex = world.acme, world.globex
-    response = acme.api().post("/shipments", json.dumps({"carrier_id": "acme-post", "carrier_tracking_id": "GLOBEX0001"}),
-                               content_type="application/json")
+    response = acme.api().post(
+        "/shipments",
+        json.dumps({"carrier_id": "acme-post", "carrier_tracking_id": "GLOBEX0001"}),
+        content_type="application/json",
+    )
     assert response.status_code == 201  # new for acme, though globex follows it
     created = response.json()
     assert created["id"] != str(globex.shipment.id)
@@ -101,8 +109,11 @@ def test_registering_a_number_globex_follows_creates_acme_s_own_and_reveals_noth
     assert "globex-order" not in response.content.decode()
     assert Shipment.objects.get(pk=globex.shipment.pk).customer_id == globex.customer.pk
     # Registering acme's own number again returns acme's shipment (200), not a second one.
-    again = acme.api().post("/shipments", json.dumps({"carrier_id": "acme-post", "carrier_tracking_id": "ACME0001"}),
-                            content_type="application/json")
+    again = acme.api().post(
+        "/shipments",
+        json.dumps({"carrier_id": "acme-post", "carrier_tracking_id": "ACME0001"}),
+        content_type="application/json",
+    )
     assert again.status_code == 200 and again.json()["id"] == str(acme.shipment.id)
 
 
@@ -113,9 +124,12 @@ def test_another_account_s_subscriptions_answer_404_and_stay_untouched(world):
     missing = "/accounts/00000000/webhooks/tracking/subscriptions"
     for path in (base, missing):
         listed = acme.api().get(path)
-        added = acme.api().post(path, json.dumps({"endpoint": "http://127.0.0.1:9/evil"}), content_type="application/json")
-        removed = acme.api().delete(path, json.dumps({"endpoint": "http://127.0.0.1:9/globex"}),
-                                    content_type="application/json")
+        added = acme.api().post(
+            path, json.dumps({"endpoint": "http://127.0.0.1:9/evil"}), content_type="application/json"
+        )
+        removed = acme.api().delete(
+            path, json.dumps({"endpoint": "http://127.0.0.1:9/globex"}), content_type="application/json"
+        )
         for response in (listed, added, removed):
             assert response.status_code == 404 and response.json() == {"detail": "Account not found."}
     after = list(WebhookEndpoint.objects.filter(customer=globex.customer).values_list("url", "secret"))
@@ -129,8 +143,11 @@ def test_another_account_s_subscriptions_answer_404_and_stay_untouched(world):
 def test_replaying_another_account_answers_404_and_requeues_nothing(world):
     acme, globex = world.acme, world.globex
     before = list(Delivery.objects.filter(customer=globex.customer).values_list("id", "status", "replay_count"))
-    response = acme.api().post(f"/accounts/{globex.customer.account_number}/webhooks/tracking/replay",
-                               json.dumps({"since": "2000-01-01T00:00:00Z"}), content_type="application/json")
+    response = acme.api().post(
+        f"/accounts/{globex.customer.account_number}/webhooks/tracking/replay",
+        json.dumps({"since": "2000-01-01T00:00:00Z"}),
+        content_type="application/json",
+    )
     assert response.status_code == 404 and response.json() == {"detail": "Account not found."}
     assert list(Delivery.objects.filter(customer=globex.customer).values_list("id", "status", "replay_count")) == before
 

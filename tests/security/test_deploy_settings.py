@@ -35,8 +35,9 @@ def production_env(tmp_path) -> dict[str, str]:
 
 
 def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
-                          check=False)
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 def test_check_deploy_reports_no_issues(production_env):
@@ -77,8 +78,11 @@ def test_production_responses_redirect_to_https_and_carry_the_security_headers(p
     lines = dict(line.split(" ", 1) for line in result.stdout.splitlines() if " " in line)
     assert lines["plain"].startswith("301 https://track.example.com/events")
     assert lines["secure"].startswith("400")  # reached the API, which wants its x-version header
-    headers = {line.split(" ", 2)[1]: line.split(" ", 2)[2] for line in result.stdout.splitlines()
-               if line.startswith("header ")}
+    headers = {
+        line.split(" ", 2)[1]: line.split(" ", 2)[2]
+        for line in result.stdout.splitlines()
+        if line.startswith("header ")
+    }
     assert headers["Strict-Transport-Security"].startswith("max-age=31536000")
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert headers["X-Frame-Options"] == "DENY"

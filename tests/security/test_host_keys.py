@@ -64,8 +64,17 @@ def rsa_only_server(tmp_path) -> SftpServer:
 
 
 def carrier_at(server: SftpServer, pinned: str):  # type: ignore[no-untyped-def]
-    return make_carrier("filer", host="127.0.0.1", port=server.port, username="gluey", password="pw",
-                        host_key=pinned, remote_dir="/inbox", pattern="*.json", stable_seconds=0)
+    return make_carrier(
+        "filer",
+        host="127.0.0.1",
+        port=server.port,
+        username="gluey",
+        password="pw",
+        host_key=pinned,
+        remote_dir="/inbox",
+        pattern="*.json",
+        stable_seconds=0,
+    )
 
 
 @pytest.mark.django_db
@@ -108,8 +117,16 @@ def test_fetch_accepts_the_second_pinned_key_of_a_rotation(genuine, auth_attempt
 
 def destination_at(server: SftpServer, customer, pinned: str) -> SftpDestination:  # type: ignore[no-untyped-def]
     return SftpDestination.objects.create(
-        customer=customer, name="acme-sftp", host="127.0.0.1", port=server.port, username="gluey", password="pw",
-        host_keys=pinned, remote_dir="/exports", format="x12_214", isa_receiver_id="ACME",
+        customer=customer,
+        name="acme-sftp",
+        host="127.0.0.1",
+        port=server.port,
+        username="gluey",
+        password="pw",
+        host_keys=pinned,
+        remote_dir="/exports",
+        format="x12_214",
+        isa_receiver_id="ACME",
     )
 
 

@@ -48,8 +48,10 @@ def raw_request(live_server_url: str, head: bytes, body_chunks: list[bytes], tim
 @pytest.mark.django_db(transaction=True)
 def test_a_webhook_announcing_100_mb_is_refused_before_its_body_is_read(live_server):
     carrier = make_carrier()
-    head = (f"POST /carriers/{carrier.pk}/webhook HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {100 * 1024 * 1024}\r\nConnection: close\r\n\r\n").encode()
+    head = (
+        f"POST /carriers/{carrier.pk}/webhook HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {100 * 1024 * 1024}\r\nConnection: close\r\n\r\n"
+    ).encode()
     answer = raw_request(live_server.url, head, [b'{"events": ['])
     assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
     assert b"larger than 5 MB" in answer
@@ -59,8 +61,10 @@ def test_a_webhook_announcing_100_mb_is_refused_before_its_body_is_read(live_ser
 @pytest.mark.django_db(transaction=True)
 def test_a_chunked_webhook_body_cannot_slip_past_the_limit(live_server):
     carrier = make_carrier()
-    head = (f"POST /carriers/{carrier.pk}/webhook HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
-            "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n").encode()
+    head = (
+        f"POST /carriers/{carrier.pk}/webhook HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+        "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    ).encode()
     piece = b"x" * 65536
     chunks = [f"{len(piece):x}\r\n".encode() + piece + b"\r\n"] * 100 + [b"0\r\n\r\n"]  # 6.25 MB
     answer = raw_request(live_server.url, head, chunks)
@@ -85,8 +89,16 @@ def test_api_bodies_over_the_upload_limit_are_413_with_a_json_detail(acme_api, p
     if path in ("subscriptions", "replay"):
         path = f"/accounts/{acme.account_number}/webhooks/tracking/{path}"
     padding = "x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1)
-    body = json.dumps({"carrier_id": "acme-post", "carrier_tracking_id": "T1", "ids": [], "endpoint": "https://x",
-                       "since": "2026-01-01T00:00:00Z", "padding": padding})
+    body = json.dumps(
+        {
+            "carrier_id": "acme-post",
+            "carrier_tracking_id": "T1",
+            "ids": [],
+            "endpoint": "https://x",
+            "since": "2026-01-01T00:00:00Z",
+            "padding": padding,
+        }
+    )
     response = client.post(path, data=body, content_type="application/json")
     assert response.status_code == 413, response.content[:200]
     assert response.json()["detail"]

@@ -72,8 +72,9 @@ def test_dns_rebinding_after_subscribing_is_refused_at_connect(fake_dns, receive
     assert attempt.status_code is None and "not a public address" in attempt.error
 
 
-def test_a_name_with_a_public_and_a_private_address_is_refused_and_never_reaches_the_private_one(fake_dns, receiver,
-                                                                                                settings):
+def test_a_name_with_a_public_and_a_private_address_is_refused_and_never_reaches_the_private_one(
+    fake_dns, receiver, settings
+):
     settings.WEBHOOK_ALLOWED_NETWORKS = []
     acme, _ = make_customer("acme")
     fake_dns["mixed.example"] = ["127.0.0.1", PUBLIC]
@@ -94,8 +95,9 @@ def test_proxy_settings_in_the_environment_are_ignored(receiver, settings, monke
             monkeypatch.setenv(name, proxy.url(path=""))
         monkeypatch.delenv("NO_PROXY", raising=False)
         monkeypatch.delenv("no_proxy", raising=False)
-        result = http.post(receiver.url(), body=b"[]", headers={"content-type": "application/json"},
-                           http=http.session_create())
+        result = http.post(
+            receiver.url(), body=b"[]", headers={"content-type": "application/json"}, http=http.session_create()
+        )
         assert result.status == 200
         assert len(receiver.requests) == 1 and proxy.requests == []
     finally:
@@ -136,4 +138,3 @@ def test_the_admin_test_event_does_not_reach_a_private_address(receiver, setting
     assert receiver.requests == []
     attempt = DeliveryAttempt.objects.get(delivery__endpoint=endpoint)
     assert attempt.status_code is None and "not a public address" in attempt.error
-

@@ -39,13 +39,19 @@ def test_harmonises_by_sub_code_row_then_fallback(carrier):
 def test_carrier_code_and_text_pass_through_unchanged(carrier):
     result = record(carrier, event(code="ATT", sub_code="NH", description="Nobody home — card left"))
     stored = TrackingEvent.objects.get(pk=result.created[0].pk)
-    assert (stored.carrier_code, stored.carrier_sub_code, stored.carrier_text) == ("ATT", "NH", "Nobody home — card left")
+    assert (stored.carrier_code, stored.carrier_sub_code, stored.carrier_text) == (
+        "ATT",
+        "NH",
+        "Nobody home — card left",
+    )
 
 
 def test_unmapped_code_is_flagged_counted_and_never_guessed(carrier):
     result = record(carrier, event(code="ZZ9", minutes=1), event(code="ZZ9", minutes=2, description="mystery"))
     assert result.unmapped == 2
-    assert {(e.milestone, e.code, e.sub_code, e.unmapped) for e in result.created} == {("admin", "other", "other", True)}
+    assert {(e.milestone, e.code, e.sub_code, e.unmapped) for e in result.created} == {
+        ("admin", "other", "other", True)
+    }
     row = UnmappedCode.objects.get(carrier=carrier, carrier_code="ZZ9")
     assert row.count == 2 and row.example_text
     record(carrier, event(code="ZZ9", minutes=3))
@@ -193,7 +199,10 @@ def test_mapping_outside_taxonomy_changes_nothing(carrier):
     with pytest.raises(MappingError, match="not in the harmonised taxonomy"):
         code_mappings_import(
             carrier_id=carrier.pk,
-            rows=[MappingRow("NEW", "", "delivery", "delivered", "other"), MappingRow("BAD", "", "delivery", "teleported", "x")],
+            rows=[
+                MappingRow("NEW", "", "delivery", "delivered", "other"),
+                MappingRow("BAD", "", "delivery", "teleported", "x"),
+            ],
         )
     assert CodeMapping.objects.count() == before
 

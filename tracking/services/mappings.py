@@ -94,9 +94,7 @@ def code_mappings_import(
             raise MappingError(f"row {number}: carrier code {row.carrier_code}/{row.carrier_sub_code} appears twice")
         seen.add(key)
     counts = {"created": 0, "updated": 0, "unchanged": 0, "events_reharmonised": 0}
-    existing = {
-        (m.carrier_code, m.carrier_sub_code): m for m in CodeMapping.objects.filter(carrier_id=carrier_id)
-    }
+    existing = {(m.carrier_code, m.carrier_sub_code): m for m in CodeMapping.objects.filter(carrier_id=carrier_id)}
     changed_codes: set[str] = set()
     with transaction.atomic():
         for row in rows:
@@ -126,5 +124,3 @@ def code_mappings_import(
             carrier_id=carrier_id, codes=changed_codes, progress=progress
         )
     return counts
-
-

@@ -33,13 +33,16 @@ from edi.x12.ack import build_997
 
 
 def event_json(event: StatusEvent) -> str:
-    return json.dumps({
-        "tracking_id": event.tracking_id,
-        "carrier_code": event.carrier_code,
-        "carrier_sub_code": event.carrier_sub_code,
-        "occurred_at": event.occurred_at.isoformat(),
-        "location": event.location.as_dict(),
-    }, ensure_ascii=False)
+    return json.dumps(
+        {
+            "tracking_id": event.tracking_id,
+            "carrier_code": event.carrier_code,
+            "carrier_sub_code": event.carrier_sub_code,
+            "occurred_at": event.occurred_at.isoformat(),
+            "location": event.location.as_dict(),
+        },
+        ensure_ascii=False,
+    )
 
 
 class Command(BaseCommand):
@@ -47,21 +50,29 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True, metavar="{inspect,validate,ack}")
-        for name, text in (("inspect", "print one JSON object per event"),
-                           ("validate", "list envelope problems; non-zero exit if any"),
-                           ("ack", "write the 997 for an X12 file")):
+        for name, text in (
+            ("inspect", "print one JSON object per event"),
+            ("validate", "list envelope problems; non-zero exit if any"),
+            ("ack", "write the 997 for an X12 file"),
+        ):
             p = sub.add_parser(name, help=text)
             p.add_argument("file", help="the EDI, EDIFACT or CSV file")
-            p.add_argument("--default-zone", default="UTC",
-                           help="the partner's time zone for local times that no place resolves (default UTC)")
-            p.add_argument("--encoding", default=None,
-                           help="utf-8, iso-8859-1 or windows-1252 (default: detect)")
+            p.add_argument(
+                "--default-zone",
+                default="UTC",
+                help="the partner's time zone for local times that no place resolves (default UTC)",
+            )
+            p.add_argument("--encoding", default=None, help="utf-8, iso-8859-1 or windows-1252 (default: detect)")
             if name != "ack":
                 p.add_argument("--csv-mapping", default=None, help="JSON file with the CSV column mapping")
             else:
                 p.add_argument("--output", default=None, help="write the 997 here instead of stdout")
-                p.add_argument("--control-number", type=int, default=1,
-                               help="interchange and group control number of the 997 (default 1)")
+                p.add_argument(
+                    "--control-number",
+                    type=int,
+                    default=1,
+                    help="interchange and group control number of the 997 (default 1)",
+                )
 
     def handle(self, *args: Any, **options: Any) -> None:
         path = Path(options["file"])
@@ -134,8 +145,9 @@ class Command(BaseCommand):
         number = options["control_number"]
         if not 1 <= number <= 999_999_999:
             raise CommandError("--control-number must be between 1 and 999999999")
-        data = build_997(stream, interchange_control_number=number, group_control_number=number,
-                         encoding=options.get("encoding"))
+        data = build_997(
+            stream, interchange_control_number=number, group_control_number=number, encoding=options.get("encoding")
+        )
         if options.get("output"):
             try:
                 Path(options["output"]).write_bytes(data)

@@ -15,7 +15,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("carrier_id")
-        parser.add_argument("--code", action="append", dest="codes", metavar="CARRIER_CODE", help="only this code (repeatable)")
+        parser.add_argument(
+            "--code", action="append", dest="codes", metavar="CARRIER_CODE", help="only this code (repeatable)"
+        )
         parser.add_argument("--no-progress", action="store_true", help="no progress bar (e.g. in cron)")
 
     def handle(self, *args, carrier_id: str, codes: list[str] | None, no_progress: bool, **options):
@@ -25,7 +27,14 @@ class Command(BaseCommand):
             raise CommandError(f"unknown carrier {carrier_id!r}")
 
         def progress(chunks, total):
-            return tqdm(chunks, total=total, desc="refreshing shipment states", unit="chunk", file=self.stderr, disable=no_progress)
+            return tqdm(
+                chunks,
+                total=total,
+                desc="refreshing shipment states",
+                unit="chunk",
+                file=self.stderr,
+                disable=no_progress,
+            )
 
         self.stderr.write(f"re-harmonising {carrier_id}'s stored events{' for ' + ', '.join(codes) if codes else ''}…")
         changed = events_reharmonise(carrier_id=carrier_id, codes=codes, progress=progress)
