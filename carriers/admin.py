@@ -24,6 +24,7 @@ from carriers.services.channels import carrier_channels
 from carriers.services.inbound import inbound_messages_reprocess
 from carriers.services.schedules import DISPATCH_NAME, sftp_task_name
 from carriers.services.setup import SECRET_KEYS, carrier_config_problems
+from tracking.tasks import reharmonise_carrier_after_commit
 
 
 class CarrierForm(forms.ModelForm):
@@ -174,16 +175,14 @@ class CarrierAdmin(admin.ModelAdmin):
             return f"paused until {obj.backoff_until:%Y-%m-%d %H:%M:%S} ({obj.poll_failures} failure(s))"
         return "—" if not obj.poll_failures else f"{obj.poll_failures} recent failure(s)"
 
-    # Ops console actions (gluey.ops_services / gluey.ops_views), imported when used.
+    # The sFTP test page is the ops console's: linked by URL name (ops:carrier-sftp-test), never imported.
     actions = ["reharmonise", "test_sftp"]
 
     @admin.action(description="Re-harmonise stored events with the current mappings", permissions=["change"])
     def reharmonise(self, request: HttpRequest, queryset: QuerySet[Carrier]) -> None:
-        from gluey.ops_services import carrier_reharmonise_enqueue
-
         ids = list(queryset.values_list("pk", flat=True))
         for carrier_id in ids:
-            carrier_reharmonise_enqueue(carrier_id=carrier_id)
+            reharmonise_carrier_after_commit(carrier_id=carrier_id)
         self.message_user(request, f"Re-harmonising {', '.join(ids)} in the background.", messages.SUCCESS)
 
     @admin.action(description="Test the sFTP connection (show the host key fingerprint)", permissions=["view"])

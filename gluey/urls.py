@@ -1,13 +1,14 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from gluey import health, metrics
+from gluey import health
+from ops import metrics
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("metrics", metrics.metrics_view, name="metrics"),
-    # The ops dashboard and its actions, inside the admin (staff only); before admin.site.urls.
-    path("admin/ops/", include("gluey.dashboard", namespace="ops")),
+    # The ops console (staff only) inside the admin; before admin.site.urls so its paths win.
+    path("admin/", include("ops.urls", namespace="ops")),
     path("admin/", admin.site.urls),
     path("carriers/", include("carriers.urls")),
     path("", include("tracking.api.urls")),

@@ -135,7 +135,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
 
     @admin.action(description="Replay the endpoint's deliveries in a time window…", permissions=["view"])
     def replay_window(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> HttpResponseRedirect | None:
-        # The window form and its preview are the ops console's (gluey.ops_views.endpoint_replay).
+        # The window form and its preview are the ops console's, linked by URL name (ops:endpoint-replay).
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one endpoint to replay.", messages.WARNING)
             return None

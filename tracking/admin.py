@@ -231,26 +231,6 @@ class CodeMappingAdmin(admin.ModelAdmin):
         super().delete_model(request, obj)
         events_reharmonise(carrier_id=carrier_id, codes=[code])
 
-    def get_urls(self) -> list:
-        # CSV import/export views live with the ops console: reading the CSV is the
-        # Event Service's (carriers.services.mapping_rows_from_csv), and tracking must not import carriers.
-        from django.urls import path
-
-        from gluey import ops_views
-
-        return [
-            path(
-                "import-csv/",
-                self.admin_site.admin_view(ops_views.mappings_import_csv),
-                name="tracking_codemapping_import_csv",
-            ),
-            path(
-                "export-csv/",
-                self.admin_site.admin_view(ops_views.mappings_export_csv),
-                name="tracking_codemapping_export_csv",
-            ),
-        ] + super().get_urls()
-
 
 class MapCodesForm(forms.Form):
     status = forms.ModelChoiceField(queryset=StatusCode.objects.all(), label="Harmonised status")

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.db import transaction
 
 from tracking.services import events_reharmonise, tracked_items_purge_expired
 
@@ -22,3 +23,8 @@ def purge_unregistered() -> int:
 def reharmonise_carrier(carrier_id: str, codes: list[str] | None = None) -> int:
     """Re-apply the mapping table to a carrier's stored events (only ``codes`` when given)."""
     return events_reharmonise(carrier_id=carrier_id, codes=codes)
+
+
+def reharmonise_carrier_after_commit(*, carrier_id: str, codes: list[str] | None = None) -> None:
+    """Queue ``reharmonise_carrier`` for when the current transaction commits (at once outside one)."""
+    transaction.on_commit(lambda: reharmonise_carrier.delay(carrier_id, sorted(codes) if codes is not None else None))

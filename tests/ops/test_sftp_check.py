@@ -54,7 +54,7 @@ def test_the_form_is_prefilled_from_the_carrier(ops, server):
 
 
 def test_pinned_key_logs_in_and_lists_the_directory(ops, server):
-    from gluey.ops_services import key_fingerprint
+    from ops.services import key_fingerprint
 
     carrier = filer(server, server.host_key_line)
     page = ops.post(url(carrier), {"action": "scan", "host": "127.0.0.1", "port": server.port}).content.decode()
@@ -65,7 +65,7 @@ def test_pinned_key_logs_in_and_lists_the_directory(ops, server):
 
 
 def test_changed_key_is_shown_and_pinned_only_on_confirmation(ops, server):
-    from gluey.ops_services import key_fingerprint
+    from ops.services import key_fingerprint
 
     old = other_key_line()
     carrier = filer(server, old)

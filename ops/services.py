@@ -1,5 +1,5 @@
 """What the ops console does that no app service covers: probing a carrier's sFTP
-server and pinning its host key, and queueing a carrier's re-harmonisation.
+server and pinning its host key.
 
 Everything else the console does calls the apps' own services. Like the
 dashboard, this module sits above the apps; apps never import it.
@@ -132,10 +132,3 @@ def carrier_host_key_pin(*, carrier_id: str, host: str, port: int, key_line: str
         carrier.config = config
         carrier.save(update_fields=["config", "updated_at"])
     return scanned
-
-
-def carrier_reharmonise_enqueue(*, carrier_id: str, codes: list[str] | None = None) -> None:
-    """Re-apply the mapping table to a carrier's stored events, in a worker, after commit."""
-    from tracking.tasks import reharmonise_carrier
-
-    transaction.on_commit(lambda: reharmonise_carrier.delay(carrier_id, sorted(codes) if codes is not None else None))

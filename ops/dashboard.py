@@ -1,14 +1,14 @@
 """The ops dashboard: tracking health per carrier and per customer, in the Django admin.
 
-Mounted at ``/admin/ops/`` (see ``gluey.urls``); every view goes through
+Mounted at ``/admin/ops/`` (see ``ops.urls``); every view goes through
 ``admin.site.admin_view``, so only active staff get in (others are sent to the
 admin login, which refuses non-staff). Actions that change something also
 need the matching model permission.
 
 This module composes the apps' read-only selectors (``carriers.health``,
 ``tracking.health``, ``notifications.health``) into rows and SVG pictures; the
-action views live in ``gluey.ops_views``. It sits above the apps, like the
-root urls: apps never import it.
+action views live in ``ops.views``. Like the rest of the ops app it sits above
+the other apps: they never import it.
 """
 
 from __future__ import annotations
@@ -20,13 +20,15 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import SafeString
 
-from gluey import charts, ops_views
-
-app_name = "ops"
+from carriers import health as carriers_health
+from gluey.health import run_checks
+from notifications import health as notifications_health
+from ops import charts
+from tracking import health as tracking_health
 
 HOURS = 24
 POLL_LAG_WARN_SECONDS = 15 * 60
@@ -89,9 +91,6 @@ def _carrier_state(
 
 
 def carrier_rows(*, now: datetime) -> list[CarrierRow]:
-    from carriers import health as carriers_health
-    from tracking import health as tracking_health
-
     hourly = tracking_health.events_per_hour(now=now, hours=HOURS)
     freshness = tracking_health.freshness_histograms(since=now - timedelta(hours=HOURS))
     last_events = tracking_health.last_event_recorded()
@@ -165,8 +164,6 @@ def carrier_rows(*, now: datetime) -> list[CarrierRow]:
 
 
 def customer_rows() -> list[CustomerRow]:
-    from notifications import health as notifications_health
-
     rows = []
     for overview in notifications_health.customers_overview():
         d = overview.deliveries
@@ -204,11 +201,8 @@ def customer_rows() -> list[CustomerRow]:
 
 
 def dashboard_view(request: HttpRequest) -> HttpResponse:
-    from gluey.health import run_checks
-    from tracking.health import shipment_for_timeline
-
     now = timezone.now()
-    shipment = shipment_for_timeline()
+    shipment = tracking_health.shipment_for_timeline()
     context = {
         **admin.site.each_context(request),
         "title": "Ops dashboard",
@@ -222,21 +216,3 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
     for check in context["health"]["checks"].values():
         check["dot"] = charts.dot("ok" if check["ok"] else "bad", label="ok" if check["ok"] else "failing")
     return TemplateResponse(request, "admin/ops/dashboard.html", context)
-
-
-def _admin(view: Any) -> Any:
-    return admin.site.admin_view(view)
-
-
-urlpatterns = [
-    path("", _admin(dashboard_view), name="dashboard"),
-    path(
-        "carriers/<str:carrier_id>/reprocess-failed/",
-        _admin(ops_views.carrier_reprocess_failed),
-        name="carrier-reprocess-failed",
-    ),
-    path("carriers/<str:carrier_id>/reharmonise/", _admin(ops_views.carrier_reharmonise), name="carrier-reharmonise"),
-    path("carriers/<str:carrier_id>/sftp-test/", _admin(ops_views.carrier_sftp_test), name="carrier-sftp-test"),
-    path("endpoints/<int:endpoint_id>/replay/", _admin(ops_views.endpoint_replay), name="endpoint-replay"),
-    path("endpoints/<int:endpoint_id>/test-event/", _admin(ops_views.endpoint_test_event), name="endpoint-test-event"),
-]

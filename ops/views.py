@@ -1,4 +1,4 @@
-"""The ops console's action pages (mounted by ``gluey.dashboard`` and ``CodeMappingAdmin``).
+"""The ops console's action pages (mounted by ``ops.urls``).
 
 Each view checks the model permission its action needs, reads through the
 apps' selectors and changes things only through services. Staff login is
@@ -22,7 +22,17 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from gluey import ops_services
+from carriers.health import carrier_sftp_settings, failed_inbound_ids
+from carriers.models import Carrier
+from carriers.services import inbound_messages_reprocess, mapping_rows_from_csv
+from gluey.sftp import SftpError
+from notifications.health import endpoint_window_deliveries
+from notifications.models import WebhookEndpoint
+from notifications.services import deliveries_requeue, endpoint_send_test
+from ops import services as ops_services
+from tracking.health import code_mapping_rows
+from tracking.services import MappingError, code_mappings_import
+from tracking.tasks import reharmonise_carrier_after_commit
 
 MAX_REPROCESS = 1000
 MAX_CSV_BYTES = 5 * 1024 * 1024
@@ -52,9 +62,6 @@ def _page(request: HttpRequest, template: str, title: str, **context: Any) -> Te
 @require_POST
 def carrier_reprocess_failed(request: HttpRequest, carrier_id: str) -> HttpResponse:
     """Queue a carrier's failed inbound messages again (oldest first, up to MAX_REPROCESS)."""
-    from carriers.health import failed_inbound_ids
-    from carriers.models import Carrier
-    from carriers.services import inbound_messages_reprocess
 
     _require(request, "carriers.change_inboundmessage")
     carrier = get_object_or_404(Carrier, pk=carrier_id)
@@ -67,11 +74,10 @@ def carrier_reprocess_failed(request: HttpRequest, carrier_id: str) -> HttpRespo
 
 @require_POST
 def carrier_reharmonise(request: HttpRequest, carrier_id: str) -> HttpResponse:
-    from carriers.models import Carrier
 
     _require(request, "carriers.change_carrier")
     carrier = get_object_or_404(Carrier, pk=carrier_id)
-    ops_services.carrier_reharmonise_enqueue(carrier_id=carrier.pk)
+    reharmonise_carrier_after_commit(carrier_id=carrier.pk)
     messages.success(
         request,
         f"Re-harmonising {carrier.pk}'s stored events with the current mappings in the background "
@@ -95,8 +101,6 @@ class SftpPinForm(SftpScanForm):
 
 def carrier_sftp_test(request: HttpRequest, carrier_id: str) -> HttpResponse:
     """Test a carrier's sFTP server: show its host key fingerprint; pin it only on explicit confirmation."""
-    from carriers.health import carrier_sftp_settings
-    from carriers.models import Carrier
 
     _require(request, "carriers.view_carrier")
     carrier = get_object_or_404(Carrier, pk=carrier_id)
@@ -144,8 +148,6 @@ def carrier_sftp_test(request: HttpRequest, carrier_id: str) -> HttpResponse:
 
 
 def _fingerprint_or_problem(line: str) -> str:
-    from gluey.sftp import SftpError
-
     try:
         return ops_services.key_fingerprint(line)
     except SftpError as exc:
@@ -170,9 +172,6 @@ class ReplayForm(forms.Form):
 
 def endpoint_replay(request: HttpRequest, endpoint_id: int) -> HttpResponse:
     """Replay an endpoint's deliveries created in a window (delivered and dead-lettered ones; same webhook-id)."""
-    from notifications.health import endpoint_window_deliveries
-    from notifications.models import WebhookEndpoint
-    from notifications.services import deliveries_requeue
 
     _require(request, "notifications.change_delivery")
     endpoint = get_object_or_404(WebhookEndpoint.objects.select_related("customer"), pk=endpoint_id)
@@ -203,8 +202,6 @@ def endpoint_replay(request: HttpRequest, endpoint_id: int) -> HttpResponse:
 @require_POST
 def endpoint_test_event(request: HttpRequest, endpoint_id: int) -> HttpResponse:
     """Send one start/start/gluey_test event to the endpoint now and show what came back."""
-    from notifications.models import WebhookEndpoint
-    from notifications.services import endpoint_send_test
 
     _require(request, "notifications.change_webhookendpoint")
     endpoint = get_object_or_404(WebhookEndpoint.objects.select_related("customer"), pk=endpoint_id)
@@ -219,7 +216,7 @@ def endpoint_test_event(request: HttpRequest, endpoint_id: int) -> HttpResponse:
     )
 
 
-# --- Code mappings as CSV (mounted on CodeMappingAdmin) ------------------------------------------
+# --- Code mappings as CSV (served at the code-mapping admin's address) ------------------------------------------
 
 CSV_COLUMNS = ["carrier_code", "carrier_sub_code", "milestone", "code", "sub_code", "note"]
 
@@ -228,7 +225,6 @@ class CarrierChoiceForm(forms.Form):
     carrier = forms.ModelChoiceField(queryset=None, empty_label=None)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        from carriers.models import Carrier
 
         super().__init__(*args, **kwargs)
         self.fields["carrier"].queryset = Carrier.objects.order_by("id")
@@ -241,7 +237,6 @@ class MappingImportForm(CarrierChoiceForm):
 
 
 def mappings_export_csv(request: HttpRequest) -> HttpResponse:
-    from tracking.health import code_mapping_rows
 
     _require(request, "tracking.view_codemapping")
     form = CarrierChoiceForm(request.GET or None)
@@ -261,8 +256,6 @@ def mappings_export_csv(request: HttpRequest) -> HttpResponse:
 
 def mappings_import_csv(request: HttpRequest) -> HttpResponse:
     """Import a carrier's mappings: every row is checked first; one bad row and nothing changes."""
-    from carriers.services import mapping_rows_from_csv
-    from tracking.services import MappingError, code_mappings_import
 
     _require(request, "tracking.add_codemapping", "tracking.change_codemapping")
     form = MappingImportForm(
@@ -285,7 +278,7 @@ def mappings_import_csv(request: HttpRequest) -> HttpResponse:
             form.add_error("file", f"Nothing imported: {exc}")
         else:
             if counts["created"] or counts["updated"]:
-                ops_services.carrier_reharmonise_enqueue(
+                reharmonise_carrier_after_commit(
                     carrier_id=carrier.pk, codes=sorted({row.carrier_code for row in rows})
                 )
             messages.success(

@@ -39,7 +39,10 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Met
 from prometheus_client.registry import Collector, CollectorRegistry
 from prometheus_client.utils import floatToGoString
 
+from carriers import health as carriers_health
 from gluey.tasks import HEARTBEAT_KEY
+from notifications import health as notifications_health
+from tracking import health as tracking_health
 
 
 class DatabaseCollector(Collector):
@@ -49,10 +52,6 @@ class DatabaseCollector(Collector):
         self._now = now  # fixed clock for tests; None = the time of each scrape
 
     def collect(self) -> Iterator[Metric]:
-        from carriers import health as carriers_health
-        from notifications import health as notifications_health
-        from tracking import health as tracking_health
-
         now = self._now or timezone.now()
 
         totals = tracking_health.events_recorded_totals()
