@@ -1,6 +1,6 @@
 """Fixture discovery and the neutral serialisation the adapter tests compare against.
 
-Each ``tests/fixtures/carriers/<adapter>/<scenario>.json`` (or ``.edi``/``.csv``)
+Each ``carriers/adapters/<adapter>/fixtures/<scenario>.json`` (or ``.edi``/``.csv``)
 sits beside ``<scenario>.expected.json``: the list of events ``parse`` must
 return. Adapters are built without a database: a stand-in carrier supplies
 config and the default zone.
@@ -12,9 +12,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import carriers.adapters
 from tracking.types import CarrierEvent
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "carriers"
+ADAPTERS_DIR = Path(carriers.adapters.__file__).resolve().parent
+
+
+def fixtures_dir(adapter: str) -> Path:
+    """Where an adapter's real-shaped inputs and expected outputs live: beside its code."""
+    return ADAPTERS_DIR / adapter / "fixtures"
 
 
 @dataclass
@@ -44,10 +50,10 @@ def event_as_dict(event: CarrierEvent) -> dict[str, Any]:
 
 def cases() -> list[tuple[str, Path]]:
     found = []
-    for expected in sorted(FIXTURES.glob("*/*.expected.json")):
+    for expected in sorted(ADAPTERS_DIR.glob("*/fixtures/*.expected.json")):
         scenario = expected.name[: -len(".expected.json")]
         inputs = [p for p in expected.parent.glob(f"{scenario}.*") if not p.name.endswith(".expected.json")]
         if len(inputs) != 1:
             raise AssertionError(f"{expected}: expected exactly one input file beside it, found {inputs}")
-        found.append((expected.parent.name, inputs[0]))
+        found.append((expected.parent.parent.name, inputs[0]))
     return found

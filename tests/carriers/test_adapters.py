@@ -9,7 +9,7 @@ import pytest
 from carriers.adapters.base import CarrierError, WebhookAuthError, WebhookRequest
 from carriers.adapters.registry import ADAPTERS, UnknownAdapter, adapter_class
 from carriers.services.setup import mapping_rows_from_csv
-from tests.carriers.adapter_cases import FIXTURES, StandInCarrier, cases, event_as_dict
+from tests.carriers.adapter_cases import ADAPTERS_DIR, StandInCarrier, cases, event_as_dict, fixtures_dir
 
 
 def make(name: str, **carrier: object):
@@ -43,7 +43,7 @@ def test_every_adapter_ships_a_loadable_code_map(name):
 def test_code_maps_use_only_the_harmonised_taxonomy():
     import csv
 
-    taxonomy_path = FIXTURES.parent.parent.parent / "tracking" / "taxonomy.csv"
+    taxonomy_path = ADAPTERS_DIR.parent.parent / "tracking" / "taxonomy.csv"
     taxonomy = {tuple(row[:3]) for row in csv.reader(taxonomy_path.open())}
     for name in ADAPTERS:
         path = adapter_class(name).default_codes_path()
@@ -186,16 +186,16 @@ def test_unknown_adapter_is_a_clear_error():
 def test_ups_unknown_number_detection():
     from carriers.adapters.ups.adapter import unknown_numbers
 
-    body = json.loads((FIXTURES / "ups" / "not_found.json").read_text())
+    body = json.loads((fixtures_dir("ups") / "not_found.json").read_text())
     assert unknown_numbers(body, ["1Z9999999999999999"]) == {
         "1Z9999999999999999": "UPS TW0001: Tracking Information Not Found"
     }
-    delivered = json.loads((FIXTURES / "ups" / "delivered.json").read_text())
+    delivered = json.loads((fixtures_dir("ups") / "delivered.json").read_text())
     assert unknown_numbers(delivered, ["1Z023E2X0214323462"]) == {}
 
 
 def test_fedex_unknown_number_detection():
     from carriers.adapters.fedex.adapter import unknown_numbers
 
-    body = json.loads((FIXTURES / "fedex" / "two_numbers_one_unknown.json").read_text())
+    body = json.loads((fixtures_dir("fedex") / "two_numbers_one_unknown.json").read_text())
     assert list(unknown_numbers(body)) == ["39936862321"]

@@ -22,6 +22,7 @@ from carriers.services.sftp import sftp_fetch
 from gluey.sftp_server import SftpServer
 from notifications.models import Delivery
 from notifications.services import endpoint_deliver, endpoint_subscribe
+from tests.carriers.adapter_cases import fixtures_dir
 from tests.carriers.conftest import signed_headers
 from tests.factories import make_carrier, make_customer
 from tracking.models import TrackedItem, TrackingEvent
@@ -195,11 +196,10 @@ UPS_POLL = "delivered.json"
     "so an event seen by both channels is stored and delivered twice (see the issue 7 report)",
 )
 def test_ups_event_seen_by_track_alert_and_by_polling_is_stored_once():
-    from pathlib import Path
 
     from tracking.services import events_record
 
-    fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "carriers" / "ups"
+    fixtures = fixtures_dir("ups")
     carrier = make_carrier("ups", adapter="ups", base_url="https://ups.test", client_id="c", client_secret="s")
     from carriers.adapters.registry import adapter_for
 

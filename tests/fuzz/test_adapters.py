@@ -1,7 +1,7 @@
 """Fuzz every carrier adapter in the registry, then what it produces.
 
 Inputs are the adapter's own real-shaped fixtures
-(``tests/fixtures/carriers/<adapter>/``) mutated by structure: JSON values
+(``carriers/adapters/<adapter>/fixtures/``) mutated by structure: JSON values
 replaced, removed, retyped or multiplied; EDI segments and elements damaged;
 CSV cells mangled — plus plain garbage.
 
@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from carriers.adapters.base import CarrierError
 from carriers.adapters.registry import ADAPTERS, adapter_class
 from carriers.models import Carrier
-from tests.carriers.adapter_cases import StandInCarrier
+from tests.carriers.adapter_cases import StandInCarrier, fixtures_dir
 from tests.fuzz.strategies import (
     FUZZ,
     FUZZ_DB,
@@ -42,12 +42,11 @@ from tests.fuzz.strategies import (
 from tracking.services import InvalidEvent, events_record
 from tracking.types import CarrierEvent
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "carriers"
 EDI_MUTATORS = {"x12_214": mutated_x12, "edifact_iftsta": mutated_edifact, "csv": mutated_csv}
 
 
 def inputs(adapter: str) -> list[Path]:
-    return sorted(p for p in (FIXTURES / adapter).glob("*") if not p.name.endswith(".expected.json"))
+    return sorted(p for p in fixtures_dir(adapter).glob("*") if not p.name.endswith(".expected.json"))
 
 
 def payloads(adapter: str) -> st.SearchStrategy[bytes]:

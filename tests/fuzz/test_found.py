@@ -17,17 +17,17 @@ from django.test import Client
 from carriers.adapters.registry import adapter_class
 from carriers.models import Carrier, InboundStatus
 from carriers.services import inbound_message_process
-from tests.carriers.adapter_cases import StandInCarrier
+from tests.carriers.adapter_cases import StandInCarrier, fixtures_dir
 from tests.carriers.conftest import signed_headers
 from tests.factories import make_carrier
 from tracking.models import TrackingEvent
 from tracking.services import InvalidEvent, events_record
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "carriers"
+EDI_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "edi"
 
 
 def test_dhl_signer_longer_than_the_column_is_recorded(postgres_only):
-    doc = json.loads((FIXTURES / "dhl" / "delivered.json").read_text())
+    doc = json.loads((fixtures_dir("dhl") / "delivered.json").read_text())
     doc["shipments"][0]["details"]["proofOfDelivery"]["signed"]["familyName"] = "Schmidt" * 40  # 280 characters
     events = adapter_class("dhl")(StandInCarrier(adapter="dhl")).parse(json.dumps(doc).encode())
     carrier = Carrier.objects.create(id="dhl", adapter="dhl")
@@ -69,7 +69,7 @@ def test_a_nul_character_in_a_pushed_event_ends_in_a_state_not_a_database_error(
 
 
 def test_a_nul_byte_in_a_csv_file_is_refused_or_recorded_not_a_database_error(postgres_only):
-    data = (FIXTURES / "csv" / "default_columns.csv").read_bytes().replace(b"Coventry,,GB", b"Cov\x00entry,,GB")
+    data = (fixtures_dir("csv") / "default_columns.csv").read_bytes().replace(b"Coventry,,GB", b"Cov\x00entry,,GB")
     events = adapter_class("csv")(StandInCarrier(adapter="csv")).parse(data)
     carrier = Carrier.objects.create(id="files", adapter="csv")
     try:
@@ -85,8 +85,8 @@ def test_a_csv_mapping_whose_date_and_time_formats_clash_is_an_edi_error():
     from edi import csvfile
     from edi.errors import EdiError
 
-    mapping = json.loads((FIXTURES.parent / "edi" / "carrier_status_semicolon.mapping.json").read_text())
-    data = (FIXTURES.parent / "edi" / "carrier_status_semicolon.csv").read_bytes()
+    mapping = json.loads((EDI_FIXTURES / "carrier_status_semicolon.mapping.json").read_text())
+    data = (EDI_FIXTURES / "carrier_status_semicolon.csv").read_bytes()
     profile = csvfile.CsvProfile.from_dict({**mapping, "date_format": "%H"})
     with pytest.raises(EdiError, match="format"):
         list(csvfile.iter_events(io.BytesIO(data), "UTC", profile=profile))

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -24,6 +23,7 @@ from standardwebhooks import Webhook
 
 from carriers.models import InboundMessage, InboundStatus
 from carriers.services import inbound_message_process
+from tests.carriers.adapter_cases import fixtures_dir
 from tests.factories import make_carrier, make_customer
 from tests.fuzz.strategies import (
     FUZZ_DB,
@@ -38,9 +38,8 @@ from tracking.services import shipment_register
 
 pytestmark = pytest.mark.django_db
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "carriers"
-GENERIC = json.loads((FIXTURES / "generic_json" / "journey.json").read_text())
-UPS_ALERT = json.loads((FIXTURES / "ups" / "track_alert_out_for_delivery.json").read_text())
+GENERIC = json.loads((fixtures_dir("generic_json") / "journey.json").read_text())
+UPS_ALERT = json.loads((fixtures_dir("ups") / "track_alert_out_for_delivery.json").read_text())
 
 
 @pytest.fixture(autouse=True)
