@@ -17,7 +17,7 @@ from carriers.models import Carrier, InboundMessage
 from carriers.services import polling
 from carriers.services.limits import rate_limit_acquire
 from carriers.services.polling import RateLimited, poll_batch_run, poll_dispatch
-from tests.carriers.adapter_cases import FIXTURES
+from tests.carriers.adapter_cases import fixtures_dir
 from tests.carriers.conftest import wait_until
 from tests.factories import make_carrier
 from tracking.models import TrackedItem, TrackingEvent
@@ -133,7 +133,7 @@ def test_unknown_numbers_are_recorded_on_the_item_and_checked_less_often():
             for n in ("776094337676", "39936862321")
         ]
     )
-    body = (FIXTURES / "fedex" / "two_numbers_one_unknown.json").read_bytes()
+    body = (fixtures_dir("fedex") / "two_numbers_one_unknown.json").read_bytes()
     with responses.RequestsMock() as rsps:
         rsps.add(responses.POST, f"{FEDEX}/oauth/token", json={"access_token": "tok", "expires_in": 3600})
         rsps.add(responses.POST, f"{FEDEX}/track/v1/trackingnumbers", body=body, content_type="application/json")
@@ -155,7 +155,7 @@ def test_dhl_404_marks_the_number_invalid():
             responses.GET,
             f"{DHL}/track/shipments",
             status=404,
-            body=(FIXTURES / "dhl" / "not_found.json").read_bytes(),
+            body=(fixtures_dir("dhl") / "not_found.json").read_bytes(),
             content_type="application/problem+json",
         )
         poll_batch_run(carrier_id=carrier.pk, item_ids=[item.id])

@@ -318,7 +318,7 @@ def test_openssh_duplicate_content_is_not_ingested_twice(sshd):
 
 
 def test_x12_214_files_are_parsed_by_the_edi_library_and_harmonised(server):
-    from tests.carriers.adapter_cases import FIXTURES
+    from tests.carriers.adapter_cases import fixtures_dir
 
     carrier = make_carrier(
         "ltl",
@@ -332,7 +332,9 @@ def test_x12_214_files_are_parsed_by_the_edi_library_and_harmonised(server):
         pattern="*.edi",
         stable_seconds=0,
     )
-    (server.root / "inbox" / "214_0001.edi").write_bytes((FIXTURES / "x12_214" / "ltl_three_statuses.edi").read_bytes())
+    (server.root / "inbox" / "214_0001.edi").write_bytes(
+        (fixtures_dir("x12_214") / "ltl_three_statuses.edi").read_bytes()
+    )
     report = sftp_fetch(carrier_id=carrier.pk)
     assert report.ingested == 1 and report.events == 3
     codes = dict(TrackingEvent.objects.values_list("carrier_code", "code"))
