@@ -7,8 +7,6 @@ enforced by ``admin.site.admin_view`` where the views are mounted.
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
 from django import forms
@@ -24,14 +22,13 @@ from django.views.decorators.http import require_POST
 
 from carriers.health import carrier_sftp_settings, failed_inbound_ids
 from carriers.models import Carrier
-from carriers.services import inbound_messages_reprocess, mapping_rows_from_csv
+from carriers.services import inbound_messages_reprocess
 from gluey.sftp import SftpError
 from notifications.health import endpoint_window_deliveries
 from notifications.models import WebhookEndpoint
 from notifications.services import deliveries_requeue, endpoint_send_test
 from ops import services as ops_services
-from tracking.health import code_mapping_rows
-from tracking.services import MappingError, code_mappings_import
+from tracking.services import MappingError, code_mappings_csv, code_mappings_import, mapping_rows_from_csv
 from tracking.tasks import reharmonise_carrier_after_commit
 
 MAX_REPROCESS = 1000
@@ -218,8 +215,6 @@ def endpoint_test_event(request: HttpRequest, endpoint_id: int) -> HttpResponse:
 
 # --- Code mappings as CSV (served at the code-mapping admin's address) ------------------------------------------
 
-CSV_COLUMNS = ["carrier_code", "carrier_sub_code", "milestone", "code", "sub_code", "note"]
-
 
 class CarrierChoiceForm(forms.Form):
     carrier = forms.ModelChoiceField(queryset=None, empty_label=None)
@@ -243,12 +238,7 @@ def mappings_export_csv(request: HttpRequest) -> HttpResponse:
     if not form.is_bound or not form.is_valid():
         return _page(request, "admin/ops/mappings_export.html", "Export a carrier's code mappings", form=form)
     carrier = form.cleaned_data["carrier"]
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for row in code_mapping_rows(carrier_id=carrier.pk):
-        writer.writerow([row[column] for column in CSV_COLUMNS])
-    response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
+    response = HttpResponse(code_mappings_csv(carrier_id=carrier.pk), content_type="text/csv; charset=utf-8")
     stamp = timezone.now().strftime("%Y%m%d")
     response["Content-Disposition"] = f'attachment; filename="{carrier.pk}-code-mappings-{stamp}.csv"'
     return response
@@ -274,7 +264,7 @@ def mappings_import_csv(request: HttpRequest) -> HttpResponse:
             counts = code_mappings_import(carrier_id=carrier.pk, rows=rows, reharmonise=False)
         except UnicodeDecodeError:
             form.add_error("file", "The file is not UTF-8 text.")
-        except (MappingError, csv.Error) as exc:
+        except MappingError as exc:
             form.add_error("file", f"Nothing imported: {exc}")
         else:
             if counts["created"] or counts["updated"]:

@@ -10,7 +10,6 @@ Every function is a pure read; those that depend on the time take ``now`` (or
 - ``unmapped_code_counts()`` — unmapped codes (and the events behind them) per carrier.
 - ``poll_schedules(*, now)`` — polling queue per carrier: next check, due count, lag.
 - ``shipment_for_timeline()`` — a recent shipment, for a link to its timeline.
-- ``code_mapping_rows(*, carrier_id)`` — a carrier's mappings as CSV rows.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ from datetime import datetime, timedelta
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Max, Min, Q, Sum
 from django.db.models.functions import TruncHour
 
-from tracking.models import CodeMapping, Shipment, TrackedItem, TrackingEvent, UnmappedCode
+from tracking.models import Shipment, TrackedItem, TrackingEvent, UnmappedCode
 
 # Upper bounds (seconds) of the freshness buckets: 1 min, 5 min, 15 min, 1 h, 4 h, 1 day; then +Inf.
 FRESHNESS_BUCKETS: tuple[float, ...] = (60.0, 300.0, 900.0, 3600.0, 14400.0, 86400.0)
@@ -175,20 +174,3 @@ def shipment_for_timeline() -> Shipment | None:
         .first()
     )
     return with_events or Shipment.objects.order_by("-created_at").first()
-
-
-def code_mapping_rows(*, carrier_id: str) -> list[dict[str, str]]:
-    """A carrier's mappings as CSV rows (carrier_code, carrier_sub_code, milestone, code, sub_code, note)."""
-    return [
-        {
-            "carrier_code": m.carrier_code,
-            "carrier_sub_code": m.carrier_sub_code,
-            "milestone": m.status.milestone,
-            "code": m.status.code,
-            "sub_code": m.status.sub_code,
-            "note": m.note,
-        }
-        for m in CodeMapping.objects.filter(carrier_id=carrier_id)
-        .select_related("status")
-        .order_by("carrier_code", "carrier_sub_code")
-    ]

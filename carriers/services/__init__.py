@@ -20,7 +20,6 @@ from carriers.services.setup import (
     carrier_config_problems,
     carrier_create,
     default_mappings,
-    mapping_rows_from_csv,
 )
 
 __all__ = [
@@ -33,5 +32,4 @@ __all__ = [
     "inbound_message_store",
     "inbound_messages_reprocess",
     "inbound_messages_sweep",
-    "mapping_rows_from_csv",
 ]

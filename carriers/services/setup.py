@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +10,7 @@ from django.db import transaction
 
 from carriers.adapters.registry import UnknownAdapter, adapter_class
 from carriers.models import Carrier, new_webhook_secret
-from tracking.services import MappingError, MappingRow, code_mappings_import
-
-MAPPING_COLUMNS = ["carrier_code", "carrier_sub_code", "milestone", "code", "sub_code"]
+from tracking.services import MappingRow, code_mappings_import, mapping_rows_from_csv
 
 # Fields of the carrier form a config file may set; secrets go to the encrypted bundle.
 SECRET_KEYS = {
@@ -32,29 +28,6 @@ MODEL_KEYS = {"name", "enabled", "default_zone", "poll_interval_minutes", "poll_
 
 class CarrierSetupError(ValueError):
     pass
-
-
-def mapping_rows_from_csv(text: str) -> list[MappingRow]:
-    """Parse a code-map CSV (columns carrier_code, carrier_sub_code, milestone, code, sub_code[, note])."""
-    reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip() for h in (reader.fieldnames or [])]
-    missing = [c for c in MAPPING_COLUMNS if c not in header]
-    if missing:
-        raise MappingError(f"CSV is missing column(s): {', '.join(missing)}")
-    rows = []
-    for raw in reader:
-        raw = {(k or "").strip(): (v or "").strip() for k, v in raw.items()}
-        rows.append(
-            MappingRow(
-                carrier_code=raw["carrier_code"],
-                carrier_sub_code=raw["carrier_sub_code"],
-                milestone=raw["milestone"],
-                code=raw["code"],
-                sub_code=raw["sub_code"],
-                note=raw.get("note", ""),
-            )
-        )
-    return rows
 
 
 def default_mappings(adapter: str, file_format: str = "") -> list[MappingRow]:

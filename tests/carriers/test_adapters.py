@@ -8,8 +8,8 @@ import pytest
 
 from carriers.adapters.base import CarrierError, WebhookAuthError, WebhookRequest
 from carriers.adapters.registry import ADAPTERS, UnknownAdapter, adapter_class
-from carriers.services.setup import mapping_rows_from_csv
 from tests.carriers.adapter_cases import ADAPTERS_DIR, StandInCarrier, cases, event_as_dict, fixtures_dir
+from tracking.services import mapping_rows_from_csv
 
 
 def make(name: str, **carrier: object):

@@ -1,11 +1,20 @@
 """Writes for tracking. Import from here; the submodules are an implementation detail.
 
 - recording: ``events_record`` — the one door every channel records through.
-- mappings: ``code_mappings_import``, ``events_reharmonise``.
+- mappings: the code-map CSV (``mapping_rows_from_csv``, ``mapping_rows_validate``,
+  ``code_mappings_csv``, ``code_mappings_import``) and ``events_reharmonise``.
 - registration: ``customer_create``, ``shipment_register``, ``tracked_item_get_or_create``.
 """
 
-from tracking.services.mappings import MappingError, MappingRow, code_mappings_import, events_reharmonise
+from tracking.services.mappings import (
+    MappingError,
+    MappingRow,
+    code_mappings_csv,
+    code_mappings_import,
+    events_reharmonise,
+    mapping_rows_from_csv,
+    mapping_rows_validate,
+)
 from tracking.services.recording import (
     InvalidEvent,
     RecordResult,
@@ -28,10 +37,13 @@ __all__ = [
     "ParcelInput",
     "RecordResult",
     "UnknownCarrier",
+    "code_mappings_csv",
     "code_mappings_import",
     "customer_create",
     "events_record",
     "events_reharmonise",
+    "mapping_rows_from_csv",
+    "mapping_rows_validate",
     "shipment_register",
     "tracked_item_get_or_create",
     "tracked_items_purge_expired",

@@ -1,7 +1,14 @@
-"""Mapping changes: import code maps and re-harmonise stored events."""
+"""Code mappings: the code-map CSV (parse, validate, export, import) and re-harmonising stored events.
+
+This is the CSV's one home: the import command, the default maps shipped beside
+each adapter (``codes.csv``) and the admin's CSV pages all read and write it here.
+Columns: ``carrier_code, carrier_sub_code, milestone, code, sub_code[, note]``.
+"""
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -73,13 +80,56 @@ class MappingRow:
     note: str = ""
 
 
-def code_mappings_import(
-    *, carrier_id: str, rows: Sequence[MappingRow], reharmonise: bool = True, progress=None
-) -> dict[str, int]:
-    """Validate every row first (all or nothing), then upsert and re-harmonise.
+REQUIRED_COLUMNS = ["carrier_code", "carrier_sub_code", "milestone", "code", "sub_code"]
+CSV_COLUMNS = [*REQUIRED_COLUMNS, "note"]
 
-    Returns counts: created, updated, unchanged, events_reharmonised.
+
+def mapping_rows_from_csv(text: str) -> list[MappingRow]:
+    """Parse a code-map CSV; a missing column or unreadable CSV is a ``MappingError``.
+
+    Only the shape is checked here; ``mapping_rows_validate`` checks the rows' content.
     """
+    try:
+        reader = csv.DictReader(io.StringIO(text))
+        header = [h.strip() for h in (reader.fieldnames or [])]
+        missing = [c for c in REQUIRED_COLUMNS if c not in header]
+        if missing:
+            raise MappingError(f"CSV is missing column(s): {', '.join(missing)}")
+        rows = []
+        for raw in reader:
+            cells = {(k or "").strip(): (v or "").strip() for k, v in raw.items()}
+            rows.append(
+                MappingRow(
+                    carrier_code=cells["carrier_code"],
+                    carrier_sub_code=cells["carrier_sub_code"],
+                    milestone=cells["milestone"],
+                    code=cells["code"],
+                    sub_code=cells["sub_code"],
+                    note=cells.get("note", ""),
+                )
+            )
+    except csv.Error as exc:
+        raise MappingError(f"unreadable CSV: {exc}") from None
+    return rows
+
+
+def code_mappings_csv(*, carrier_id: str) -> str:
+    """A carrier's mappings as a code-map CSV (with notes), as ``mapping_rows_from_csv`` reads it back."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    mappings = (
+        CodeMapping.objects.filter(carrier_id=carrier_id)
+        .select_related("status")
+        .order_by("carrier_code", "carrier_sub_code")
+    )
+    for m in mappings:
+        writer.writerow([m.carrier_code, m.carrier_sub_code, *m.status.triple, m.note])
+    return buffer.getvalue()
+
+
+def mapping_rows_validate(*, rows: Sequence[MappingRow]) -> dict[tuple[str, str, str], StatusCode]:
+    """Check every row (code present, status in the taxonomy, no code twice); returns the statuses by triple."""
     statuses = {s.triple: s for s in StatusCode.objects.all()}
     seen: set[tuple[str, str]] = set()
     for number, row in enumerate(rows, start=1):
@@ -93,6 +143,17 @@ def code_mappings_import(
         if key in seen:
             raise MappingError(f"row {number}: carrier code {row.carrier_code}/{row.carrier_sub_code} appears twice")
         seen.add(key)
+    return statuses
+
+
+def code_mappings_import(
+    *, carrier_id: str, rows: Sequence[MappingRow], reharmonise: bool = True, progress=None
+) -> dict[str, int]:
+    """Validate every row first (all or nothing), then upsert and re-harmonise.
+
+    Returns counts: created, updated, unchanged, events_reharmonised.
+    """
+    statuses = mapping_rows_validate(rows=rows)
     counts = {"created": 0, "updated": 0, "unchanged": 0, "events_reharmonised": 0}
     existing = {(m.carrier_code, m.carrier_sub_code): m for m in CodeMapping.objects.filter(carrier_id=carrier_id)}
     changed_codes: set[str] = set()

@@ -5,8 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from carriers.models import Carrier
-from carriers.services import mapping_rows_from_csv
-from tracking.services import MappingError, code_mappings_import
+from tracking.services import MappingError, code_mappings_import, mapping_rows_from_csv
 
 
 class Command(BaseCommand):
