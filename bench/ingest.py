@@ -255,7 +255,8 @@ def dispatch_phase(items: int, due: int) -> dict[str, float]:
                 "base_url": "http://127.0.0.1:9",
                 "client_id": "x",
                 "client_secret": "y",
-                "rate_limit_per_minute": 100_000,
+                "quota_per_second": 100_000.0,
+                "quota_burst": 100_000,
             },
         )
     every = max(1, items // due)

@@ -253,7 +253,8 @@ def stack_phase(*, database_url: str, broker_url: str, wrk: str | None, sizes: d
                 "base_url": "http://127.0.0.1:9",
                 "client_id": "x",
                 "client_secret": "y",
-                "rate_limit_per_minute": 1_000_000,
+                "quota_per_second": 1_000_000.0,
+                "quota_burst": 1_000_000,
             },
         )
         key, track_ids = seed_track("bench-track")

@@ -116,7 +116,19 @@ class CarrierAdmin(admin.ModelAdmin):
                 "Polling: base_url, polling (true/false).",
             },
         ),
-        ("Polling", {"fields": ["poll_interval_minutes", "poll_batch_size", "rate_limit_per_minute"]}),
+        ("Polling", {"fields": ["poll_interval_minutes", "poll_batch_size"]}),
+        (
+            "Quota (empty: the carrier's documented default)",
+            {
+                "fields": [
+                    "quota_per_second",
+                    "quota_burst",
+                    "quota_per_hour",
+                    "quota_per_day",
+                    "quota_per_item_day",
+                ]
+            },
+        ),
         ("State", {"fields": ["schedules", "backoff_state", "last_error", "last_error_at"]}),
     ]
 

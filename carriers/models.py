@@ -41,7 +41,21 @@ class Carrier(models.Model):
     # Polling (1c).
     poll_interval_minutes = models.PositiveIntegerField(default=15)
     poll_batch_size = models.PositiveIntegerField(default=10)
-    rate_limit_per_minute = models.PositiveIntegerField(default=60)
+    # Quotas (README, "Carrier APIs"): empty means the adapter's documented default.
+    # A steady rate with a small burst, so a minute's calls never leave at once.
+    quota_per_second = models.FloatField(null=True, blank=True)
+    quota_burst = models.PositiveIntegerField(null=True, blank=True)
+    quota_per_hour = models.PositiveIntegerField(null=True, blank=True)
+    quota_per_day = models.PositiveIntegerField(null=True, blank=True)
+    # Most fetches of one number in one (UTC) day, where the carrier sets such a cap.
+    quota_per_item_day = models.PositiveIntegerField(null=True, blank=True)
+    # Written by the dispatcher: how much the cadence is stretched to fit the
+    # budget (1 = not at all), and the ops-visible sentence when it is.
+    poll_stretch = models.FloatField(default=1.0)
+    quota_warning = models.CharField(max_length=500, blank=True, default="")
+    # A carrier-wide failure ops must act on (credentials refused, plan blocked).
+    poll_alert = models.CharField(max_length=500, blank=True, default="")
+    poll_alert_at = models.DateTimeField(null=True, blank=True)
     backoff_until = models.DateTimeField(null=True, blank=True)
     # Consecutive failed poll requests (429/5xx/network); drives the back-off length.
     poll_failures = models.PositiveIntegerField(default=0)
@@ -86,6 +100,11 @@ class InboundMessage(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     event_count = models.PositiveIntegerField(default=0)
     duplicate_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # A poll answer: the numbers asked, with what we told the carrier about them
+    # (number → hints), so processing keeps only what is about them, every time.
+    asked = models.JSONField(default=dict, blank=True)
+    # What processing flagged without failing the message: [{"tracking_id", "problem"}].
+    problems = models.JSONField(default=list, blank=True)
     received_at = models.DateTimeField(auto_now_add=True, db_index=True)
     processed_at = models.DateTimeField(null=True, blank=True)
 
@@ -143,11 +162,61 @@ class SftpFile(models.Model):
 
 
 class RateBucket(models.Model):
-    """A token bucket per carrier, shared by every worker (one row, updated under a lock)."""
+    """A carrier's quota usage, shared by every worker (one row, updated under a lock):
+    a token bucket for the per-second rate, and counters of the current UTC hour and day."""
 
     carrier = models.OneToOneField(Carrier, on_delete=models.CASCADE, primary_key=True, related_name="rate_bucket")
     tokens = models.FloatField(default=0)
     updated_at = models.DateTimeField()
+    hour_start = models.DateTimeField(null=True, blank=True)
+    hour_used = models.PositiveIntegerField(default=0)
+    day_start = models.DateTimeField(null=True, blank=True)
+    day_used = models.PositiveIntegerField(default=0)
+
+
+class SubscriptionStatus(models.TextChoices):
+    NONE = "", "not subscribed"
+    ACTIVE = "active"
+    REFUSED = "refused", "refused by the carrier"
+    STOPPED = "stopped", "stopped (delivered)"
+
+
+class ItemState(models.Model):
+    """The Event Service's side of one tracked item: its conversation with the carrier's API.
+
+    (The polling schedule itself, ``next_check_at``, belongs to tracking and is
+    written through ``tracking.services.scheduling``.)
+    """
+
+    tracked_item = models.OneToOneField(
+        "tracking.TrackedItem", on_delete=models.CASCADE, primary_key=True, related_name="carrier_state"
+    )
+    carrier = models.ForeignKey(Carrier, on_delete=models.CASCADE, related_name="+")
+    # What the carrier's answers taught us to send next time (DHL ``service``, FedEx ``unique_id``).
+    hints = models.JSONField(default=dict, blank=True)
+    # Per-number daily cap (DHL: 10 fetches of one shipment a day).
+    fetch_day = models.DateField(null=True, blank=True)
+    fetches_today = models.PositiveIntegerField(default=0)
+    # Requests refused (400 without a per-number answer) while this number was in them.
+    request_failures = models.PositiveIntegerField(default=0)
+    last_failure = models.CharField(max_length=500, blank=True, default="")
+    # Set when the number kept breaking requests: it is no longer polled until ops release it.
+    isolated_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # The carrier answered about another shipment than the one asked (see the DHL adapter).
+    reply_problem = models.CharField(max_length=500, blank=True, default="")
+    reply_problem_at = models.DateTimeField(null=True, blank=True)
+    # Push subscription (UPS Track Alert): 14 days, renewed before it runs out, stopped after delivery.
+    subscription = models.CharField(max_length=16, choices=SubscriptionStatus.choices, blank=True, default="")
+    subscribed_at = models.DateTimeField(null=True, blank=True)
+    subscription_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    subscription_error = models.CharField(max_length=500, blank=True, default="")
+
+    class Meta:
+        verbose_name = "carrier state of a tracked item"
+        indexes = [models.Index(fields=["carrier", "subscription"], name="itemstate_subscription_idx")]
+
+    def __str__(self) -> str:
+        return f"carrier state of item {self.tracked_item_id}"
 
 
 class Lease(models.Model):

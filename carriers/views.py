@@ -107,4 +107,34 @@ def carrier_webhook(request: HttpRequest, carrier_id: str) -> JsonResponse:
             },
             status=200,
         )
-    return JsonResponse({"id": stored.message.pk, "status": "accepted", "events": len(events)}, status=202)
+    # Some carriers document the status they expect (UPS Track Alert: 200).
+    return JsonResponse(
+        {"id": stored.message.pk, "status": "accepted", "events": len(events)}, status=adapter.push_ack_status
+    )
+
+
+@csrf_exempt
+def carrier_push_token(request: HttpRequest, carrier_id: str) -> JsonResponse:
+    """POST /carriers/{carrier_id}/oauth/token: the token URL a carrier fetches before pushing (UPS Track Alert v2)."""
+    if request.method != "POST":
+        response = _error(405, f"Method {request.method} not allowed; POST grant_type=client_credentials here.")
+        response["Allow"] = "POST"
+        return response
+    carrier = carrier_cached(carrier_id)
+    if carrier is None:
+        return _error(404, f"Unknown carrier {carrier_id!r}.")
+    try:
+        adapter = adapter_for(carrier)
+    except UnknownAdapter:
+        return _error(404, f"Carrier {carrier_id!r} does not issue push tokens.")
+    headers = {key.lower(): value for key, value in request.headers.items()}
+    form = {key: str(value) for key, value in request.POST.items()}
+    try:
+        token = adapter.push_token(headers, form)
+    except WebhookAuthError as exc:
+        response = JsonResponse({"error": "invalid_client", "detail": f"Authentication failed: {exc}."}, status=401)
+        response["WWW-Authenticate"] = 'Basic realm="push"'
+        return response
+    response = JsonResponse(token)
+    response["Cache-Control"] = "no-store"
+    return response

@@ -250,4 +250,8 @@ LOGGING = {
 # --- Domain defaults ----------------------------------------------------------
 # Events for tracking numbers nobody registered are kept this long.
 UNREGISTERED_RETENTION_DAYS = env_int("UNREGISTERED_RETENTION_DAYS", 30, minimum=1)
+# A number whose poll requests the carrier refuses (400) this many times in a row is no longer polled.
+POLL_ISOLATE_AFTER = env_int("POLL_ISOLATE_AFTER", 5, minimum=1)
+# Renew a push subscription (UPS Track Alert, 14 days) this many hours before it runs out.
+PUSH_RENEW_HOURS = env_int("PUSH_RENEW_HOURS", 24, minimum=1)
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000")

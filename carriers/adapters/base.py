@@ -6,13 +6,19 @@
 - ``verify_webhook(request)`` authenticates a pushed payload; the default is
   Standard Webhooks with the carrier's ``whsec_`` secret, and an adapter whose
   carrier has its own scheme overrides it.
-- ``poll(tracking_ids) -> PollResult`` asks the carrier's API about at most
+- ``poll(tracking_ids, hints) -> PollResult`` asks the carrier's API about at most
   ``poll_batch_size`` numbers with one request and returns the raw response.
+- ``select_reply(payload, asked) -> Selection`` keeps, from a poll answer, only
+  what is about the numbers asked (a carrier may answer about another or several
+  shipments); the default keeps everything.
+
+Each API adapter declares its carrier's documented ``quota``; a carrier row may
+override any figure.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -25,12 +31,28 @@ if TYPE_CHECKING:
 
 class CarrierError(Exception):
     """A carrier problem. ``permanent`` stops retries (bad payload, bad credentials);
-    ``retry_after`` (seconds) is the carrier's own hint when it gave one."""
+    ``retry_after`` (seconds) is the carrier's own hint when it gave one.
 
-    def __init__(self, message: str, *, permanent: bool = False, retry_after: float | None = None) -> None:
+    ``carrier_wide`` says whether the failure is about the carrier (credentials,
+    quota, outage: back the carrier off) or only about this request's numbers
+    (a 400: count it against those numbers, keep polling the others).
+    """
+
+    def __init__(
+        self, message: str, *, permanent: bool = False, retry_after: float | None = None, carrier_wide: bool = True
+    ) -> None:
         super().__init__(message)
         self.permanent = permanent
         self.retry_after = retry_after
+        self.carrier_wide = carrier_wide
+
+
+class QuotaWait(Exception):
+    """The carrier's budget has no room for another request for ``wait`` seconds."""
+
+    def __init__(self, wait: float) -> None:
+        super().__init__(f"quota exhausted for {wait:.1f}s")
+        self.wait = wait
 
 
 class WebhookAuthError(Exception):
@@ -51,12 +73,56 @@ class PollResult:
 
     ``body`` is the carrier's response exactly as received; it is stored as an
     InboundMessage and then parsed with ``parse``. ``invalid`` names tracking
-    ids the carrier said it does not know (id → the carrier's reason).
+    ids the carrier said it does not know (id → the carrier's reason);
+    ``refused`` names ids the carrier refused as malformed (a 400 about that
+    number), which count towards isolating the number.
     """
 
     body: bytes
     content_type: str = "application/json"
     invalid: Mapping[str, str] = field(default_factory=dict)
+    refused: Mapping[str, str] = field(default_factory=dict)
+    # Facts to send on the next request for a number (see ``Selection.learned``).
+    learned: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Quota:
+    """A carrier's documented API budget. None: the carrier sets no such limit.
+
+    ``per_second`` is the steady rate and ``burst`` how many calls may leave
+    back to back; token requests count like any other call.
+    """
+
+    per_second: float | None = None
+    burst: int = 1
+    per_hour: int | None = None
+    per_day: int | None = None
+    per_item_day: int | None = None
+
+
+@dataclass(frozen=True)
+class Selection:
+    """A poll answer reduced to the numbers asked.
+
+    ``body`` is what ``parse`` reads (the stored raw answer is never changed);
+    ``problems`` names, per asked number, what was dropped or chosen and why;
+    ``learned`` holds facts worth sending on the next request (DHL ``service``,
+    FedEx ``unique_id``), per asked number.
+    """
+
+    body: bytes
+    problems: Mapping[str, str] = field(default_factory=dict)
+    learned: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+
+# A hook the poller gives an adapter: called before every HTTP request to the
+# carrier (``kind`` is "token" or "track"), it spends quota or raises.
+RequestHook = Callable[[str], None]
+
+
+def _no_hook(kind: str) -> None:
+    return None
 
 
 class Adapter:
@@ -66,9 +132,14 @@ class Adapter:
     channels: ClassVar[frozenset[str]] = frozenset()
     # Largest number of tracking ids one poll request may carry.
     poll_batch_size: ClassVar[int] = 1
+    # The carrier's documented API budget (README, "Carrier APIs").
+    quota: ClassVar[Quota] = Quota(per_second=1.0, burst=1)
+    # The status a pushed request is acknowledged with (UPS asks for 200).
+    push_ack_status: ClassVar[int] = 202
 
-    def __init__(self, carrier: Carrier | None = None) -> None:
+    def __init__(self, carrier: Carrier | None = None, *, before_request: RequestHook | None = None) -> None:
         self.carrier = carrier
+        self.before_request: RequestHook = before_request or _no_hook
 
     @property
     def config(self) -> dict[str, Any]:
@@ -103,8 +174,18 @@ class Adapter:
                 reason = "signature does not match"
             raise WebhookAuthError(f"signature check failed: {reason}") from None
 
-    def poll(self, tracking_ids: Sequence[str]) -> PollResult:
+    def push_token(self, headers: Mapping[str, str], form: Mapping[str, str]) -> dict[str, Any]:
+        """Issue a token a carrier fetches before pushing (OAuth client credentials); most carriers have none."""
+        raise WebhookAuthError("this carrier does not fetch push tokens from us")
+
+    def poll(self, tracking_ids: Sequence[str], hints: Mapping[str, Mapping[str, str]] | None = None) -> PollResult:
+        """``hints``: per number, what the shipment is known by (``service``,
+        ``recipient_postal_code``, ``origin_country_code``, ``ship_date``, ``unique_id``)."""
         raise CarrierError(f"adapter {type(self).__name__} cannot poll", permanent=True)
+
+    def select_reply(self, payload: bytes, asked: Mapping[str, Mapping[str, str]]) -> Selection:
+        """Keep what a poll answer says about the ``asked`` numbers (number → hints)."""
+        return Selection(body=payload)
 
     @classmethod
     def default_codes_path(cls) -> Path:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -15,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import requests
 
-from carriers.adapters.base import CarrierError
+from carriers.adapters.base import CarrierError, RequestHook
 
 # Connect and read timeouts for every carrier API call.
 TIMEOUT = (5.0, 30.0)
@@ -110,7 +111,9 @@ def raise_for_status(response: requests.Response, carrier_name: str, *, ok: tupl
     """Turn a failed HTTP response into a CarrierError with the right retry semantics.
 
     429 and 5xx are temporary (with the carrier's Retry-After); 401/403 are
-    permanent until someone fixes the credentials; other 4xx are permanent.
+    permanent until someone fixes the credentials; both are about the whole
+    carrier. Any other 4xx is about this request (its numbers): permanent, and
+    not a reason to stop polling the carrier's other numbers.
     """
     status = response.status_code
     if status < 400 or status in ok:
@@ -120,7 +123,9 @@ def raise_for_status(response: requests.Response, carrier_name: str, *, ok: tupl
         raise CarrierError(
             f"{carrier_name} API answered {status}: {detail}", retry_after=retry_after_seconds(response.headers)
         )
-    raise CarrierError(f"{carrier_name} API answered {status}: {detail}", permanent=True)
+    raise CarrierError(
+        f"{carrier_name} API answered {status}: {detail}", permanent=True, carrier_wide=status in (401, 403)
+    )
 
 
 def http(method: str, url: str, carrier_name: str, **kwargs: Any) -> requests.Response:
@@ -139,6 +144,7 @@ def oauth_token(
     client_id: str,
     client_secret: str,
     style: str = "basic",
+    before_fetch: Callable[[], None] | None = None,
 ) -> str:
     """A client-credentials access token, cached (in the shared Django cache) until shortly before it expires.
 
@@ -155,6 +161,8 @@ def oauth_token(
     token = cache.get(key)
     if token:
         return token
+    if before_fetch is not None:
+        before_fetch()  # a token request counts against the carrier's quota like any call
     if style == "basic":
         response = http(
             "POST", token_url, carrier_name, data={"grant_type": "client_credentials"}, auth=(client_id, client_secret)
@@ -190,3 +198,59 @@ def oauth_forget(cache_key: str) -> None:
     from django.core.cache import cache
 
     cache.delete(f"carriers:oauth:{cache_key}")
+
+
+@dataclass(frozen=True)
+class BearerClient:
+    """The request skeleton the OAuth carriers (UPS, FedEx, USPS) share.
+
+    Every request spends quota through ``before_request`` (the token request
+    too). A 401 means the cached token may be stale: forget it, fetch a new one
+    and send the request once more; a second 401 is a carrier-wide credentials
+    problem.
+    """
+
+    carrier_name: str
+    token_url: str
+    cache_key: str
+    client_id: str
+    client_secret: str
+    style: str
+    before_request: RequestHook
+
+    def token(self) -> str:
+        return oauth_token(
+            cache_key=self.cache_key,
+            token_url=self.token_url,
+            carrier_name=self.carrier_name,
+            client_id=self.client_id,
+            client_secret=self.client_secret,
+            style=self.style,
+            before_fetch=lambda: self.before_request("token"),
+        )
+
+    def request(
+        self, method: str, url: str, *, headers: Mapping[str, str], ok: tuple[int, ...] = (), **kwargs: Any
+    ) -> requests.Response:
+        response = self._send(method, url, headers, **kwargs)
+        if response.status_code == 401:
+            oauth_forget(self.cache_key)
+            response = self._send(method, url, headers, **kwargs)
+            if response.status_code == 401:
+                oauth_forget(self.cache_key)
+                raise CarrierError(
+                    f"{self.carrier_name} refused our credentials (401 after a fresh token): "
+                    f"{response.text[:200].strip()}",
+                    permanent=True,
+                )
+        raise_for_status(response, self.carrier_name, ok=ok)
+        return response
+
+    def _send(self, method: str, url: str, headers: Mapping[str, str], **kwargs: Any) -> requests.Response:
+        token = self.token()
+        self.before_request("track")
+        return http(method, url, self.carrier_name, headers={"Authorization": f"Bearer {token}", **headers}, **kwargs)
+
+
+def base_url(config: Mapping[str, Any], default: str) -> str:
+    return str(config.get("base_url") or default).rstrip("/")

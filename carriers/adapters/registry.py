@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from django.utils.module_loading import import_string
 
 if TYPE_CHECKING:
-    from carriers.adapters.base import Adapter
+    from carriers.adapters.base import Adapter, RequestHook
     from carriers.models import Carrier
 
 ADAPTERS: dict[str, str] = {
@@ -39,6 +39,9 @@ def adapter_class(name: str) -> type[Adapter]:
     return import_string(path)
 
 
-def adapter_for(carrier: Carrier, name: str | None = None) -> Adapter:
-    """An adapter instance bound to ``carrier`` (``name`` overrides the carrier's own adapter)."""
-    return adapter_class(name or carrier.adapter)(carrier)
+def adapter_for(carrier: Carrier, name: str | None = None, *, before_request: RequestHook | None = None) -> Adapter:
+    """An adapter instance bound to ``carrier`` (``name`` overrides the carrier's own adapter).
+
+    ``before_request`` is called before each HTTP request the adapter makes (the poller spends quota there).
+    """
+    return adapter_class(name or carrier.adapter)(carrier, before_request=before_request)

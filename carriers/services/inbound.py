@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
@@ -45,6 +45,7 @@ def inbound_message_store(
     content_type: str = "",
     filename: str = "",
     process: bool = True,
+    asked: dict[str, dict[str, str]] | None = None,
 ) -> Stored:
     """Store raw bytes; the same body again for the carrier is kept as a duplicate row.
 
@@ -61,6 +62,7 @@ def inbound_message_store(
         "filename": filename[:500],
         "sha256": digest,
         "size": len(body),
+        "asked": asked or {},
     }
     try:
         with transaction.atomic():
@@ -81,6 +83,7 @@ def inbound_message_store(
                 content_type=content_type,
                 filename=filename,
                 process=process,
+                asked=asked,
             )
         duplicate = InboundMessage.objects.create(
             body=b"",
@@ -117,6 +120,8 @@ class Processed:
     events: int = 0
     created: int = 0
     error: str = ""
+    # Per tracking id, what the reply selection dropped or chose (poll answers only).
+    problems: dict[str, str] = field(default_factory=dict)
 
 
 def inbound_message_process(*, message_id: int, force: bool = False) -> Processed:
@@ -143,7 +148,14 @@ def inbound_message_process(*, message_id: int, force: bool = False) -> Processe
         return Processed(status=message.status, events=message.event_count)
     try:
         adapter = adapter_for(message.carrier, message.parser or None)
-        events = adapter.parse(bytes(message.body))
+        body = bytes(message.body)
+        problems: dict[str, str] = {}
+        if message.asked:
+            # A poll answer: keep only what is about the numbers asked (a carrier
+            # may answer about another shipment, or several sharing the number).
+            selection = adapter.select_reply(body, message.asked)
+            body, problems = selection.body, dict(selection.problems)
+        events = adapter.parse(body)
         result = events_record(
             carrier=message.carrier_id, events=events, channel=message.channel, inbound_message_id=message.pk
         )
@@ -165,8 +177,11 @@ def inbound_message_process(*, message_id: int, force: bool = False) -> Processe
         attempts=F("attempts") + 1,
         event_count=len(events),
         processed_at=timezone.now(),
+        **({"problems": [{"tracking_id": k, "problem": v} for k, v in problems.items()]} if problems else {}),
     )
-    return Processed(status=InboundStatus.PROCESSED, events=len(events), created=len(result.created))
+    return Processed(
+        status=InboundStatus.PROCESSED, events=len(events), created=len(result.created), problems=problems
+    )
 
 
 def inbound_message_mark_failed(*, message_id: int, error: str) -> None:

@@ -22,8 +22,21 @@ SECRET_KEYS = {
     "api_key",
     "api_secret",
     "username_token",
+    "push_client_id",
+    "push_client_secret",
 }
-MODEL_KEYS = {"name", "enabled", "default_zone", "poll_interval_minutes", "poll_batch_size", "rate_limit_per_minute"}
+MODEL_KEYS = {
+    "name",
+    "enabled",
+    "default_zone",
+    "poll_interval_minutes",
+    "poll_batch_size",
+    "quota_per_second",
+    "quota_burst",
+    "quota_per_hour",
+    "quota_per_day",
+    "quota_per_item_day",
+}
 
 
 class CarrierSetupError(ValueError):

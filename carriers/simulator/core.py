@@ -202,7 +202,10 @@ class Simulator:
                     "name": "Simulated API carrier (DHL-shaped)",
                     "base_url": self.api_server.base_url,
                     "poll_interval_minutes": 1,
-                    "rate_limit_per_minute": 120,
+                    # The simulator is ours: no DHL plan limits apply.
+                    "quota_per_second": 2.0,
+                    "quota_per_day": 1_000_000,
+                    "quota_per_item_day": 10_000,
                 },
                 {"api_key": self.state["api_key"]},
             ),
@@ -214,7 +217,7 @@ class Simulator:
                 continue
             # Ports and keys may change between runs: bring the carrier in line.
             model_fields = {
-                k: config[k] for k in ("name", "poll_interval_minutes", "rate_limit_per_minute") if k in config
+                k: config[k] for k in ("name", "poll_interval_minutes", "quota_per_second", "quota_per_day", "quota_per_item_day") if k in config
             }
             channel = {k: v for k, v in config.items() if k not in model_fields}
             for key, value in model_fields.items():

@@ -15,13 +15,14 @@ from django.utils import timezone
 
 from carriers.models import Carrier, InboundMessage
 from carriers.services import polling
-from carriers.services.limits import rate_limit_acquire
+from carriers.services.limits import quota_acquire
 from carriers.services.polling import RateLimited, poll_batch_run, poll_dispatch
 from tests.carriers.adapter_cases import fixtures_dir
 from tests.carriers.conftest import wait_until
 from tests.factories import make_carrier
 from tracking.models import TrackedItem, TrackingEvent
 from tracking.services import shipment_register
+from tracking.services.scheduling import tracked_items_take_due
 
 pytestmark = pytest.mark.django_db
 
@@ -95,7 +96,7 @@ def fresh_cache():
 
 
 def test_dispatcher_batches_due_items_by_the_carriers_batch_size(django_capture_on_commit_callbacks):
-    carrier = fedex_carrier(rate_limit_per_minute=100)
+    carrier = fedex_carrier()
     items = due_items(carrier, 65)
     TrackedItem.objects.create(carrier=carrier, tracking_id="LATER", next_check_at=timezone.now() + timedelta(hours=1))
     queued = []
@@ -206,13 +207,13 @@ def test_5xx_without_retry_after_backs_off_exponentially():
 
 
 def test_the_token_bucket_is_shared_and_bounds_requests():
-    carrier = fedex_carrier(rate_limit_per_minute=2)
+    carrier = fedex_carrier(quota_per_second=1 / 30, quota_burst=2)
     now = timezone.now()
-    assert rate_limit_acquire(carrier=carrier, now=now) == 0
-    assert rate_limit_acquire(carrier=carrier, now=now) == 0
-    wait = rate_limit_acquire(carrier=carrier, now=now)
+    assert quota_acquire(carrier=carrier, now=now) == 0
+    assert quota_acquire(carrier=carrier, now=now) == 0
+    wait = quota_acquire(carrier=carrier, now=now)
     assert 29 < wait <= 30  # one token per 30 s at 2/min
-    assert rate_limit_acquire(carrier=carrier, now=now + timedelta(seconds=31)) == 0
+    assert quota_acquire(carrier=carrier, now=now + timedelta(seconds=31)) == 0
     # A poll task that finds the bucket empty asks to be retried later instead of calling the carrier.
     items = due_items(carrier, 1)
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
@@ -223,18 +224,18 @@ def test_the_token_bucket_is_shared_and_bounds_requests():
 
 
 def test_dispatcher_takes_no_more_than_the_bucket_allows(django_capture_on_commit_callbacks):
-    carrier = dhl_carrier(rate_limit_per_minute=4)
+    carrier = dhl_carrier(quota_per_second=3 / 60, quota_burst=1)
     due_items(carrier, 10)
     queued = []
     with django_capture_on_commit_callbacks(execute=True):
         poll_dispatch(enqueue=lambda carrier_id, ids: queued.append(ids))
-    # DHL takes one number per request and 4 requests are allowed now.
+    # DHL takes one number per request; 1 request now and 3 more within the minute.
     assert [len(ids) for ids in queued] == [1, 1, 1, 1]
 
 
 @pytest.mark.django_db(transaction=True)
 def test_the_rate_limit_holds_across_concurrent_workers(postgres_only, taxonomy):
-    carrier = fedex_carrier(rate_limit_per_minute=5)
+    carrier = fedex_carrier(quota_per_second=0.001, quota_burst=5)
     now = timezone.now()
     barrier = threading.Barrier(12)
     granted = []
@@ -242,7 +243,7 @@ def test_the_rate_limit_holds_across_concurrent_workers(postgres_only, taxonomy)
     def worker():
         try:
             barrier.wait()
-            granted.append(rate_limit_acquire(carrier=carrier, now=now) == 0)
+            granted.append(quota_acquire(carrier=carrier, now=now) == 0)
         finally:
             connections.close_all()
 
@@ -256,7 +257,7 @@ def test_the_rate_limit_holds_across_concurrent_workers(postgres_only, taxonomy)
 
 @pytest.mark.django_db(transaction=True)
 def test_two_dispatchers_never_take_the_same_item(postgres_only, taxonomy):
-    carrier = fedex_carrier(rate_limit_per_minute=10_000)
+    carrier = fedex_carrier()
     due_items(carrier, 400)
     taken: dict[str, list[int]] = {}
     first_has_locked = threading.Event()
@@ -265,7 +266,9 @@ def test_two_dispatchers_never_take_the_same_item(postgres_only, taxonomy):
     def first():
         try:
             with transaction.atomic():
-                taken["first"] = polling._take_due(carrier, 250, timezone.now())
+                taken["first"] = tracked_items_take_due(
+                    carrier_id=carrier.pk, limit=250, now=timezone.now(), lease=polling.LEASE
+                )
                 first_has_locked.set()
                 second_done.wait(20)  # hold the row locks while the other dispatcher runs
         finally:
@@ -322,9 +325,15 @@ def test_customer_policy_sets_the_expiry_used_by_rescheduling(acme):
     acme.save()
     shipment, _ = shipment_register(customer=acme, carrier_id=carrier.pk, carrier_tracking_id="OLD1")
     TrackedItem.objects.filter(pk=shipment.tracked_item_id).update(created_at=timezone.now() - timedelta(days=4))
-    polling.tracked_items_reschedule(
-        carrier=carrier, item_ids=[shipment.tracked_item_id], invalid={}, news=set(), now=timezone.now()
-    )
+    TrackedItem.objects.filter(pk=shipment.tracked_item_id).update(next_check_at=timezone.now())
+    with responses.RequestsMock() as rsps:
+        mock_fedex(rsps, status=200)
+        rsps.replace(
+            responses.POST,
+            f"{FEDEX}/track/v1/trackingnumbers",
+            json={"transactionId": "t", "output": {"completeTrackResults": []}},
+        )
+        poll_batch_run(carrier_id=carrier.pk, item_ids=[shipment.tracked_item_id])
     assert TrackedItem.objects.get(pk=shipment.tracked_item_id).next_check_at is None
 
 

@@ -151,7 +151,6 @@ def test_admin_rejects_bad_channel_settings(admin_client):
             "new_credentials": "",
             "poll_interval_minutes": 15,
             "poll_batch_size": 1,
-            "rate_limit_per_minute": 60,
         },
     )
     assert response.status_code == 200

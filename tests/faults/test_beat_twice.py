@@ -104,7 +104,14 @@ def test_every_periodic_job_fired_twice_at_once_does_its_work_once(
             (server.root / "inbox" / f"f{n}.json").write_bytes(file_body(n))
         # A polling carrier with ten numbers due.
         dhl_carrier = make_carrier(
-            "dhl", adapter="dhl", base_url=dhl.base_url, api_key="dhl-key", rate_limit_per_minute=600
+            "dhl",
+            adapter="dhl",
+            base_url=dhl.base_url,
+            api_key="dhl-key",
+            quota_per_second=10.0,
+            quota_burst=10,
+            quota_per_day=10_000,
+            quota_per_item_day=100,
         )
         numbers = [f"00340434{n:010d}" for n in range(10)]
         for number in numbers:

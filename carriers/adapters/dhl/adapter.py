@@ -9,11 +9,21 @@ finer ``statusDetailed``, which we pass on as the sub-code.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from urllib.parse import urlencode
 
-from carriers.adapters.base import Adapter, CarrierError, PollResult
-from carriers.adapters.common import as_dict, as_list, http, load_json, parse_iso, raise_for_status, text
+from carriers.adapters.base import Adapter, CarrierError, PollResult, Quota, Selection
+from carriers.adapters.common import (
+    as_dict,
+    as_list,
+    base_url,
+    http,
+    load_json,
+    parse_iso,
+    raise_for_status,
+    text,
+)
+from carriers.adapters.dhl.client import request_query, select_shipments
 from tracking.types import CarrierEvent, Location
 
 DEFAULT_BASE_URL = "https://api-eu.dhl.com"
@@ -40,6 +50,9 @@ def _signed_by(details: dict) -> str:
 class DhlAdapter(Adapter):
     channels = frozenset({"poll"})
     poll_batch_size = 1
+    # Shipment Tracking – Unified, starter plan: 250 calls a day at 1 per second,
+    # and DHL asks for no more than 10 fetches of one shipment a day.
+    quota = Quota(per_second=1.0, burst=1, per_day=250, per_item_day=10)
 
     def parse(self, payload: bytes) -> list[CarrierEvent]:
         data = as_dict(load_json(payload, "DHL response"), "DHL response")
@@ -92,24 +105,38 @@ class DhlAdapter(Adapter):
                 )
         return events
 
-    def poll(self, tracking_ids: Sequence[str]) -> PollResult:
+    def poll(self, tracking_ids: Sequence[str], hints: Mapping[str, Mapping[str, str]] | None = None) -> PollResult:
         if len(tracking_ids) != 1:
             raise CarrierError("DHL's tracking API takes one number per request", permanent=True)
         api_key = self.credentials.get("api_key") or ""
         if not api_key:
             raise CarrierError("DHL: api_key must be set in the carrier's credentials", permanent=True)
-        base = (self.config.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
-        query = urlencode({"trackingNumber": tracking_ids[0], "language": self.config.get("language", "en")})
+        number = tracking_ids[0]
+        query = request_query(number, (hints or {}).get(number, {}), self.config)
+        self.before_request("track")
         response = http(
             "GET",
-            f"{base}/track/shipments?{query}",
+            f"{base_url(self.config, DEFAULT_BASE_URL)}/track/shipments?{urlencode(query)}",
             "DHL",
             headers={"DHL-API-Key": api_key, "Accept": "application/json"},
         )
         raise_for_status(response, "DHL", ok=(404,))
         invalid = {}
+        learned: dict[str, dict[str, str]] = {}
         if response.status_code == 404:
             problem = load_json(response.content, "DHL 404 response") if response.content else {}
             reason = text(as_dict(problem, "DHL 404 response").get("detail")) or "No shipment found"
-            invalid[tracking_ids[0]] = f"DHL: {reason}"
-        return PollResult(body=response.content, content_type=response.headers.get("Content-Type", ""), invalid=invalid)
+            invalid[number] = f"DHL: {reason}"
+            more = [s for s in (hints or {}).get(number, {}).get("more_services", "").split(",") if s]
+            if more:
+                # Not in this service either: the next poll asks the next one DHL suggested.
+                learned[number] = {"service": more[0], "more_services": ",".join(more[1:])}
+        return PollResult(
+            body=response.content,
+            content_type=response.headers.get("Content-Type", ""),
+            invalid=invalid,
+            learned=learned,
+        )
+
+    def select_reply(self, payload: bytes, asked: Mapping[str, Mapping[str, str]]) -> Selection:
+        return select_shipments(payload, asked)

@@ -17,29 +17,39 @@ activity ``type``; the two-letter activity code is passed on as the sub-code
 
 from __future__ import annotations
 
-import hmac
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from carriers.adapters.base import Adapter, CarrierError, PollResult, WebhookAuthError, WebhookRequest
+from carriers.adapters.base import Adapter, CarrierError, PollResult, Quota, WebhookAuthError, WebhookRequest
 from carriers.adapters.common import (
+    BearerClient,
     as_dict,
     as_list,
-    http,
+    base_url,
     load_json,
-    oauth_forget,
-    oauth_token,
     parse_offset,
-    raise_for_status,
     text,
     zone,
 )
+from carriers.adapters.ups.push import push_token_issue, verify_push
 from tracking.types import CarrierEvent, Location
 
 DEFAULT_BASE_URL = "https://onlinetools.ups.com"
+# Track Alert: at most 100 numbers per subscription request; a subscription lasts 14 days.
+SUBSCRIBE_BATCH = 100
+SUBSCRIPTION_DAYS = 14
+
+
+@dataclass(frozen=True)
+class Subscribed:
+    valid: list[str]
+    refused: list[str]
+
+
 # Warning/error codes UPS uses for a number it does not know or cannot read.
 _UNKNOWN_NUMBER_PREFIXES = ("TW", "TV")
 
@@ -111,16 +121,19 @@ def unknown_numbers(payload: dict[str, Any], requested: Sequence[str]) -> dict[s
 class UpsAdapter(Adapter):
     channels = frozenset({"poll", "webhook"})
     poll_batch_size = 1
+    # UPS publishes no figure (a 429 carries none either); we keep to a gentle
+    # 5 calls a second and honour any Retry-After.
+    quota = Quota(per_second=5.0, burst=5)
+    # Track Alert: "Return a 200 status to indicate that the data was received successfully".
+    push_ack_status = 200
 
     def verify_webhook(self, request: WebhookRequest) -> None:
-        secret = self.carrier.webhook_secret if self.carrier is not None else ""
-        if not secret:
-            raise WebhookAuthError("this carrier has no webhook credential configured")
-        given = request.headers.get("credential", "")
-        if not given:
-            raise WebhookAuthError("missing the 'credential' header UPS Track Alert sends")
-        if not hmac.compare_digest(given.encode(), secret.encode()):
-            raise WebhookAuthError("the 'credential' header does not match")
+        verify_push(self.carrier, request)
+
+    def push_token(self, headers: Mapping[str, str], form: Mapping[str, str]) -> dict[str, Any]:
+        if self.carrier is None:
+            raise WebhookAuthError("no carrier")
+        return push_token_issue(carrier=self.carrier, headers=headers, form=form)
 
     def parse(self, payload: bytes) -> list[CarrierEvent]:
         data = load_json(payload, "UPS payload")
@@ -215,41 +228,70 @@ class UpsAdapter(Adapter):
             ),
         )
 
-    def _token(self) -> str:
-        base = (self.config.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
-        return oauth_token(
-            cache_key=f"ups:{self.carrier.pk if self.carrier else ''}:{self.credentials.get('client_id', '')}",
-            token_url=f"{base}/security/v1/oauth/token",
+    def client(self) -> BearerClient:
+        return BearerClient(
             carrier_name="UPS",
+            token_url=f"{base_url(self.config, DEFAULT_BASE_URL)}/security/v1/oauth/token",
+            cache_key=f"ups:{self.carrier.pk if self.carrier else ''}:{self.credentials.get('client_id', '')}",
             client_id=str(self.credentials.get("client_id") or ""),
             client_secret=str(self.credentials.get("client_secret") or ""),
             style="basic",
+            before_request=self.before_request,
         )
 
-    def poll(self, tracking_ids: Sequence[str]) -> PollResult:
+    def poll(self, tracking_ids: Sequence[str], hints: Mapping[str, Mapping[str, str]] | None = None) -> PollResult:
         if len(tracking_ids) != 1:
             raise CarrierError("UPS's Track API takes one inquiry number per request", permanent=True)
-        base = (self.config.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
         number = tracking_ids[0]
-        response = http(
+        response = self.client().request(
             "GET",
-            f"{base}/api/track/v1/details/{quote(number, safe='')}?locale=en_US&returnSignature=false",
-            "UPS",
-            headers={
-                "Authorization": f"Bearer {self._token()}",
-                "transId": uuid.uuid4().hex[:32],
-                "transactionSrc": "gluey",
-                "Accept": "application/json",
-            },
+            f"{base_url(self.config, DEFAULT_BASE_URL)}/api/track/v1/details/{quote(number, safe='')}"
+            "?locale=en_US&returnSignature=false",
+            headers={"transId": uuid.uuid4().hex[:32], "transactionSrc": "gluey", "Accept": "application/json"},
+            ok=(400, 404),
         )
-        if response.status_code == 401:
-            oauth_forget(f"ups:{self.carrier.pk if self.carrier else ''}:{self.credentials.get('client_id', '')}")
-        raise_for_status(response, "UPS", ok=(400, 404))
         invalid: dict[str, str] = {}
         if response.content:
             data = load_json(response.content, "UPS response")
             if isinstance(data, dict):
                 invalid = unknown_numbers(data, tracking_ids)
+        refused: dict[str, str] = {}
         if response.status_code in (400, 404) and not invalid:
-            raise CarrierError(f"UPS API answered {response.status_code}: {response.text[:300]}", permanent=True)
-        return PollResult(body=response.content, content_type=response.headers.get("Content-Type", ""), invalid=invalid)
+            # One number per request: a 400 without a "not found" code is about this number.
+            refused[number] = f"UPS API answered {response.status_code}: {response.text[:300]}"
+        return PollResult(
+            body=response.content,
+            content_type=response.headers.get("Content-Type", ""),
+            invalid=invalid,
+            refused=refused,
+        )
+
+    def subscribe(self, tracking_ids: Sequence[str], *, push_url: str = "") -> Subscribed:
+        """Track Alert: subscribe up to 100 numbers for 14 days of pushed events.
+
+        v2 (the default) has no destination in the body: the webhook URL, token
+        URL and client credentials are set once in UPS's "Manage Webhook
+        Credentials". v1 sends our URL and the ``credential`` UPS echoes back.
+        """
+        if not 1 <= len(tracking_ids) <= SUBSCRIBE_BATCH:
+            raise CarrierError(f"UPS Track Alert takes 1–{SUBSCRIBE_BATCH} numbers per subscription", permanent=True)
+        version = str(self.config.get("track_alert_version") or "v2")
+        body: dict[str, Any] = {"locale": "en_US", "countryCode": "US", "trackingNumberList": list(tracking_ids)}
+        if version == "v1":
+            secret = self.carrier.webhook_secret if self.carrier is not None else ""
+            body["destination"] = {"url": push_url, "credentialType": "Bearer", "credential": secret}
+        response = self.client().request(
+            "POST",
+            f"{base_url(self.config, DEFAULT_BASE_URL)}/api/track/{version}/subscription/standard/package",
+            headers={"transId": uuid.uuid4().hex[:32], "transactionSrc": "gluey", "Content-Type": "application/json"},
+            json=body,
+            ok=(400,),
+        )
+        data = as_dict(load_json(response.content or b"{}", "UPS Track Alert response"), "UPS Track Alert response")
+        refused = {str(n) for n in as_list(data.get("invalidTrackingNumbers"), "invalidTrackingNumbers")}
+        if response.status_code == 400 and not refused:
+            errors = as_list(as_dict(data.get("response"), "response").get("errors"), "errors")
+            detail = "; ".join(f"{text(e.get('code'))} {text(e.get('message'))}" for e in errors if isinstance(e, dict))
+            raise CarrierError(f"UPS Track Alert refused the subscription: {detail}", permanent=True, carrier_wide=True)
+        valid = [str(n) for n in as_list(data.get("validTrackingNumbers"), "validTrackingNumbers")]
+        return Subscribed(valid=valid, refused=sorted(refused))

@@ -10,22 +10,20 @@ not know the number.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from carriers.adapters.base import Adapter, CarrierError, PollResult
+from carriers.adapters.base import Adapter, CarrierError, PollResult, Quota
 from carriers.adapters.common import (
+    BearerClient,
     as_dict,
     as_list,
-    http,
+    base_url,
     load_json,
-    oauth_forget,
-    oauth_token,
     parse_iso,
     parse_offset,
-    raise_for_status,
     text,
     zone,
 )
@@ -56,6 +54,10 @@ def _event_time(raw: dict[str, Any], where: str, default_zone: str) -> datetime:
 class UspsAdapter(Adapter):
     channels = frozenset({"poll"})
     poll_batch_size = 1
+    # USPS APIs v3 default: about 60 calls an hour per application, OAuth token
+    # calls included (USPS/api-examples#107); spread evenly, a token and a track
+    # call may leave together.
+    quota = Quota(per_second=1 / 60, burst=2, per_hour=60)
 
     def parse(self, payload: bytes) -> list[CarrierEvent]:
         data = as_dict(load_json(payload, "USPS response"), "USPS response")
@@ -96,36 +98,38 @@ class UspsAdapter(Adapter):
             )
         return events
 
-    def _token_key(self) -> str:
-        return f"usps:{self.carrier.pk if self.carrier else ''}:{self.credentials.get('client_id', '')}"
-
-    def poll(self, tracking_ids: Sequence[str]) -> PollResult:
-        if len(tracking_ids) != 1:
-            raise CarrierError("USPS's tracking API takes one number per request", permanent=True)
-        base = (self.config.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
-        token = oauth_token(
-            cache_key=self._token_key(),
-            token_url=f"{base}/oauth2/v3/token",
+    def client(self) -> BearerClient:
+        return BearerClient(
             carrier_name="USPS",
+            token_url=f"{base_url(self.config, DEFAULT_BASE_URL)}/oauth2/v3/token",
+            cache_key=f"usps:{self.carrier.pk if self.carrier else ''}:{self.credentials.get('client_id', '')}",
             client_id=str(self.credentials.get("client_id") or ""),
             client_secret=str(self.credentials.get("client_secret") or ""),
             style="json",
+            before_request=self.before_request,
         )
-        response = http(
+
+    def poll(self, tracking_ids: Sequence[str], hints: Mapping[str, Mapping[str, str]] | None = None) -> PollResult:
+        if len(tracking_ids) != 1:
+            raise CarrierError("USPS's tracking API takes one number per request", permanent=True)
+        number = tracking_ids[0]
+        response = self.client().request(
             "GET",
-            f"{base}/tracking/v3/tracking/{quote(tracking_ids[0], safe='')}?expand=DETAIL",
-            "USPS",
-            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+            f"{base_url(self.config, DEFAULT_BASE_URL)}/tracking/v3/tracking/{quote(number, safe='')}?expand=DETAIL",
+            headers={"Accept": "application/json"},
+            ok=(400, 404),
         )
-        if response.status_code == 401:
-            oauth_forget(self._token_key())
-        raise_for_status(response, "USPS", ok=(400, 404))
-        invalid = {}
+        invalid, refused = {}, {}
         if response.status_code in (400, 404):
             error = as_dict(
                 as_dict(load_json(response.content or b"{}", "USPS error"), "USPS error").get("error"), "error"
             )
-            invalid[tracking_ids[0]] = (
-                f"USPS {response.status_code}: {text(error.get('message')) or 'tracking number not found'}"
-            )
-        return PollResult(body=response.content, content_type=response.headers.get("Content-Type", ""), invalid=invalid)
+            reason = f"USPS {response.status_code}: {text(error.get('message')) or 'tracking number not found'}"
+            # 404: USPS does not know the number (yet); 400: USPS refuses the number as given.
+            (invalid if response.status_code == 404 else refused)[number] = reason
+        return PollResult(
+            body=response.content,
+            content_type=response.headers.get("Content-Type", ""),
+            invalid=invalid,
+            refused=refused,
+        )
