@@ -179,9 +179,7 @@ def inbound_message_process(*, message_id: int, force: bool = False) -> Processe
         processed_at=timezone.now(),
         **({"problems": [{"tracking_id": k, "problem": v} for k, v in problems.items()]} if problems else {}),
     )
-    return Processed(
-        status=InboundStatus.PROCESSED, events=len(events), created=len(result.created), problems=problems
-    )
+    return Processed(status=InboundStatus.PROCESSED, events=len(events), created=len(result.created), problems=problems)
 
 
 def inbound_message_mark_failed(*, message_id: int, error: str) -> None:

@@ -217,7 +217,9 @@ class Simulator:
                 continue
             # Ports and keys may change between runs: bring the carrier in line.
             model_fields = {
-                k: config[k] for k in ("name", "poll_interval_minutes", "quota_per_second", "quota_per_day", "quota_per_item_day") if k in config
+                k: config[k]
+                for k in ("name", "poll_interval_minutes", "quota_per_second", "quota_per_day", "quota_per_item_day")
+                if k in config
             }
             channel = {k: v for k, v in config.items() if k not in model_fields}
             for key, value in model_fields.items():
