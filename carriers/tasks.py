@@ -6,12 +6,14 @@ routes in settings send them to the ingest, sftp and poll queues.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from celery import Task, shared_task
+from django.conf import settings
 from django.db import OperationalError
 
-from carriers.services import inbound, polling, sftp
+from carriers.services import inbound, polling, retention, sftp
 from gluey.logging import log_context
 
 
@@ -40,6 +42,29 @@ class _InboundTask(Task):
 def inbound_process(message_id: int) -> str:
     with log_context(inbound_message_id=message_id):
         return inbound.inbound_message_process(message_id=message_id).status
+
+
+@shared_task(
+    name="carriers.tasks.inbound_drain",
+    acks_late=True,
+    # A drain that fails before claiming (the database is away) is simply run again;
+    # a lost drain is replaced by the next webhook's wake or the sweeper.
+    autoretry_for=(OperationalError,),
+    max_retries=6,
+    retry_backoff=2,
+    retry_jitter=True,
+    ignore_result=True,
+)
+def inbound_drain(carrier_id: str) -> int:
+    if settings.INGEST_BATCH_WAIT_MS:
+        time.sleep(settings.INGEST_BATCH_WAIT_MS / 1000)  # let a few more webhooks of the batch arrive
+    with log_context(carrier_id=carrier_id):
+        return inbound.inbound_messages_drain(carrier_id=carrier_id).processed
+
+
+@shared_task(name="carriers.tasks.retention_purge", acks_late=True, ignore_result=True)
+def retention_purge() -> dict[str, int]:
+    return retention.retention_purge().deleted
 
 
 @shared_task(name="carriers.tasks.inbound_sweep", acks_late=True, ignore_result=True)

@@ -151,6 +151,8 @@ X_FRAME_OPTIONS = "DENY"
 
 # --- REST API ---------------------------------------------------------------
 API_KEY_CUSTOM_HEADER = "HTTP_X_KEY"
+# Seconds a checked API key is trusted without a database read (a revocation takes effect within this).
+API_KEY_CACHE_SECONDS = env_int("API_KEY_CACHE_SECONDS", 5, minimum=0)
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
@@ -218,6 +220,19 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Beat copies these into PeriodicTask rows when it starts; /healthz reads the heartbeat's timestamp.
 CELERY_BEAT_SCHEDULE = {"gluey: beat heartbeat": {"task": "gluey.tasks.heartbeat", "schedule": 60.0}}
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# Retention in days (carriers.services.retention; the README's retention table lists every one).
+RETENTION_INBOUND_DAYS = env_int("RETENTION_INBOUND_DAYS", 30, minimum=1)
+RETENTION_POLL_RESPONSES_DAYS = env_int("RETENTION_POLL_RESPONSES_DAYS", 30, minimum=1)
+RETENTION_FAILED_DAYS = env_int("RETENTION_FAILED_DAYS", 90, minimum=1)
+RETENTION_SFTP_LEDGER_DAYS = env_int("RETENTION_SFTP_LEDGER_DAYS", 90, minimum=1)
+# Rows deleted per purge transaction (short transactions never hold up ingestion).
+RETENTION_CHUNK = env_int("RETENTION_CHUNK", 2000, minimum=1)
+# Micro-batched ingest: a drain takes up to this many pending messages of a carrier per transaction …
+INGEST_BATCH_SIZE = env_int("INGEST_BATCH_SIZE", 200, minimum=1)
+# … after waiting this long for more to arrive (0: start at once) …
+INGEST_BATCH_WAIT_MS = env_int("INGEST_BATCH_WAIT_MS", 5, minimum=0)
+# … and while a wake is queued (flag in Redis for this long at most), webhooks queue no other.
+INGEST_WAKE_SECONDS = env_int("INGEST_WAKE_SECONDS", 2, minimum=1)
 
 # --- Logging ----------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()

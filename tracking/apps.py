@@ -1,5 +1,5 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
+from django.db.models.signals import post_delete, post_migrate, post_save
 
 
 class TrackingConfig(AppConfig):
@@ -7,6 +7,16 @@ class TrackingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from tracking.api.auth import api_keys_forget
+        from tracking.models import Customer, CustomerAPIKey
         from tracking.taxonomy import sync_after_migrate
 
         post_migrate.connect(sync_after_migrate, sender=self, dispatch_uid="tracking.taxonomy_sync")
+        # A revoked key or a deactivated customer stops working at once in this process.
+        for model in (CustomerAPIKey, Customer):
+            post_save.connect(
+                api_keys_forget, sender=model, dispatch_uid=f"tracking.api_keys_forget.save.{model.__name__}"
+            )
+            post_delete.connect(
+                api_keys_forget, sender=model, dispatch_uid=f"tracking.api_keys_forget.delete.{model.__name__}"
+            )

@@ -284,3 +284,15 @@ class UnmappedCode(models.Model):
 
     def __str__(self) -> str:
         return f"{self.carrier_id}:{self.carrier_code}/{self.carrier_sub_code}"
+
+
+class ApiRateCounter(models.Model):
+    """Requests per API key in the current rate window, when no Redis counts them.
+
+    One row per key, incremented by an atomic upsert (tracking.api.throttle),
+    so concurrent requests can never overwrite each other's counts.
+    """
+
+    key = models.CharField(max_length=100, primary_key=True)
+    period = models.BigIntegerField()  # the window's number: Unix time // window length
+    hits = models.PositiveIntegerField()

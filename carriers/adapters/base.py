@@ -55,6 +55,20 @@ class QuotaWait(Exception):
         self.wait = wait
 
 
+def _verify_reason(exc: Exception) -> str:
+    """Why standardwebhooks refused a request, in our words (its messages are matched, not echoed)."""
+    text = str(exc).lower()
+    if "too old" in text:
+        return "webhook-timestamp is more than 5 minutes old"
+    if "too new" in text:
+        return "webhook-timestamp is more than 5 minutes in the future"
+    if "signature headers" in text:
+        return "webhook-timestamp is not a Unix time in seconds"
+    if "no matching signature" in text:
+        return "signature does not match"
+    return "the signature headers could not be checked"
+
+
 class WebhookAuthError(Exception):
     """The pushed request did not prove it came from the carrier."""
 
@@ -169,10 +183,8 @@ class Adapter:
         try:
             Webhook(secret).verify(request.body, dict(request.headers), json_parse=False)
         except Exception as exc:  # noqa: BLE001 - the library raises several types for bad input
-            reason = str(exc) or type(exc).__name__
-            if "No matching signature" in reason:
-                reason = "signature does not match"
-            raise WebhookAuthError(f"signature check failed: {reason}") from None
+            # Our own sentence, never the library's text (it may change, or say more than it should).
+            raise WebhookAuthError(f"signature check failed: {_verify_reason(exc)}") from None
 
     def push_token(self, headers: Mapping[str, str], form: Mapping[str, str]) -> dict[str, Any]:
         """Issue a token a carrier fetches before pushing (OAuth client credentials); most carriers have none."""

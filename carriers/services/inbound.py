@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -21,6 +24,7 @@ from carriers.adapters.base import CarrierError
 from carriers.adapters.registry import UnknownAdapter, adapter_for
 from carriers.models import Carrier, InboundMessage, InboundStatus
 from tracking.services import InvalidEvent, events_record
+from tracking.types import CarrierEvent
 
 log = logging.getLogger(__name__)
 
@@ -96,12 +100,169 @@ def inbound_message_store(
             inbound_messages_enqueue(message_ids=[original.pk])
         return Stored(message=duplicate, duplicate=True, original=original)
     if process:
-        inbound_messages_enqueue(message_ids=[message.pk])
+        inbound_drain_wake(carrier_id=carrier.pk)
     return Stored(message=message, duplicate=False)
 
 
+def _wake_flag(carrier_id: str) -> str:
+    return f"gluey:ingest-wake:{carrier_id}"
+
+
+def _wakes_deduplicated() -> bool:
+    # Only a shared cache (Redis) lets every web process see the flag; with the
+    # database cache, checking it would cost the write the cheap ack avoids.
+    return "redis" in settings.CACHES["default"]["BACKEND"].lower()
+
+
+def inbound_drain_wake(*, carrier_id: str) -> None:
+    """Make sure a drain of this carrier's pending messages runs after the current transaction commits.
+
+    One broker message per batch, not per webhook: while a wake is queued and
+    not yet started (its flag is set in Redis), further messages need none —
+    the drain clears the flag before it claims, so a message committed before
+    the flag was seen set is always found by that drain. Without Redis every
+    message queues a wake; a drain that finds nothing is cheap.
+    """
+    from carriers.tasks import inbound_drain
+
+    def wake() -> None:
+        if _wakes_deduplicated() and not cache.add(_wake_flag(carrier_id), 1, timeout=settings.INGEST_WAKE_SECONDS):
+            return
+        inbound_drain.delay(carrier_id)
+
+    # robust: a broker or cache outage must not turn a stored (durable) message into an
+    # error answer; the sweeper wakes the carrier again later.
+    transaction.on_commit(wake, robust=True)
+
+
+@dataclass
+class Drained:
+    batches: int = 0
+    processed: int = 0
+    failed: int = 0
+    handed_over: int = 0
+
+
+def inbound_messages_drain(*, carrier_id: str, batch_size: int | None = None, max_batches: int = 1000) -> Drained:
+    """Process the carrier's pending messages in batches until none is left (the ingest worker's loop).
+
+    Each batch is one transaction: claim up to ``batch_size`` pending messages
+    (SKIP LOCKED, so two workers take disjoint batches), parse each, record all
+    their events with one ``events_record`` call, mark them in bulk. A worker
+    killed mid-batch rolls the whole batch back; its messages stay pending for
+    the next drain. A message that fails fails alone: a payload the adapter
+    rejects is marked failed and the rest go on; a batch the recorder refuses
+    is recorded again one message at a time, each in its own savepoint.
+    Anything unexpected (a database error, a bug) hands the batch over to the
+    one-at-a-time task, which retries each message with its own back-off.
+    """
+    if _wakes_deduplicated():
+        cache.delete(_wake_flag(carrier_id))
+    size = batch_size or settings.INGEST_BATCH_SIZE
+    report = Drained()
+    for _ in range(max_batches):
+        claimed: list[int] = []
+        try:
+            with transaction.atomic():
+                batch = _claim(carrier_id, size)
+                claimed = [m.pk for m in batch]
+                if not batch:
+                    break
+                processed, failed = _process_batch(batch)
+        except Exception as exc:
+            if not claimed:
+                raise
+            _hand_over(claimed, exc)
+            report.handed_over += len(claimed)
+            continue
+        report.batches += 1
+        report.processed += processed
+        report.failed += failed
+        if len(claimed) < size:
+            break
+    return report
+
+
+def _claim(carrier_id: str, size: int) -> list[InboundMessage]:
+    # Webhooks only: an sFTP file or a poll answer is processed by the run that fetched it.
+    # attempts = 0: a message that already failed once is retried one at a time, with back-off.
+    return list(
+        InboundMessage.objects.select_for_update(skip_locked=True)
+        .filter(carrier_id=carrier_id, channel="webhook", status=InboundStatus.PENDING, attempts=0)
+        .order_by("id")
+        .only("id", "carrier_id", "channel", "parser", "body")[:size]
+    )
+
+
+def _process_batch(batch: list[InboundMessage]) -> tuple[int, int]:
+    """Parse, record and mark one claimed batch inside the caller's transaction; returns (processed, failed)."""
+    carrier = batch[0].carrier_id
+    row = Carrier.objects.defer("credentials", "webhook_secret").get(pk=carrier)
+    parsed: dict[int, list[CarrierEvent]] = {}
+    errors: dict[int, str] = {}
+    for message in batch:
+        try:
+            parsed[message.pk] = adapter_for(row, message.parser or None).parse(bytes(message.body))
+        except (CarrierError, UnknownAdapter) as exc:
+            errors[message.pk] = str(exc) or type(exc).__name__
+    by_channel: dict[str, list[InboundMessage]] = defaultdict(list)
+    for message in batch:
+        if message.pk in parsed:
+            by_channel[message.channel].append(message)
+    for channel, messages in by_channel.items():
+        try:
+            with transaction.atomic():
+                _record(carrier, channel, [(m.pk, parsed[m.pk]) for m in messages])
+        except InvalidEvent:
+            # One message's events are refused: find it, and record the others.
+            for message in messages:
+                try:
+                    with transaction.atomic():
+                        _record(carrier, channel, [(message.pk, parsed[message.pk])])
+                except InvalidEvent as exc:
+                    errors[message.pk] = str(exc) or type(exc).__name__
+    now = timezone.now()
+    by_count: dict[int, list[int]] = defaultdict(list)
+    for pk, events in parsed.items():
+        if pk not in errors:
+            by_count[len(events)].append(pk)
+    for count, pks in by_count.items():
+        InboundMessage.objects.filter(pk__in=pks).update(
+            status=InboundStatus.PROCESSED, error="", attempts=F("attempts") + 1, event_count=count, processed_at=now
+        )
+    for pk, error in errors.items():
+        InboundMessage.objects.filter(pk=pk).update(
+            status=InboundStatus.FAILED, error=error[:5000], attempts=F("attempts") + 1, processed_at=now
+        )
+        log.warning("inbound message %s failed: %s", pk, error)
+    return len(batch) - len(errors), len(errors)
+
+
+def _record(carrier_id: str, channel: str, messages: list[tuple[int, list[CarrierEvent]]]) -> None:
+    """One ``events_record`` call for the events of several messages, in carrier-time order."""
+    pairs = sorted(((event, pk) for pk, events in messages for event in events), key=lambda pair: pair[0].occurred_at)
+    events_record(
+        carrier=carrier_id, events=[e for e, _ in pairs], channel=channel, message_ids=[pk for _, pk in pairs]
+    )
+
+
+def _hand_over(message_ids: list[int], exc: Exception) -> None:
+    """A batch failed for an unexpected reason: each of its messages goes on alone, with retries."""
+    log.warning("inbound batch of %d messages failed, processing them one at a time: %s", len(message_ids), exc)
+    with transaction.atomic():
+        InboundMessage.objects.filter(pk__in=message_ids, status=InboundStatus.PENDING).update(
+            error=f"batch attempt failed, retrying alone: {type(exc).__name__}: {exc}"[:5000],
+            attempts=F("attempts") + 1,
+        )
+        inbound_messages_enqueue(message_ids=message_ids)
+
+
 def inbound_messages_enqueue(*, message_ids: list[int]) -> None:
-    """Queue processing after the current transaction commits (at once outside one)."""
+    """Queue one-at-a-time processing after the current transaction commits (at once outside one).
+
+    For messages the drain will not take: a failed message being retried, one
+    an ops user reprocesses, or one whose batch failed for an unexpected reason.
+    """
     from carriers.tasks import inbound_process
 
     def enqueue(message_id: int) -> Callable[[], object]:
@@ -132,53 +293,65 @@ def inbound_message_process(*, message_id: int, force: bool = False) -> Processe
     database hiccup) propagates so the task retries; the attempt's error is
     written on the message first.
 
-    No lock is held on the message: recording deduplicates events, so two runs
-    of the same message (a retry racing the sweeper) store them once, and the
-    recording transaction is the only one — a message whose status update is
-    lost to a crash stays pending and is simply processed again.
+    The message row is locked for the one transaction that records its events
+    and marks it, so a drain (which skips locked rows) or a second run never
+    processes it at the same time; whoever comes second sees it processed. A
+    run lost to a crash rolls back and leaves the message pending.
     """
-    message = (
-        InboundMessage.objects.select_related("carrier")
-        .defer("carrier__credentials", "carrier__webhook_secret")
-        .get(pk=message_id)
-    )
-    if message.status == InboundStatus.DUPLICATE:
-        return Processed(status=message.status)
-    if message.status == InboundStatus.PROCESSED and not force:
-        return Processed(status=message.status, events=message.event_count)
     try:
-        adapter = adapter_for(message.carrier, message.parser or None)
-        body = bytes(message.body)
-        problems: dict[str, str] = {}
-        if message.asked:
-            # A poll answer: keep only what is about the numbers asked (a carrier
-            # may answer about another shipment, or several sharing the number).
-            selection = adapter.select_reply(body, message.asked)
-            body, problems = selection.body, dict(selection.problems)
-        events = adapter.parse(body)
-        result = events_record(
-            carrier=message.carrier_id, events=events, channel=message.channel, inbound_message_id=message.pk
-        )
-    except (CarrierError, InvalidEvent, UnknownAdapter) as exc:
-        error = str(exc) or type(exc).__name__
-        InboundMessage.objects.filter(pk=message.pk).update(
-            status=InboundStatus.FAILED, error=error[:5000], attempts=F("attempts") + 1, processed_at=timezone.now()
-        )
-        log.warning("inbound message %s failed: %s", message.pk, error)
-        return Processed(status=InboundStatus.FAILED, error=error)
+        with transaction.atomic():
+            message = (
+                InboundMessage.objects.select_for_update(of=("self",))
+                .select_related("carrier")
+                .defer("carrier__credentials", "carrier__webhook_secret")
+                .get(pk=message_id)
+            )
+            if message.status == InboundStatus.DUPLICATE:
+                return Processed(status=message.status)
+            if message.status == InboundStatus.PROCESSED and not force:
+                return Processed(status=message.status, events=message.event_count)
+            try:
+                with transaction.atomic():
+                    adapter = adapter_for(message.carrier, message.parser or None)
+                    body = bytes(message.body)
+                    problems: dict[str, str] = {}
+                    if message.asked:
+                        # A poll answer: keep only what is about the numbers asked (a carrier
+                        # may answer about another shipment, or several sharing the number).
+                        selection = adapter.select_reply(body, message.asked)
+                        body, problems = selection.body, dict(selection.problems)
+                    events = adapter.parse(body)
+                    result = events_record(
+                        carrier=message.carrier_id,
+                        events=events,
+                        channel=message.channel,
+                        inbound_message_id=message.pk,
+                    )
+            except (CarrierError, InvalidEvent, UnknownAdapter) as exc:
+                error = str(exc) or type(exc).__name__
+                InboundMessage.objects.filter(pk=message.pk).update(
+                    status=InboundStatus.FAILED,
+                    error=error[:5000],
+                    attempts=F("attempts") + 1,
+                    processed_at=timezone.now(),
+                )
+                log.warning("inbound message %s failed: %s", message.pk, error)
+                return Processed(status=InboundStatus.FAILED, error=error)
+            InboundMessage.objects.filter(pk=message.pk).update(
+                status=InboundStatus.PROCESSED,
+                error="",
+                attempts=F("attempts") + 1,
+                event_count=len(events),
+                processed_at=timezone.now(),
+                **({"problems": [{"tracking_id": k, "problem": v} for k, v in problems.items()]} if problems else {}),
+            )
+    except InboundMessage.DoesNotExist:
+        raise
     except Exception as exc:
         InboundMessage.objects.filter(pk=message_id).update(
             error=f"attempt failed, will retry: {type(exc).__name__}: {exc}"[:5000], attempts=F("attempts") + 1
         )
         raise
-    InboundMessage.objects.filter(pk=message.pk).update(
-        status=InboundStatus.PROCESSED,
-        error="",
-        attempts=F("attempts") + 1,
-        event_count=len(events),
-        processed_at=timezone.now(),
-        **({"problems": [{"tracking_id": k, "problem": v} for k, v in problems.items()]} if problems else {}),
-    )
     return Processed(status=InboundStatus.PROCESSED, events=len(events), created=len(result.created), problems=problems)
 
 
@@ -205,12 +378,21 @@ def inbound_messages_reprocess(*, message_ids: list[int]) -> int:
 def inbound_messages_sweep(
     *, older_than: timedelta = timedelta(minutes=5), now: datetime | None = None, limit: int = 1000
 ) -> int:
-    """Re-queue pending messages a lost broker message left behind (processing is idempotent)."""
+    """Re-queue pending messages a lost broker message left behind (processing is idempotent).
+
+    Webhooks never tried wake their carrier's drain; anything else (a message
+    already tried once, an sFTP file or poll answer whose run died) goes to the
+    one-at-a-time task. Returns how many were stranded.
+    """
     now = now or timezone.now()
-    ids = list(
+    rows = list(
         InboundMessage.objects.filter(status=InboundStatus.PENDING, received_at__lt=now - older_than)
         .order_by("received_at")
-        .values_list("pk", flat=True)[:limit]
+        .values_list("pk", "carrier_id", "channel", "attempts")[:limit]
     )
-    inbound_messages_enqueue(message_ids=ids)
-    return len(ids)
+    drained = [(pk, carrier) for pk, carrier, channel, attempts in rows if channel == "webhook" and attempts == 0]
+    for carrier_id in sorted({carrier for _, carrier in drained}):
+        inbound_drain_wake(carrier_id=carrier_id)
+    alone = {pk for pk, _ in drained}
+    inbound_messages_enqueue(message_ids=[pk for pk, *_ in rows if pk not in alone])
+    return len(rows)

@@ -2,7 +2,8 @@
 
 - one ``sftp_fetch`` task per sFTP carrier (every ``config.interval_seconds``, default 60 s),
 - one ``poll_dispatch`` for all polling carriers (every minute),
-- the inbound sweeper (every 5 minutes) and the daily purge of numbers nobody registered.
+- the inbound sweeper (every 5 minutes), the daily purge of numbers nobody registered, and the
+  nightly retention purge of the inbound and sFTP ledgers.
 
 ``carrier_schedules_sync`` runs whenever a carrier is saved; ``schedules_ensure``
 after every migrate. Both write only when something differs, so beat does not
@@ -22,6 +23,7 @@ from carriers.services.channels import carrier_fetches_sftp, carrier_polls
 DISPATCH_NAME = "carriers: poll dispatcher"
 SWEEP_NAME = "carriers: re-queue stranded inbound messages"
 PURGE_NAME = "tracking: purge numbers nobody registered"
+RETENTION_NAME = "carriers: purge inbound messages and sFTP ledger past retention"
 SFTP_INTERVAL_SECONDS = 60
 
 
@@ -101,6 +103,16 @@ def schedules_ensure() -> None:
         crontab=daily,
         enabled=True,
         description="Delete events of numbers no customer registered within the retention window",
+    )
+    nightly, _ = CrontabSchedule.objects.get_or_create(
+        minute="37", hour="3", day_of_week="*", day_of_month="*", month_of_year="*", timezone="UTC"
+    )
+    _put(
+        RETENTION_NAME,
+        task="carriers.tasks.retention_purge",
+        crontab=nightly,
+        enabled=True,
+        description="Delete inbound messages, polling responses and sFTP ledger rows past their retention",
     )
     for carrier in Carrier.objects.only("id", "adapter", "enabled", "config"):
         carrier_schedules_sync(carrier=carrier)

@@ -10,12 +10,13 @@ authenticated."), then the per-key rate limit (429). Inside a handler,
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter
@@ -23,10 +24,10 @@ from rest_framework import exceptions, status
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
-from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
 from tracking.api.exceptions import NOT_AUTHENTICATED, exception_handler
+from tracking.api.throttle import APIKeyRateThrottle
 from tracking.models import Customer, CustomerAPIKey
 
 logger = logging.getLogger(__name__)
@@ -69,8 +70,34 @@ def check_version(request: Request) -> str:
     return version
 
 
+# Keys checked in the last few seconds, per process: sha256 of the clear key → (expiry, customer, key).
+# Saving or deleting a key or a customer empties it in that process at once (tracking.apps connects
+# ``api_keys_forget``); other processes honour a revocation within API_KEY_CACHE_SECONDS.
+_checked: dict[bytes, tuple[float, Customer, CustomerAPIKey]] = {}
+
+
+def api_keys_forget(**kwargs: object) -> None:
+    _checked.clear()
+
+
 def customer_for_key(key: str) -> tuple[Customer, CustomerAPIKey] | None:
-    """The active customer and usable key for a clear API key, or None (one query)."""
+    """The active customer and usable key for a clear API key, or None (cached a few seconds)."""
+    digest = hashlib.sha256(key.encode()).digest()
+    now = time.monotonic()
+    hit = _checked.get(digest)
+    if hit is not None and hit[0] > now and (hit[2].expiry_date is None or not hit[2].has_expired):
+        return hit[1], hit[2]
+    found = _customer_for_key(key)
+    if found is None:
+        _checked.pop(digest, None)
+    elif settings.API_KEY_CACHE_SECONDS:
+        if len(_checked) >= 10_000:
+            _checked.clear()
+        _checked[digest] = (now + settings.API_KEY_CACHE_SECONDS, *found)
+    return found
+
+
+def _customer_for_key(key: str) -> tuple[Customer, CustomerAPIKey] | None:
     prefix, dot, _ = key.partition(".")
     if not dot or not prefix:
         return None
@@ -107,33 +134,6 @@ class HasCustomer(BasePermission):
 
     def has_permission(self, request: Request, view: APIView) -> bool:
         return isinstance(request.user, APIKeyUser)
-
-
-class APIKeyRateThrottle(SimpleRateThrottle):
-    """Per API key (by its public prefix); rate from DEFAULT_THROTTLE_RATES["api_key"].
-
-    Fails open if the cache backend is unavailable (logged), so a missing
-    cache table cannot take the API down.
-    """
-
-    scope = "api_key"
-
-    def get_cache_key(self, request: Request, view: APIView) -> str | None:
-        user = request.user
-        if not isinstance(user, APIKeyUser):
-            return None
-        return self.cache_format % {"scope": self.scope, "ident": user.api_key.prefix}
-
-    def allow_request(self, request: Request, view: APIView) -> bool:
-        try:
-            if connection.in_atomic_block:
-                # A failed cache query must not poison the surrounding transaction.
-                with transaction.atomic():
-                    return super().allow_request(request, view)
-            return super().allow_request(request, view)
-        except DatabaseError:
-            logger.warning("rate limit cache unavailable; request allowed", exc_info=True)
-            return True
 
 
 VERSION_PARAMETER = OpenApiParameter(

@@ -210,19 +210,25 @@ def events_record(
     events: Sequence[CarrierEvent],
     channel: str,
     inbound_message_id: int | None = None,
+    message_ids: Sequence[int | None] | None = None,
     now: datetime | None = None,
 ) -> RecordResult:
     """Harmonise, deduplicate and store events; update current states; notify.
 
     ``carrier`` is a Carrier or its id. Raises InvalidEvent (nothing stored) if
     any event is unusable, so a bad payload is rejected whole, never half-kept.
+    Events of several inbound messages are recorded in one call (a micro-batch)
+    with ``message_ids``, the inbound message of each event in the same order.
     """
+    if message_ids is not None and len(message_ids) != len(events):
+        raise ValueError("message_ids must name the inbound message of every event")
     carrier_id = carrier if isinstance(carrier, str) else carrier.pk  # type: ignore[attr-defined]
     for index, event in enumerate(events):
         _validate(event, index)
-    unique: dict[tuple[str, int], CarrierEvent] = {}
-    for event in events:
-        unique.setdefault((event.tracking_id, _dedupe_key(event)), event)
+    sources = message_ids if message_ids is not None else [inbound_message_id] * len(events)
+    unique: dict[tuple[str, int], tuple[CarrierEvent, int | None]] = {}
+    for event, source in zip(events, sources):
+        unique.setdefault((event.tracking_id, _dedupe_key(event)), (event, source))
     result = RecordResult(duplicates=len(events) - len(unique))
     if not unique:
         return result
@@ -235,7 +241,7 @@ def events_record(
             created_at=now,
             expires_at=now + timedelta(days=settings.UNREGISTERED_RETENTION_DAYS),
         )
-        table = mapping_table(carrier_id=carrier_id, codes={e.code for e in unique.values()})
+        table = mapping_table(carrier_id=carrier_id, codes={e.code for e, _ in unique.values()})
         txid = db.current_txid()
         rows = [
             _row(
@@ -247,9 +253,9 @@ def events_record(
                 txid=txid,
                 now=now,
                 channel=channel,
-                inbound_message_id=inbound_message_id,
+                inbound_message_id=source,
             )
-            for (tracking_id, key), event in unique.items()
+            for (tracking_id, key), (event, source) in unique.items()
         ]
         by_key = {(r["tracked_item_id"], r["dedupe_key"]): r for r in rows}
         created = [_event_from_row(pk, by_key[(item, key)]) for pk, item, key in sorted(db.events_insert(rows))]

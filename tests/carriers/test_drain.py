@@ -1,0 +1,187 @@
+"""Micro-batched ingest under faults: every message processed or failed exactly once.
+
+acme-post's webhooks are stored (as the view stores them) and drained in
+batches. Whatever goes wrong inside a batch — a body the adapter rejects, an
+event the recorder refuses, an unexpected error, two drains racing for the
+same messages — each message ends processed or failed once (``attempts``
+counts the runs that committed), its events are recorded once, and each
+shipment's events are recorded in the order they happened.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import connection
+
+from carriers import tasks
+from carriers.models import InboundMessage, InboundStatus
+from carriers.services import inbound
+from carriers.services.inbound import inbound_message_store, inbound_messages_drain
+from tests.carriers.conftest import signed_headers
+from tests.factories import make_carrier, make_customer
+from tracking.models import TrackedItem, TrackingEvent
+from tracking.services import shipment_register
+
+T0 = datetime(2026, 11, 2, 6, 0, tzinfo=UTC)
+
+
+def body(tracking_id: str, code: str, minutes: int, **extra: object) -> bytes:
+    event = {"tracking_id": tracking_id, "code": code, "occurred_at": (T0 + timedelta(minutes=minutes)).isoformat()}
+    return json.dumps({"events": [{**event, **extra}]}).encode()
+
+
+def store(carrier, data: bytes) -> int:
+    return inbound_message_store(carrier=carrier, channel="webhook", body=data, process=False).message.pk
+
+
+def statuses() -> dict[int, tuple[str, int, int]]:
+    return {m.pk: (m.status, m.attempts, m.event_count) for m in InboundMessage.objects.all()}
+
+
+@pytest.mark.django_db
+def test_a_malformed_message_and_a_refused_one_fail_alone_and_the_rest_of_the_batch_is_recorded():
+    carrier = make_carrier()
+    good = [store(carrier, body(f"T{n}", "DLV", n)) for n in range(5)]
+    malformed = store(carrier, b'{"events": [{"tracking_id": "T9"')
+    refused = store(carrier, body("T8", "DLV", 1, description="a NUL \u0000 here"))
+    later = [store(carrier, body(f"U{n}", "HUB", n)) for n in range(3)]
+
+    report = inbound_messages_drain(carrier_id=carrier.pk, batch_size=50)
+
+    assert (report.batches, report.processed, report.failed) == (1, 8, 2)
+    rows = statuses()
+    for pk in good + later:
+        assert rows[pk] == (InboundStatus.PROCESSED, 1, 1)
+        assert TrackingEvent.objects.filter(inbound_message_id=pk).count() == 1
+    assert rows[malformed][:2] == (InboundStatus.FAILED, 1)
+    assert rows[refused][:2] == (InboundStatus.FAILED, 1)
+    assert "NUL" in InboundMessage.objects.get(pk=refused).error
+    assert not TrackingEvent.objects.filter(inbound_message_id__in=[malformed, refused]).exists()
+    # A second drain finds nothing to do: nothing is processed twice.
+    assert inbound_messages_drain(carrier_id=carrier.pk).processed == 0
+    assert statuses() == rows
+
+
+@pytest.mark.django_db
+def test_a_batch_records_each_shipments_events_in_carrier_time_order():
+    carrier = make_carrier()
+    acme, _ = make_customer("acme")
+    shipment_register(customer=acme, carrier_id=carrier.pk, carrier_tracking_id="ORDER1")
+    # Arrival order is not carrier-time order: delivered arrives before the scans that preceded it.
+    for code, minutes in (("DLV", 50), ("PCK", 0), ("OFD", 40), ("HUB", 10)):
+        store(carrier, body("ORDER1", code, minutes))
+
+    inbound_messages_drain(carrier_id=carrier.pk)
+
+    events = list(TrackingEvent.objects.filter(tracked_item__tracking_id="ORDER1").order_by("id"))
+    assert [e.carrier_code for e in events] == ["PCK", "HUB", "OFD", "DLV"]
+    item = TrackedItem.objects.get(tracking_id="ORDER1")
+    assert item.current_event_id == events[-1].pk and item.status_at == T0 + timedelta(minutes=50)
+
+
+@pytest.mark.django_db
+def test_batches_are_capped_and_the_drain_goes_on_until_nothing_is_pending():
+    carrier = make_carrier()
+    for n in range(25):
+        store(carrier, body(f"CAP{n}", "HUB", n))
+    report = inbound_messages_drain(carrier_id=carrier.pk, batch_size=10)
+    assert (report.batches, report.processed) == (3, 25)
+    assert TrackingEvent.objects.count() == 25
+    assert set(statuses().values()) == {(InboundStatus.PROCESSED, 1, 1)}
+
+
+@pytest.mark.django_db
+def test_an_unexpected_error_hands_the_batch_to_the_one_at_a_time_task(monkeypatch, django_capture_on_commit_callbacks):
+    carrier = make_carrier()
+    pks = [store(carrier, body(f"BUG{n}", "HUB", n)) for n in range(3)]
+    real_record = inbound.events_record
+
+    def database_hiccup(**kwargs: object) -> object:
+        raise RuntimeError("connection reset mid-batch")
+
+    monkeypatch.setattr(inbound, "events_record", database_hiccup)
+    queued: list[int] = []
+    monkeypatch.setattr(tasks.inbound_process, "delay", lambda message_id: queued.append(message_id))
+    with django_capture_on_commit_callbacks(execute=True):
+        report = inbound_messages_drain(carrier_id=carrier.pk)
+
+    assert report.handed_over == 3 and report.processed == 0
+    assert queued == pks
+    assert not TrackingEvent.objects.exists()  # the batch rolled back whole
+    for status, attempts, _ in statuses().values():
+        assert (status, attempts) == (InboundStatus.PENDING, 1)
+    # A drain no longer takes them (they retry alone, with back-off) …
+    assert inbound_messages_drain(carrier_id=carrier.pk).processed == 0
+    # … and the one-at-a-time task records each once the cause is gone.
+    monkeypatch.setattr(inbound, "events_record", real_record)
+    for pk in queued:
+        assert inbound.inbound_message_process(message_id=pk).status == InboundStatus.PROCESSED
+    assert TrackingEvent.objects.count() == 3
+    assert set(statuses().values()) == {(InboundStatus.PROCESSED, 2, 1)}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_drains_racing_for_the_same_messages_process_each_once(postgres_only):
+    carrier = make_carrier()
+    acme, _ = make_customer("acme")
+    tracking_ids = [f"RACE{n}" for n in range(5)]
+    for tracking_id in tracking_ids:
+        shipment_register(customer=acme, carrier_id=carrier.pk, carrier_tracking_id=tracking_id)
+    for n in range(200):
+        store(carrier, body(tracking_ids[n % 5], "HUB", n))
+
+    barrier = threading.Barrier(3)
+    reports, errors = [], []
+
+    def drain() -> None:
+        try:
+            barrier.wait(10)
+            reports.append(inbound_messages_drain(carrier_id=carrier.pk, batch_size=7))
+        except Exception as exc:  # noqa: BLE001 - a thread's error is surfaced by the assertion below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=drain) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    assert errors == []
+    assert sum(r.processed for r in reports) == 200
+    assert sum(1 for r in reports if r.batches) >= 2, "the drains should have shared the work"
+    assert set(statuses().values()) == {(InboundStatus.PROCESSED, 1, 1)}
+    assert TrackingEvent.objects.count() == 200
+    for tracking_id in tracking_ids:
+        times = list(
+            TrackingEvent.objects.filter(tracked_item__tracking_id=tracking_id)
+            .order_by("occurred_at")
+            .values_list("occurred_at", flat=True)
+        )
+        assert len(times) == len(set(times)) == 40
+        item = TrackedItem.objects.get(tracking_id=tracking_id)
+        assert item.status_at == times[-1]  # whichever batch committed last, the state is the newest event
+
+
+@pytest.mark.django_db
+def test_a_webhook_wakes_its_carriers_drain_after_commit(client, monkeypatch, django_capture_on_commit_callbacks):
+    carrier = make_carrier()
+    woken: list[str] = []
+    monkeypatch.setattr(tasks.inbound_drain, "delay", lambda carrier_id: woken.append(carrier_id))
+    data = body("WAKE1", "PCK", 0)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            f"/carriers/{carrier.pk}/webhook",
+            data=data,
+            content_type="application/json",
+            headers=signed_headers(carrier.webhook_secret, data),
+        )
+    assert response.status_code == 202
+    assert woken == [carrier.pk]
+    assert tasks.inbound_drain.run(carrier.pk) == 1
+    assert InboundMessage.objects.get().status == InboundStatus.PROCESSED
