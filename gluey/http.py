@@ -133,6 +133,32 @@ def host_check(host: str, port: int) -> list[str]:
     return addresses
 
 
+def connect_allowed(host: str, port: int, *, timeout: float) -> socket.socket:
+    """A TCP connection to ``host:port`` through an address the policy allows (for non-HTTP clients: sFTP).
+
+    Raises BlockedAddress when every address of ``host`` is refused, OSError when none answers.
+    """
+    try:
+        resolved = _resolve(host, port)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise OSError(f"cannot resolve {host}: {exc}") from None
+    usable = [(family, sockaddr) for family, sockaddr in resolved if address_allowed(sockaddr[0])]
+    if not usable:
+        raise BlockedAddress(f"refused to connect to {host}: not a public address")
+    error: OSError | None = None
+    for family, sockaddr in usable:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(sockaddr)
+        except OSError as exc:
+            sock.close()
+            error = exc
+            continue
+        return sock
+    raise error or OSError(f"cannot connect to {host}:{port}")
+
+
 # --- Connections that connect only to checked addresses ------------------------------------
 
 

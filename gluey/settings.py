@@ -8,11 +8,14 @@ which makes SECRET_KEY and FIELD_ENCRYPTION_KEY mandatory.
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 from cryptography.fernet import Fernet
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 from gluey.env import env_bool, env_fernet_keys, env_int, env_list, env_networks, env_str
 
@@ -66,6 +69,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI served from our static files: /api/docs works offline
     "django_celery_beat",
+    "axes",  # admin login lockout: AccessAttempt rows, listed and deletable in the admin
     "tracking",
     "carriers",
     "notifications",
@@ -82,6 +86,14 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a locked-out login into its 429 page
+]
+
+# Axes checks every login before Django's own backend does.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "gluey.urls"
@@ -148,6 +160,34 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# No inline or third-party script anywhere: the admin has none, the API docs load their
+# initialiser as a file (SpectacularSwaggerSplitView). Inline styles stay allowed (the admin's
+# widgets and Swagger UI set style attributes); images may be data: URIs (Swagger UI's icons).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+
+# Admin login lockout (django-axes): this many failures from one IP for one user name lock
+# that pair out for AXES_COOLOFF_MINUTES; staff clear it under Axes › Access attempts.
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 30, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False  # no start-up banner in every management command's output
+
+# /metrics answers only requests carrying "Authorization: Bearer <METRICS_TOKEN>"; empty = refused to all.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 
 # --- REST API ---------------------------------------------------------------
 API_KEY_CUSTOM_HEADER = "HTTP_X_KEY"
@@ -200,6 +240,9 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_TASK_DEFAULT_QUEUE = "default"
+# Every queue a deployment needs, declared: a worker started without -Q consumes them all.
+# default: beat heartbeat, sweepers, purges and re-harmonisation; the others as routed below.
+CELERY_TASK_QUEUES = [Queue(name) for name in ("default", "ingest", "notify", "poll", "sftp")]
 CELERY_TASK_ROUTES = {
     "carriers.tasks.inbound_*": {"queue": "ingest"},
     "carriers.tasks.sftp_*": {"queue": "sftp"},
@@ -259,7 +302,8 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # axes logs every login at INFO; its warnings (lockouts) still show.
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
 
 # --- Domain defaults ----------------------------------------------------------

@@ -25,6 +25,8 @@ from typing import Any
 
 import paramiko
 
+from gluey import http
+
 RSA_ALGORITHMS = ("rsa-sha2-512", "rsa-sha2-256", "ssh-rsa")
 
 
@@ -58,6 +60,9 @@ class SftpConfig:
     banner_timeout: float = 10.0
     auth_timeout: float = 15.0
     channel_timeout: float = 30.0
+    # Follow the outbound address policy (gluey.http: public addresses unless WEBHOOK_ALLOWED_NETWORKS
+    # opens a range). Customer destinations and the ops console's test set it; carrier fetches do not.
+    public_only: bool = False
 
     @classmethod
     def from_settings(cls, config: dict[str, Any], credentials: dict[str, Any]) -> SftpConfig:
@@ -115,9 +120,18 @@ def load_private_key(text: str, passphrase: str = "") -> paramiko.PKey:
     raise SftpError("private key could not be read (expected an OpenSSH or PEM Ed25519, ECDSA or RSA key)")
 
 
-def _open_transport(host: str, port: int, timeout: float, banner_timeout: float) -> paramiko.Transport:
+def _open_transport(
+    host: str, port: int, timeout: float, banner_timeout: float, *, public_only: bool = False
+) -> paramiko.Transport:
     try:
-        sock = socket.create_connection((host, port), timeout=timeout)
+        if public_only:
+            sock = http.connect_allowed(host, port, timeout=timeout)
+        else:
+            sock = socket.create_connection((host, port), timeout=timeout)
+    except http.BlockedAddress:
+        raise SftpError(
+            f"refused to connect to {host}: not a public address (WEBHOOK_ALLOWED_NETWORKS opens private ranges)"
+        ) from None
     except OSError as exc:
         raise SftpError(f"cannot connect to {host}:{port}: {exc}") from None
     transport = paramiko.Transport(sock)
@@ -126,9 +140,9 @@ def _open_transport(host: str, port: int, timeout: float, banner_timeout: float)
     return transport
 
 
-def host_key_scan(host: str, port: int = 22, timeout: float = 10.0) -> tuple[str, str]:
+def host_key_scan(host: str, port: int = 22, timeout: float = 10.0, *, public_only: bool = False) -> tuple[str, str]:
     """Fetch a server's host key for pinning: returns (OpenSSH key line, SHA256 fingerprint)."""
-    transport = _open_transport(host, port, timeout, timeout)
+    transport = _open_transport(host, port, timeout, timeout, public_only=public_only)
     try:
         transport.start_client(timeout=timeout)
         key = transport.get_remote_server_key()
@@ -257,7 +271,7 @@ def sftp_open(cfg: SftpConfig) -> Iterator[SftpSession]:
     key_types: list[str] = []
     for kind, _ in pinned:
         key_types.extend(RSA_ALGORITHMS if kind == "ssh-rsa" else (kind,))
-    transport = _open_transport(cfg.host, cfg.port, cfg.connect_timeout, cfg.banner_timeout)
+    transport = _open_transport(cfg.host, cfg.port, cfg.connect_timeout, cfg.banner_timeout, public_only=cfg.public_only)
     try:
         options = transport.get_security_options()
         supported = [k for k in key_types if k in options.key_types]

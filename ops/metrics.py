@@ -26,11 +26,13 @@ lags can read up to that much high; alert on several intervals, not one.
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core.cache import cache
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
@@ -167,7 +169,19 @@ def render(*, now: datetime | None = None) -> bytes:
     return generate_latest(registry)
 
 
+def bearer_token_matches(request: HttpRequest, *, token: str) -> bool:
+    """True when the request carries ``Authorization: Bearer <token>`` (compared in constant time)."""
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    return bool(token) and scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+
+
 @never_cache
 @require_http_methods(["GET", "HEAD"])
 def metrics_view(request: HttpRequest) -> HttpResponse:
+    """The counts describe every carrier and customer: only a scraper holding METRICS_TOKEN reads them."""
+    if not bearer_token_matches(request, token=settings.METRICS_TOKEN):
+        detail = "Send Authorization: Bearer <METRICS_TOKEN>." if settings.METRICS_TOKEN else "Metrics are off: set METRICS_TOKEN."
+        response = JsonResponse({"detail": detail}, status=401)
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
     return HttpResponse(render(), content_type=CONTENT_TYPE_LATEST)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from django.db import transaction
 
@@ -76,7 +76,7 @@ def carrier_sftp_probe(*, carrier: Carrier, host: str, port: int, timeout: float
         configured_port = -1
     probe.is_configured_host = bool(current["host"]) and (host, port) == (current["host"], configured_port)
     try:
-        probe.key_line, probe.fingerprint = sftp.host_key_scan(host, port, timeout=timeout)
+        probe.key_line, probe.fingerprint = sftp.host_key_scan(host, port, timeout=timeout, public_only=True)
     except sftp.SftpError as exc:
         probe.error = str(exc)
         return probe
@@ -85,7 +85,7 @@ def carrier_sftp_probe(*, carrier: Carrier, host: str, port: int, timeout: float
         # The login is the real test: it asks the server for a pinned key type, so a
         # server with several host keys is judged on the one we pinned, not the one scanned.
         try:
-            config = sftp.SftpConfig.from_settings(carrier.config or {}, carrier.credentials or {})
+            config = replace(sftp.SftpConfig.from_settings(carrier.config or {}, carrier.credentials or {}), public_only=True)
             with sftp.sftp_open(config) as session:
                 listing = session.list(probe.remote_dir or ".")
         except sftp.SftpError as exc:
@@ -116,7 +116,7 @@ def carrier_host_key_pin(*, carrier_id: str, host: str, port: int, key_line: str
         )
     try:
         expected = key_fingerprint(key_line)
-        scanned_line, scanned = sftp.host_key_scan(host, port)
+        scanned_line, scanned = sftp.host_key_scan(host, port, public_only=True)
     except sftp.SftpError as exc:
         raise OpsError(f"nothing saved: {exc}") from None
     if scanned != expected or not _same_key(scanned_line, key_line):

@@ -330,6 +330,8 @@ def _config(destination: SftpDestination) -> sftp.SftpConfig:
         private_key=destination.private_key,
         passphrase=destination.passphrase,
         host_keys=tuple(line for line in destination.host_keys.splitlines() if line.strip()),
+        # A destination is a customer's server: the same address policy as their webhooks.
+        public_only=True,
     )
 
 

@@ -153,7 +153,7 @@ def read_events(content: bytes) -> list[tuple[str, str, datetime]]:
 
 @pytest.mark.django_db(transaction=True)
 def test_export_campaign_of_cut_connections_leaves_no_gap_and_no_duplicate(
-    taxonomy, server, lose_connection_around_rename
+    taxonomy, server, lose_connection_around_rename, loopback_allowed
 ):
     carrier = make_carrier()
     acme, _ = make_customer("acme")

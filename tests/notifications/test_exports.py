@@ -27,7 +27,8 @@ from tracking.models import TrackingEvent
 
 # Committed transactions: on PostgreSQL the export cursor never reads events of
 # a transaction still in flight, and a test's own open transaction is one.
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("taxonomy")]
+# The test servers listen on loopback: open it as WEBHOOK_ALLOWED_NETWORKS would in development.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("taxonomy", "loopback_allowed")]
 
 
 class Server:

@@ -101,8 +101,16 @@ def test_healthz_only_answers_get(client):
 # --- /metrics ----------------------------------------------------------------------------------------
 
 
+SCRAPER_TOKEN = "scrape-token-for-tests-0123456789"
+
+
+@pytest.fixture(autouse=True)
+def metrics_token(settings):
+    settings.METRICS_TOKEN = SCRAPER_TOKEN
+
+
 def metrics(client) -> dict[str, list]:
-    response = client.get("/metrics")
+    response = client.get("/metrics", headers={"Authorization": f"Bearer {SCRAPER_TOKEN}"})
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/plain")
     families = {f.name: f for f in text_string_to_metric_families(response.content.decode())}

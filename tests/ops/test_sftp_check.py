@@ -13,7 +13,8 @@ from carriers.models import Carrier
 from gluey.sftp_server import SftpServer, generate_ed25519_key
 from tests.factories import make_carrier
 
-pytestmark = pytest.mark.django_db
+# The test server listens on 127.0.0.1, which the outbound address policy refuses unless opened.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("loopback_allowed")]
 
 
 @pytest.fixture
