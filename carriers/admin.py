@@ -18,18 +18,36 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django_celery_beat.models import PeriodicTask
 
-from carriers.adapters.registry import ADAPTERS, adapter_class
-from carriers.models import Carrier, InboundMessage, InboundStatus, SftpFile
+from carriers.adapters.registry import ADAPTERS, UnknownAdapter, adapter_class
+from carriers.models import Carrier, InboundMessage, InboundStatus, SftpFile, new_webhook_secret
 from carriers.services.channels import carrier_channels
 from carriers.services.inbound import inbound_messages_reprocess
 from carriers.services.schedules import DISPATCH_NAME, sftp_task_name
-from carriers.services.setup import SECRET_KEYS, carrier_config_problems
+from carriers.services.setup import SECRET_KEYS, carrier_config_problems, carrier_default_mappings_load
 from tracking.tasks import reharmonise_carrier_after_commit
 
 
+class BlankJSONField(forms.JSONField):
+    """A JSON field that shows an empty box, not ``null``, when there is nothing to show."""
+
+    def prepare_value(self, value: Any) -> Any:
+        return "" if value is None else super().prepare_value(value)
+
+
 class CarrierForm(forms.ModelForm):
-    adapter = forms.ChoiceField(choices=[(name, name) for name in ADAPTERS])
-    new_credentials = forms.JSONField(
+    adapter = forms.ChoiceField(
+        choices=[(name, name) for name in ADAPTERS],
+        help_text="Webhooks: generic_json, ups. Files on sFTP: x12_214, edifact_iftsta, csv, generic_json. "
+        "API polling: dhl, fedex, ups, usps.",
+    )
+    webhook_secret = forms.CharField(
+        required=False,
+        label="Replace webhook secret",
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Leave empty: a new carrier gets a generated whsec_ secret (shown once after saving) and an "
+        "existing one keeps its secret. UPS: the credential you gave UPS for Track Alert.",
+    )
+    new_credentials = BlankJSONField(
         required=False,
         label="Replace credentials",
         help_text="A JSON object (password, private_key, client_id, client_secret, api_key…). "
@@ -40,6 +58,20 @@ class CarrierForm(forms.ModelForm):
     class Meta:
         model = Carrier
         exclude = ["credentials", "backoff_until", "poll_failures", "last_error", "last_error_at"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.initial["webhook_secret"] = ""  # write-only: never sent to the browser
+        self.generated_secret = ""
+
+    def clean_webhook_secret(self) -> str:
+        value = (self.cleaned_data.get("webhook_secret") or "").strip()
+        if value:
+            return value
+        if self.instance.pk and self.instance.webhook_secret:
+            return self.instance.webhook_secret
+        self.generated_secret = new_webhook_secret()
+        return self.generated_secret
 
     def clean_new_credentials(self) -> dict[str, Any] | None:
         value = self.cleaned_data.get("new_credentials")
@@ -63,9 +95,14 @@ class CarrierForm(forms.ModelForm):
         ):
             self.add_error("config", problem)
         batch = data.get("poll_batch_size")
-        limit = adapter_class(adapter).poll_batch_size
+        cls = adapter_class(adapter)
+        limit = cls.poll_batch_size
         if batch is not None and not 1 <= batch <= limit:
-            self.add_error("poll_batch_size", f"The {adapter} adapter sends at most {limit} numbers per request.")
+            if "poll" not in cls.channels or "poll_batch_size" not in self.changed_data:
+                # Not polling, or left at the model's default: the adapter's own maximum, not a trap.
+                data["poll_batch_size"] = limit
+            else:
+                self.add_error("poll_batch_size", f"The {adapter} adapter sends at most {limit} numbers per request.")
         return data
 
     def save(self, commit: bool = True) -> Carrier:
@@ -75,6 +112,15 @@ class CarrierForm(forms.ModelForm):
         if commit:
             carrier.save()
         return carrier
+
+
+# What each section means while the adapter is still being chosen (a saved carrier hides what it does not use).
+ADD_NOTES = {
+    "Webhook": "Only for adapters that receive webhooks (generic_json, ups). Leave the secret empty to "
+    "generate one; it is shown once after saving, with the URL to give the carrier.",
+    "Polling": "Only for adapters that poll an API (dhl, fedex, ups, usps); the defaults suit the others and "
+    "are ignored by them. The batch size is capped at what the adapter sends per request.",
+}
 
 
 def _task_times(task: PeriodicTask | None) -> tuple[datetime | None, datetime | None]:
@@ -134,6 +180,35 @@ class CarrierAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Carrier | None = None) -> list[str]:
         return self.readonly_fields + (["id"] if obj else [])
+
+    def get_fieldsets(self, request: HttpRequest, obj: Carrier | None = None) -> list[Any]:
+        """A saved carrier shows only the sections its adapter uses; a new one explains which apply when."""
+        if obj is None:
+            return [
+                (title, {**options, "description": ADD_NOTES.get(title or "", options.get("description", ""))})
+                for title, options in self.fieldsets
+            ]
+        try:
+            offered = adapter_class(obj.adapter).channels
+        except UnknownAdapter:
+            return self.fieldsets
+        hidden = {"Webhook"} - ({"Webhook"} if "webhook" in offered else set())
+        hidden |= {"Polling"} - ({"Polling"} if "poll" in offered else set())
+        return [(title, options) for title, options in self.fieldsets if title not in hidden]
+
+    def save_model(self, request: HttpRequest, obj: Carrier, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if change:
+            return
+        carrier_default_mappings_load(carrier=obj)
+        if "webhook" in adapter_class(obj.adapter).channels:
+            secret = getattr(form, "generated_secret", "") or ""
+            self.message_user(
+                request,
+                f"Give the carrier its webhook URL {self.webhook_url(obj)}"
+                + (f" and this signing secret (shown once, never again): {secret}" if secret else "."),
+                messages.WARNING,
+            )
 
     @admin.display(description="channels")
     def channels(self, obj: Carrier) -> str:

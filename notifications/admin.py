@@ -45,13 +45,14 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     list_filter = ["is_active"]
     search_fields = ["url", "customer__name", "customer__account_number"]
     list_select_related = ["customer"]
-    actions = ["send_test_event", "disable", "enable", "replay_window"]
+    actions = ["send_test_event", "disable", "enable", "replay_window", "unsubscribe"]
     readonly_fields = [
         "customer",
         "url",
         "is_active",
         "disabled_at",
         "disabled_reason",
+        "unsubscribed_at",
         "failing_since",
         "consecutive_failures",
         "last_success_at",
@@ -93,8 +94,22 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
             messages.WARNING,
         )
 
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Deleting would cascade the delivery history away: "Unsubscribe" deactivates instead.
+        return False
+
+    @admin.action(description="Unsubscribe (deactivate; delivery history kept for the retention period)",
+                  permissions=["change"])
+    def unsubscribe(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:
+        count = 0
+        for endpoint in queryset.select_related("customer"):
+            count += services.endpoint_unsubscribe(customer=endpoint.customer, url=endpoint.url)
+        self.message_user(request, f"Unsubscribed {count} endpoint(s); their deliveries stay readable and replayable.")
+
     @admin.display(description="health")
     def health(self, obj: WebhookEndpoint) -> str:
+        if obj.unsubscribed_at:
+            return format_html('<span style="color:#777">unsubscribed {}</span>', f"{obj.unsubscribed_at:%Y-%m-%d %H:%M:%S %Z}")
         if not obj.is_active:
             return format_html('<span style="color:#a00">disabled</span> {}', obj.disabled_reason)
         if obj.failing_since:

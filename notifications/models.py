@@ -32,6 +32,9 @@ class WebhookEndpoint(models.Model):
     is_active = models.BooleanField(default=True)
     disabled_at = models.DateTimeField(null=True, blank=True)
     disabled_reason = models.CharField(max_length=300, blank=True, default="")
+    # Set when the customer unsubscribed (or staff deleted it): the row and its deliveries stay for the
+    # retention period, inactive, so the history can still be read and replayed; the purge removes them.
+    unsubscribed_at = models.DateTimeField(null=True, blank=True)
 
     # Health.
     failing_since = models.DateTimeField(null=True, blank=True)

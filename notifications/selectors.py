@@ -13,7 +13,7 @@ from tracking.models import Customer
 def endpoints_with_health(*, customer: Customer) -> QuerySet[WebhookEndpoint]:
     """The customer's endpoints, each annotated with ``pending`` and ``dead`` delivery counts."""
     return (
-        WebhookEndpoint.objects.filter(customer=customer)
+        WebhookEndpoint.objects.filter(customer=customer, unsubscribed_at__isnull=True)
         .annotate(
             pending=Count("deliveries", filter=Q(deliveries__status=DeliveryStatus.PENDING)),
             dead=Count("deliveries", filter=Q(deliveries__status=DeliveryStatus.DEAD, deliveries__kind="events")),

@@ -35,8 +35,10 @@ def delivery_sweep() -> None:
 
 @shared_task(name="notifications.tasks.delivery_purge", ignore_result=True, **_DB_RETRY)
 def delivery_purge() -> None:
-    """Daily: drop delivered and dead-lettered deliveries past retention (90 days)."""
+    """Daily: drop delivered and dead-lettered deliveries past retention (90 days), then the endpoints
+    unsubscribed before then that have none left."""
     services.deliveries_purge()
+    services.endpoints_purge_unsubscribed()
 
 
 @shared_task(

@@ -10,6 +10,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from rest_framework_api_key.admin import APIKeyModelAdmin
+from rest_framework_api_key.models import APIKey
 
 from tracking.models import (
     CodeMapping,
@@ -88,6 +89,11 @@ class CustomerAdmin(admin.ModelAdmin):
     @admin.display(description="shipments")
     def shipment_count(self, obj: Customer) -> int:
         return obj.shipments.count()
+
+
+# The library registers its own APIKey model, which nothing here uses: one "API keys" in the index.
+if admin.site.is_registered(APIKey):
+    admin.site.unregister(APIKey)
 
 
 @admin.register(CustomerAPIKey)

@@ -135,7 +135,13 @@ def carrier_create(*, carrier_id: str, adapter: str, config: dict[str, Any] | No
         raise CarrierSetupError(problems) from None
     with transaction.atomic():
         carrier.save(force_insert=True)
-        rows = default_mappings(adapter, str(config.get("format") or ""))
-        if rows:
-            code_mappings_import(carrier_id=carrier.pk, rows=rows, reharmonise=False)
+        carrier_default_mappings_load(carrier=carrier)
     return carrier
+
+
+def carrier_default_mappings_load(*, carrier: Carrier) -> int:
+    """Load the adapter's default code map (and its sFTP file format's) for a new carrier; returns the rows."""
+    rows = default_mappings(carrier.adapter, str((carrier.config or {}).get("format") or ""))
+    if rows:
+        code_mappings_import(carrier_id=carrier.pk, rows=rows, reharmonise=False)
+    return len(rows)

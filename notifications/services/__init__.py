@@ -14,6 +14,7 @@ from notifications.services.endpoints import (
     endpoint_subscribe,
     endpoint_unsubscribe,
     endpoint_url_validate,
+    endpoints_purge_unsubscribed,
     secret_generate,
 )
 from notifications.services.exports import (
@@ -64,6 +65,7 @@ __all__ = [
     "endpoint_signers",
     "endpoint_subscribe",
     "endpoint_unsubscribe",
+    "endpoints_purge_unsubscribed",
     "endpoint_url_validate",
     "endpoints_wake",
     "export_enqueue",

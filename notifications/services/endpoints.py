@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from gluey import http
 from notifications import conf
-from notifications.models import WebhookEndpoint
+from notifications.models import Delivery, DeliveryStatus, WebhookEndpoint
 from tracking.models import Customer
 
 
@@ -89,10 +89,15 @@ def endpoint_subscribe(*, customer: Customer, url: str, now: datetime | None = N
         if endpoint is None:
             endpoint = WebhookEndpoint.objects.create(customer=customer, url=url, secret=secret)
             return endpoint, secret
-        endpoint.previous_secret = endpoint.secret
-        endpoint.previous_secret_expires_at = now + timedelta(seconds=conf.secret_rotation_overlap())
+        if endpoint.unsubscribed_at is None:
+            endpoint.previous_secret = endpoint.secret
+            endpoint.previous_secret_expires_at = now + timedelta(seconds=conf.secret_rotation_overlap())
+        else:  # subscribing again after unsubscribing: no overlap with the old secret
+            endpoint.previous_secret = ""
+            endpoint.previous_secret_expires_at = None
         endpoint.secret = secret
         endpoint.is_active = True
+        endpoint.unsubscribed_at = None
         endpoint.disabled_at = None
         endpoint.disabled_reason = ""
         endpoint.retry_at = None
@@ -101,15 +106,36 @@ def endpoint_subscribe(*, customer: Customer, url: str, now: datetime | None = N
     return endpoint, secret
 
 
-def endpoint_unsubscribe(*, customer: Customer, url: str | None = None) -> int:
-    """Remove one endpoint (by URL) or all of the customer's; returns how many were removed.
+def endpoint_unsubscribe(*, customer: Customer, url: str | None = None, now: datetime | None = None) -> int:
+    """Unsubscribe one endpoint (by URL) or all of the customer's; returns how many were subscribed.
 
-    Their pending and past deliveries go with them.
+    Nothing is deleted: the endpoint is deactivated and marked unsubscribed, its
+    pending deliveries are dead-lettered (replayable if the URL is subscribed
+    again), and the history stays for the retention period
+    (``endpoints_purge_unsubscribed`` removes it afterwards).
     """
-    endpoints = WebhookEndpoint.objects.filter(customer=customer)
+    now = now or timezone.now()
+    endpoints = WebhookEndpoint.objects.filter(customer=customer, unsubscribed_at__isnull=True)
     if url is not None:
         endpoints = endpoints.filter(url=url.strip())
-    return endpoints.delete()[1].get(WebhookEndpoint._meta.label, 0)
+    with transaction.atomic():
+        ids = list(endpoints.select_for_update().values_list("id", flat=True))
+        WebhookEndpoint.objects.filter(id__in=ids).update(
+            is_active=False, disabled_at=now, disabled_reason="unsubscribed", unsubscribed_at=now, retry_at=None
+        )
+        Delivery.objects.filter(endpoint_id__in=ids, status=DeliveryStatus.PENDING).update(
+            status=DeliveryStatus.DEAD, dead_at=now, last_error="endpoint unsubscribed"
+        )
+    return len(ids)
+
+
+def endpoints_purge_unsubscribed(*, now: datetime | None = None) -> int:
+    """Delete endpoints unsubscribed longer ago than retention whose deliveries the purge has removed."""
+    cutoff = (now or timezone.now()) - timedelta(days=conf.retention_days())
+    gone = WebhookEndpoint.objects.filter(unsubscribed_at__lt=cutoff).exclude(
+        id__in=Delivery.objects.values("endpoint_id")
+    )
+    return gone.delete()[1].get(WebhookEndpoint._meta.label, 0)
 
 
 def endpoint_disable(*, endpoint: WebhookEndpoint, reason: str = "disabled by staff") -> None:

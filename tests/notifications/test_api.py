@@ -127,13 +127,17 @@ def test_delete_one_by_body_or_query_or_all(acme):
     by_body = client(acme).delete(path(acme), {"endpoint": f"{PUBLIC}/a"}, format="json")
     by_query = client(acme).delete(path(acme) + f"?endpoint={PUBLIC}/b")
     assert (by_body.status_code, by_query.status_code) == (204, 204)
-    assert list(WebhookEndpoint.objects.values_list("url", flat=True)) == [f"{PUBLIC}/c"]
+    assert [item["endpoint"] for item in client(acme).get(path(acme)).json()] == [f"{PUBLIC}/c"]
+    # Deactivated, not deleted: the delivery history stays for the retention period.
+    assert set(WebhookEndpoint.objects.filter(is_active=False).values_list("url", flat=True)) == {
+        f"{PUBLIC}/a", f"{PUBLIC}/b"}
 
     unknown = client(acme).delete(path(acme), {"endpoint": f"{PUBLIC}/zzz"}, format="json")
     assert unknown.status_code == 404 and unknown.json() == {"detail": "Subscription not found."}
 
     assert client(acme).delete(path(acme)).status_code == 204
-    assert not WebhookEndpoint.objects.exists()
+    assert client(acme).get(path(acme)).json() == []
+    assert not WebhookEndpoint.objects.filter(is_active=True).exists()
 
 
 def test_replay_queues_the_window(acme, carrier, shipment):
