@@ -187,6 +187,7 @@ def test_export_campaign_of_cut_connections_leaves_no_gap_and_no_duplicate(
             ],
         )
         minute += count
+        feed_settled()  # each round must have a file to send, or its fault is never tried
         fault = ("cut", "rename-before", "rename-after", "cut", "none")[round_ % 5]
         if fault == "cut":
             server.cut_connection_after(rng.randint(1, 200 * count))
