@@ -271,7 +271,9 @@ def sftp_open(cfg: SftpConfig) -> Iterator[SftpSession]:
     key_types: list[str] = []
     for kind, _ in pinned:
         key_types.extend(RSA_ALGORITHMS if kind == "ssh-rsa" else (kind,))
-    transport = _open_transport(cfg.host, cfg.port, cfg.connect_timeout, cfg.banner_timeout, public_only=cfg.public_only)
+    transport = _open_transport(
+        cfg.host, cfg.port, cfg.connect_timeout, cfg.banner_timeout, public_only=cfg.public_only
+    )
     try:
         options = transport.get_security_options()
         supported = [k for k in key_types if k in options.key_types]

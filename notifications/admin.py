@@ -98,8 +98,9 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
         # Deleting would cascade the delivery history away: "Unsubscribe" deactivates instead.
         return False
 
-    @admin.action(description="Unsubscribe (deactivate; delivery history kept for the retention period)",
-                  permissions=["change"])
+    @admin.action(
+        description="Unsubscribe (deactivate; delivery history kept for the retention period)", permissions=["change"]
+    )
     def unsubscribe(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:
         count = 0
         for endpoint in queryset.select_related("customer"):
@@ -109,7 +110,9 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     @admin.display(description="health")
     def health(self, obj: WebhookEndpoint) -> str:
         if obj.unsubscribed_at:
-            return format_html('<span style="color:#777">unsubscribed {}</span>', f"{obj.unsubscribed_at:%Y-%m-%d %H:%M:%S %Z}")
+            return format_html(
+                '<span style="color:#777">unsubscribed {}</span>', f"{obj.unsubscribed_at:%Y-%m-%d %H:%M:%S %Z}"
+            )
         if not obj.is_active:
             return format_html('<span style="color:#a00">disabled</span> {}', obj.disabled_reason)
         if obj.failing_since:

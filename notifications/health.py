@@ -96,7 +96,9 @@ def customers_overview() -> list[CustomerOverview]:
     """Customers that have endpoints, deliveries or destinations (others have nothing to show)."""
     counts = _delivery_counts_by_customer()
     endpoints: dict[int, list[WebhookEndpoint]] = defaultdict(list)
-    for endpoint in WebhookEndpoint.objects.filter(unsubscribed_at__isnull=True).order_by("customer_id", "created_at", "id"):
+    for endpoint in WebhookEndpoint.objects.filter(unsubscribed_at__isnull=True).order_by(
+        "customer_id", "created_at", "id"
+    ):
         endpoints[endpoint.customer_id].append(endpoint)
     destinations: dict[int, list[SftpDestination]] = defaultdict(list)
     for destination in SftpDestination.objects.order_by("customer_id", "name"):

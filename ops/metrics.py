@@ -180,7 +180,11 @@ def bearer_token_matches(request: HttpRequest, *, token: str) -> bool:
 def metrics_view(request: HttpRequest) -> HttpResponse:
     """The counts describe every carrier and customer: only a scraper holding METRICS_TOKEN reads them."""
     if not bearer_token_matches(request, token=settings.METRICS_TOKEN):
-        detail = "Send Authorization: Bearer <METRICS_TOKEN>." if settings.METRICS_TOKEN else "Metrics are off: set METRICS_TOKEN."
+        detail = (
+            "Send Authorization: Bearer <METRICS_TOKEN>."
+            if settings.METRICS_TOKEN
+            else "Metrics are off: set METRICS_TOKEN."
+        )
         response = JsonResponse({"detail": detail}, status=401)
         response["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response

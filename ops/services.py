@@ -85,7 +85,9 @@ def carrier_sftp_probe(*, carrier: Carrier, host: str, port: int, timeout: float
         # The login is the real test: it asks the server for a pinned key type, so a
         # server with several host keys is judged on the one we pinned, not the one scanned.
         try:
-            config = replace(sftp.SftpConfig.from_settings(carrier.config or {}, carrier.credentials or {}), public_only=True)
+            config = replace(
+                sftp.SftpConfig.from_settings(carrier.config or {}, carrier.credentials or {}), public_only=True
+            )
             with sftp.sftp_open(config) as session:
                 listing = session.list(probe.remote_dir or ".")
         except sftp.SftpError as exc:

@@ -130,7 +130,9 @@ def test_delete_one_by_body_or_query_or_all(acme):
     assert [item["endpoint"] for item in client(acme).get(path(acme)).json()] == [f"{PUBLIC}/c"]
     # Deactivated, not deleted: the delivery history stays for the retention period.
     assert set(WebhookEndpoint.objects.filter(is_active=False).values_list("url", flat=True)) == {
-        f"{PUBLIC}/a", f"{PUBLIC}/b"}
+        f"{PUBLIC}/a",
+        f"{PUBLIC}/b",
+    }
 
     unknown = client(acme).delete(path(acme), {"endpoint": f"{PUBLIC}/zzz"}, format="json")
     assert unknown.status_code == 404 and unknown.json() == {"detail": "Subscription not found."}

@@ -76,7 +76,7 @@ def test_a_typed_secret_replaces_it_and_is_not_echoed(ops):
 def test_credentials_are_never_prefilled_with_null(ops):
     for page in ("/admin/carriers/carrier/add/", f"/admin/carriers/carrier/{make_carrier('acme-push').pk}/change/"):
         html = ops.get(page).content.decode()
-        box = re.search(r'<textarea name="new_credentials"[^>]*>(.*?)</textarea>', html, re.S)
+        box = re.search(r'<textarea name="new_credentials"[^>]*>(.*?)</textarea>', html, re.DOTALL)
         assert box is not None and box.group(1).strip() == "", page
 
 

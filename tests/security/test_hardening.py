@@ -242,8 +242,15 @@ def test_an_export_to_a_loopback_server_is_refused_before_connecting(listener, s
     shipment_register(customer=acme, carrier_id=carrier.pk, carrier_tracking_id="JD0002234001100086")
     events_record(carrier=carrier, events=[event(code="HUB")], channel="webhook")
     destination = SftpDestination.objects.create(
-        customer=acme, name="internal", host="127.0.0.1", port=listener.port, username="gluey", password="pw",
-        host_keys=KEY, remote_dir="/exports", format="csv",
+        customer=acme,
+        name="internal",
+        host="127.0.0.1",
+        port=listener.port,
+        username="gluey",
+        password="pw",
+        host_keys=KEY,
+        remote_dir="/exports",
+        format="csv",
     )
     feed_settled()  # so there is a file to send even on a busy shared server
     with pytest.raises(ExportFailed, match="not a public address"):
@@ -257,11 +264,18 @@ def test_an_export_to_a_loopback_server_is_refused_before_connecting(listener, s
 @pytest.mark.django_db
 def test_the_same_export_connects_once_the_setting_opens_loopback(listener, settings):
     settings.WEBHOOK_ALLOWED_NETWORKS = [ipaddress.ip_network("127.0.0.0/8")]
-    config = sftp.SftpConfig(host="127.0.0.1", port=listener.port, username="u", password="p", host_keys=(KEY,),
-                             connect_timeout=2, banner_timeout=1, public_only=True)
-    with pytest.raises(sftp.SftpError):  # no SSH server behind the listener
-        with sftp.sftp_open(config):
-            pass
+    config = sftp.SftpConfig(
+        host="127.0.0.1",
+        port=listener.port,
+        username="u",
+        password="p",
+        host_keys=(KEY,),
+        connect_timeout=2,
+        banner_timeout=1,
+        public_only=True,
+    )
+    with pytest.raises(sftp.SftpError), sftp.sftp_open(config):  # no SSH server behind the listener
+        pass
     deadline = time.monotonic() + 5
     while listener.accepted == 0 and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -303,10 +317,22 @@ def test_a_worker_started_without_q_listens_on_every_queue():
     if not broker.startswith(("redis://", "amqp://")):
         pytest.skip("needs a real broker: set CELERY_BROKER_URL (CI does)")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "LOG_JSON": "false"}
-    argv = [str(Path(sys.executable).parent / "celery"), "-A", "gluey", "worker", "--pool", "solo",
-            "-n", f"queues-{os.getpid()}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat"]
-    process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               start_new_session=True)
+    argv = [
+        str(Path(sys.executable).parent / "celery"),
+        "-A",
+        "gluey",
+        "worker",
+        "--pool",
+        "solo",
+        "-n",
+        f"queues-{os.getpid()}@%h",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+    ]
+    process = subprocess.Popen(
+        argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
     lines: list[str] = []
     try:
         assert process.stdout is not None
