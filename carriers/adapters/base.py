@@ -150,6 +150,10 @@ class Adapter:
     quota: ClassVar[Quota] = Quota(per_second=1.0, burst=1)
     # The status a pushed request is acknowledged with (UPS asks for 200).
     push_ack_status: ClassVar[int] = 202
+    # Tracking-number formats this carrier issues (ids in carriers/numbers/formats.toml),
+    # used to detect the carrier from a number. Format-neutral adapters leave it
+    # empty; a carrier on one lists its formats in config["number_formats"].
+    number_formats: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, carrier: Carrier | None = None, *, before_request: RequestHook | None = None) -> None:
         self.carrier = carrier

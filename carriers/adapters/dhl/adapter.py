@@ -49,6 +49,14 @@ def _signed_by(details: dict) -> str:
 
 class DhlAdapter(Adapter):
     channels = frozenset({"poll"})
+    number_formats = (
+        "dhl_express_10",
+        "dhl_express_11",
+        "dhl_paket_12",
+        "dhl_paket_20",
+        "dhl_parcel_jjd",
+        "dhl_ecommerce_gm",
+    )
     poll_batch_size = 1
     # Shipment Tracking – Unified, starter plan: 250 calls a day at 1 per second,
     # and DHL asks for no more than 10 fetches of one shipment a day.

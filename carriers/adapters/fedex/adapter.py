@@ -67,6 +67,14 @@ def unknown_numbers(data: dict[str, Any]) -> dict[str, str]:
 
 class FedexAdapter(Adapter):
     channels = frozenset({"poll"})
+    number_formats = (
+        "fedex_express_12",
+        "fedex_ground_15",
+        "fedex_sscc_20",
+        "fedex_ground_96_22",
+        "fedex_express_34",
+        "fedex_ground_gsn_34",
+    )
     poll_batch_size = BATCH_SIZE
     # FedEx's rate-limit guide: 1,400 transactions per project in any 10 s, and a
     # Track capability quota of 100,000 requests a day. A bucket of 200 refilled

@@ -120,6 +120,7 @@ def unknown_numbers(payload: dict[str, Any], requested: Sequence[str]) -> dict[s
 
 class UpsAdapter(Adapter):
     channels = frozenset({"poll", "webhook"})
+    number_formats = ("ups_1z",)
     poll_batch_size = 1
     # UPS publishes no figure (a 429 carries none either); we keep to a gentle
     # 5 calls a second and honour any Retry-After.

@@ -53,6 +53,7 @@ def _event_time(raw: dict[str, Any], where: str, default_zone: str) -> datetime:
 
 class UspsAdapter(Adapter):
     channels = frozenset({"poll"})
+    number_formats = ("usps_20", "usps_impb_22", "usps_impb_26", "s10_us")
     poll_batch_size = 1
     # USPS APIs v3 default: about 60 calls an hour per application, OAuth token
     # calls included (USPS/api-examples#107); spread evenly, a token and a track
