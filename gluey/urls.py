@@ -10,6 +10,7 @@ urlpatterns = [
     # The ops console (staff only) inside the admin; before admin.site.urls so its paths win.
     path("admin/", include("ops.urls", namespace="ops")),
     path("admin/", admin.site.urls),
+    path("", include("carriers.api_urls")),
     path("carriers/", include("carriers.urls")),
     path("", include("tracking.api.urls")),
     path("", include("notifications.urls")),

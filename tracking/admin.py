@@ -103,6 +103,23 @@ class CustomerAPIKeyAdmin(APIKeyModelAdmin):
     search_fields = [*APIKeyModelAdmin.search_fields, "customer__name", "customer__account_number"]
 
 
+class CarrierDetectedFilter(admin.SimpleListFilter):
+    """Shipments whose carrier was recognised from the number (no carrier_id given)."""
+
+    title = "carrier detected"
+    parameter_name = "carrier_detected"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [("yes", "Detected from the number"), ("no", "Named by the customer")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == "yes":
+            return queryset.exclude(detected_format="")
+        if self.value() == "no":
+            return queryset.filter(detected_format="")
+        return queryset
+
+
 class ParcelInline(admin.TabularInline):
     model = Parcel
     fields = ["carrier_tracking_id", "uuid_ref", "meta_data"]
@@ -111,16 +128,35 @@ class ParcelInline(admin.TabularInline):
 
 @admin.register(Shipment)
 class ShipmentAdmin(admin.ModelAdmin):
-    list_display = ["carrier_tracking_id", "carrier", "customer", "uuid_ref", "status", "status_at", "created_at"]
-    list_filter = ["carrier", "tracking_level", "tracked_item__status_milestone", "customer"]
+    list_display = [
+        "carrier_tracking_id",
+        "carrier",
+        "detected",
+        "customer",
+        "uuid_ref",
+        "status",
+        "status_at",
+        "created_at",
+    ]
+    list_filter = ["carrier", CarrierDetectedFilter, "tracking_level", "tracked_item__status_milestone", "customer"]
     search_fields = ["=carrier_tracking_id", "=uuid_ref", "=id", "customer__name", "customer__account_number"]
     list_select_related = ["customer", "tracked_item"]
-    readonly_fields = ["id", "customer", "carrier", "carrier_tracking_id", "tracked_item", "created_at", "timeline"]
+    readonly_fields = [
+        "id",
+        "customer",
+        "carrier",
+        "carrier_tracking_id",
+        "detected_format",
+        "tracked_item",
+        "created_at",
+        "timeline",
+    ]
     fields = [
         "id",
         "customer",
         "carrier",
         "carrier_tracking_id",
+        "detected_format",
         "uuid_ref",
         "tracking_level",
         "reference_shipper",
@@ -135,6 +171,10 @@ class ShipmentAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # customers register shipments through the API
+
+    @admin.display(description="detected", boolean=True, ordering="detected_format")
+    def detected(self, obj: Shipment) -> bool:
+        return obj.carrier_detected
 
     @admin.display(description="status", ordering="tracked_item__status_milestone")
     def status(self, obj: Shipment) -> str:

@@ -156,6 +156,9 @@ class Shipment(models.Model):
     reference_shipper = models.CharField(max_length=200, blank=True, default="")
     reference_receiver = models.CharField(max_length=200, blank=True, default="")
     meta_data = models.JSONField(default=list, blank=True)
+    # Set when the customer gave no carrier_id and we recognised the number's format
+    # (an id from carriers/numbers/formats.toml); empty when the customer named the carrier.
+    detected_format = models.CharField(max_length=50, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -172,6 +175,10 @@ class Shipment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.carrier_id}:{self.carrier_tracking_id}"
+
+    @property
+    def carrier_detected(self) -> bool:
+        return bool(self.detected_format)
 
 
 class Parcel(models.Model):

@@ -233,6 +233,9 @@ def shipment_dict(shipment: Shipment, parcels: Sequence[Parcel]) -> dict[str, An
             "meta_data": shipment.meta_data or [],
             "parcels": [_parcel_ref(p) for p in parcels],
             "created_at": utc_iso(shipment.created_at),
+            # Our addition: registered without a carrier_id, the carrier recognised from the number.
+            "carrier_detected": shipment.carrier_detected,
+            "detected_format": shipment.detected_format or None,
         }
     )
     return body

@@ -10,6 +10,7 @@ from django.db import transaction
 
 from carriers.adapters.registry import UnknownAdapter, adapter_class
 from carriers.models import Carrier, new_webhook_secret
+from carriers.services.detection import number_config_problems
 from tracking.services import MappingRow, code_mappings_import, mapping_rows_from_csv
 
 # Fields of the carrier form a config file may set; secrets go to the encrypted bundle.
@@ -99,6 +100,7 @@ def carrier_config_problems(*, adapter: str, config: dict[str, Any], credentials
         problems.append("polling must be true or false")
     if "polling" in config and config["polling"] and "poll" not in cls.channels:
         problems.append(f"the {adapter} adapter cannot poll")
+    problems.extend(number_config_problems(config))
     return problems
 
 

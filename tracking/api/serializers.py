@@ -69,7 +69,11 @@ class ParcelCreate(serializers.Serializer):
 
 
 class ShipmentCreate(serializers.Serializer):
-    carrier_id = StrictCharField(max_length=50)
+    carrier_id = StrictCharField(
+        max_length=50,
+        required=False,
+        help_text="Omit to have the carrier recognised from carrier_tracking_id among the configured carriers.",
+    )
     carrier_tracking_id = StrictCharField(max_length=64)
     uuid_ref = StrictCharField(max_length=100, required=False, allow_blank=True)
     tracking_level = serializers.ChoiceField(choices=TrackingLevel.choices, default=TrackingLevel.SHIPMENT)
@@ -275,6 +279,12 @@ class ShipmentDoc(serializers.Serializer):
     meta_data = KeyValueDoc(many=True)
     parcels = ParcelRefDoc(many=True)
     created_at = serializers.DateTimeField()
+    carrier_detected = serializers.BooleanField(
+        help_text="Our addition: true when no carrier_id was given and the carrier was recognised from the number."
+    )
+    detected_format = serializers.CharField(
+        allow_null=True, help_text="The recognised number format (see GET /carriers), null when carrier_id was given."
+    )
 
     class Meta:
         ref_name = "Shipment"

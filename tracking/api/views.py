@@ -19,9 +19,16 @@ from rest_framework.response import Response
 from tracking import representations, selectors
 from tracking.api import serializers as s
 from tracking.api.auth import CustomerAPIView
-from tracking.api.exceptions import UnprocessableEntity
+from tracking.api.exceptions import UnprocessableEntity, validation_body
 from tracking.api.schema import error_responses
-from tracking.services import ParcelInput, UnknownCarrier, shipment_register
+from tracking.detection import DetectionUnavailable
+from tracking.services import (
+    CarrierNotDetected,
+    ParcelInput,
+    UnknownCarrier,
+    shipment_register,
+    shipment_register_detected,
+)
 
 SHIPMENT_NOT_FOUND = "Shipment not found."
 
@@ -71,27 +78,43 @@ class ShipmentCreateView(CustomerAPIView):
         data.is_valid(raise_exception=True)
         v = data.validated_data
         references = v.get("references", {})
-        try:
-            shipment, created = shipment_register(
-                customer=self.customer,
-                carrier_id=v["carrier_id"],
-                carrier_tracking_id=v["carrier_tracking_id"],
-                uuid_ref=v.get("uuid_ref", ""),
-                tracking_level=v["tracking_level"],
-                reference_shipper=references.get("shipper", ""),
-                reference_receiver=references.get("receiver", ""),
-                meta_data=[dict(item) for item in v.get("meta_data", [])],
-                parcels=[
-                    ParcelInput(
-                        carrier_tracking_id=p["carrier_tracking_id"],
-                        uuid_ref=p.get("uuid_ref", ""),
-                        meta_data=[dict(item) for item in p.get("meta_data", [])],
-                    )
-                    for p in v.get("parcels", [])
-                ],
-            )
-        except UnknownCarrier:
-            raise UnprocessableEntity({"carrier_id": [f"Unknown carrier {v['carrier_id']!r}."]}) from None
+        fields: dict[str, Any] = {
+            "uuid_ref": v.get("uuid_ref", ""),
+            "tracking_level": v["tracking_level"],
+            "reference_shipper": references.get("shipper", ""),
+            "reference_receiver": references.get("receiver", ""),
+            "meta_data": [dict(item) for item in v.get("meta_data", [])],
+            "parcels": [
+                ParcelInput(
+                    carrier_tracking_id=p["carrier_tracking_id"],
+                    uuid_ref=p.get("uuid_ref", ""),
+                    meta_data=[dict(item) for item in p.get("meta_data", [])],
+                )
+                for p in v.get("parcels", [])
+            ],
+        }
+        tracking_id = v["carrier_tracking_id"]
+        if "carrier_id" not in v:
+            try:
+                shipment, created, _ = shipment_register_detected(
+                    customer=self.customer, carrier_tracking_id=tracking_id, **fields
+                )
+            except DetectionUnavailable:
+                raise UnprocessableEntity({"carrier_id": ["This field is required."]}) from None
+            except CarrierNotDetected as exc:
+                body = validation_body({"carrier_id": [str(exc)]})
+                body["candidates"] = [c.as_dict() for c in exc.detection.candidates]
+                body["configured_carriers"] = [
+                    {"carrier_id": carrier_id, "name": name} for carrier_id, name in exc.detection.configured
+                ]
+                return Response(body, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
+        else:
+            try:
+                shipment, created = shipment_register(
+                    customer=self.customer, carrier_id=v["carrier_id"], carrier_tracking_id=tracking_id, **fields
+                )
+            except UnknownCarrier:
+                raise UnprocessableEntity({"carrier_id": [f"Unknown carrier {v['carrier_id']!r}."]}) from None
         parcels = list(shipment.parcels.order_by("carrier_tracking_id"))
         return Response(
             representations.shipment_dict(shipment, parcels),

@@ -3,7 +3,8 @@
 - recording: ``events_record`` — the one door every channel records through.
 - mappings: the code-map CSV (``mapping_rows_from_csv``, ``mapping_rows_validate``,
   ``code_mappings_csv``, ``code_mappings_import``) and ``events_reharmonise``.
-- registration: ``customer_create``, ``shipment_register``, ``tracked_item_get_or_create``.
+- registration: ``customer_create``, ``shipment_register``, ``shipment_register_detected``,
+  ``tracked_item_get_or_create``.
 """
 
 from tracking.services.mappings import (
@@ -22,15 +23,18 @@ from tracking.services.recording import (
     tracked_items_refresh_state,
 )
 from tracking.services.registration import (
+    CarrierNotDetected,
     ParcelInput,
     UnknownCarrier,
     customer_create,
     shipment_register,
+    shipment_register_detected,
     tracked_item_get_or_create,
     tracked_items_purge_expired,
 )
 
 __all__ = [
+    "CarrierNotDetected",
     "InvalidEvent",
     "MappingError",
     "MappingRow",
@@ -45,6 +49,7 @@ __all__ = [
     "mapping_rows_from_csv",
     "mapping_rows_validate",
     "shipment_register",
+    "shipment_register_detected",
     "tracked_item_get_or_create",
     "tracked_items_purge_expired",
     "tracked_items_refresh_state",

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from tracking.detection import CarrierDetection, carrier_detect
 from tracking.models import Customer, CustomerAPIKey, Parcel, Shipment, TrackedItem, TrackingEvent
 from tracking.signals import shipment_registered
 
@@ -69,6 +71,7 @@ def shipment_register(
     reference_receiver: str = "",
     meta_data: list[dict[str, str]] | None = None,
     parcels: Sequence[ParcelInput] = (),
+    detected_format: str = "",
 ) -> tuple[Shipment, bool]:
     """Register a tracking number for a customer; returns (shipment, created).
 
@@ -97,6 +100,7 @@ def shipment_register(
                 reference_shipper=reference_shipper,
                 reference_receiver=reference_receiver,
                 meta_data=meta_data or [],
+                detected_format=detected_format,
             )
             items = [item]
             for parcel in parcels:
@@ -117,3 +121,44 @@ def shipment_register(
             False,
         )
     return shipment, True
+
+
+class CarrierNotDetected(LookupError):
+    """No configured carrier, or more than one, issues numbers like this one."""
+
+    def __init__(self, detection: CarrierDetection) -> None:
+        self.detection = detection
+        number = detection.tracking_id
+        if detection.candidates:
+            names = ", ".join(c.carrier_id for c in detection.candidates)
+            message = f"{number!r} matches the number formats of several carriers ({names}); name one as carrier_id."
+        else:
+            configured = ", ".join(carrier_id for carrier_id, _ in detection.configured) or "none"
+            message = f"{number!r} matches no configured carrier's number format (configured: {configured})."
+        super().__init__(message)
+
+
+def shipment_register_detected(
+    *, customer: Customer, carrier_tracking_id: str, **fields: Any
+) -> tuple[Shipment, bool, CarrierDetection]:
+    """Register a number without a carrier: the one configured carrier whose format it matches.
+
+    A customer who already follows the number with exactly one carrier gets that
+    shipment back, as with a repeated registration. Raises ``CarrierNotDetected``
+    when no carrier or several match, ``DetectionUnavailable`` when nothing can detect.
+    """
+    detection = carrier_detect(tracking_id=carrier_tracking_id)
+    existing = list(Shipment.objects.filter(customer=customer, carrier_tracking_id=carrier_tracking_id)[:2])
+    if len(existing) == 1:
+        return existing[0], False, detection
+    if len(detection.candidates) != 1:
+        raise CarrierNotDetected(detection)
+    winner = detection.candidates[0]
+    shipment, created = shipment_register(
+        customer=customer,
+        carrier_id=winner.carrier_id,
+        carrier_tracking_id=carrier_tracking_id,
+        detected_format=winner.format_id,
+        **fields,
+    )
+    return shipment, created, detection
