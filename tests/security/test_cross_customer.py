@@ -15,6 +15,7 @@ import uuid
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from carriers.models import Carrier
 from notifications.models import Delivery, WebhookEndpoint
 from tracking.models import Shipment
 
@@ -28,6 +29,8 @@ COVERED = {
     "api-events": "test_the_feed_lists_only_acme_s_registrations",
     "api-webhook-subscriptions": "test_another_account_s_subscriptions_answer_404_and_stay_untouched",
     "api-webhook-replay": "test_replaying_another_account_answers_404_and_requeues_nothing",
+    "api-carriers": "test_carrier_listing_and_detection_hold_no_customer_data",
+    "api-carriers-detect": "test_carrier_listing_and_detection_hold_no_customer_data",
 }
 # Routes that are not a customer's data: public by design, or staff only.
 NOT_CUSTOMER = {"api-schema", "api-docs", "healthz", "metrics", "webhook", "push_token"}
@@ -115,6 +118,26 @@ def test_registering_a_number_globex_follows_creates_acme_s_own_and_reveals_noth
         content_type="application/json",
     )
     assert again.status_code == 200 and again.json()["id"] == str(acme.shipment.id)
+
+
+def test_carrier_listing_and_detection_hold_no_customer_data(world):
+    acme, globex = world.acme, world.globex
+    carrier = Carrier.objects.get(pk="acme-post")
+    carrier.config = {**carrier.config, "number_pattern": "[A-Z]+[0-9]{4}"}
+    carrier.save()
+    for path in ("/carriers", "/carriers/detect?tracking_id=GLOBEX0001"):
+        mine, theirs = acme.api().get(path), globex.api().get(path)
+        assert mine.status_code == theirs.status_code == 200
+        assert mine.json() == theirs.json()  # the same for every customer: nothing of anyone's shipments
+        text = mine.content.decode()
+        assert "globex-order" not in text and not any(secret in text for secret in world.secrets.values())
+    # Registering globex's number without a carrier_id creates acme's own shipment, as with a carrier_id.
+    response = acme.api().post(
+        "/shipments", json.dumps({"carrier_tracking_id": "GLOBEX0001"}), content_type="application/json"
+    )
+    assert response.status_code == 201 and response.json()["id"] != str(globex.shipment.id)
+    assert "globex-order" not in response.content.decode()
+    assert Shipment.objects.get(pk=globex.shipment.pk).customer_id == globex.customer.pk
 
 
 def test_another_account_s_subscriptions_answer_404_and_stay_untouched(world):
