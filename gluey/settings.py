@@ -313,4 +313,10 @@ UNREGISTERED_RETENTION_DAYS = env_int("UNREGISTERED_RETENTION_DAYS", 30, minimum
 POLL_ISOLATE_AFTER = env_int("POLL_ISOLATE_AFTER", 5, minimum=1)
 # Renew a push subscription (UPS Track Alert, 14 days) this many hours before it runs out.
 PUSH_RENEW_HOURS = env_int("PUSH_RENEW_HOURS", 24, minimum=1)
+# Predicted delivery: a lane needs this many past deliveries before we predict on it,
+PREDICTION_MIN_SAMPLES = env_int("PREDICTION_MIN_SAMPLES", 30, minimum=5)
+# learnt from deliveries of the last this many days,
+PREDICTION_HISTORY_DAYS = env_int("PREDICTION_HISTORY_DAYS", 180, minimum=7)
+# and relearnt this often by the beat task.
+PREDICTION_REFRESH_MINUTES = env_int("PREDICTION_REFRESH_MINUTES", 60, minimum=1)
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000")

@@ -16,6 +16,7 @@ from tracking.models import (
     CodeMapping,
     Customer,
     CustomerAPIKey,
+    LaneTransitStat,
     Parcel,
     Shipment,
     StatusCode,
@@ -332,3 +333,18 @@ class UnmappedCodeAdmin(admin.ModelAdmin):
                 "title": "Map unmapped codes",
             },
         )
+
+
+@admin.register(LaneTransitStat)
+class LaneTransitStatAdmin(admin.ModelAdmin):
+    """What the delivery-date predictions are based on; rebuilt by the beat task, so read-only."""
+
+    list_display = ["label", "level", "sample_size", "low_days", "median_days", "high_days", "coverage", "refreshed_at"]
+    list_filter = ["carrier", "level"]
+    search_fields = ["label"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

@@ -303,3 +303,30 @@ class ApiRateCounter(models.Model):
     key = models.CharField(max_length=100, primary_key=True)
     period = models.BigIntegerField()  # the window's number: Unix time // window length
     hits = models.PositiveIntegerField()
+
+
+class LaneTransitStat(models.Model):
+    """Transit times learnt for one lane at one level of detail (tracking/prediction.py).
+
+    Rebuilt as a whole by ``lane_stats_refresh`` (a beat task); ``model`` holds
+    what a prediction needs (cut-off, delivery weekdays, transit histogram).
+    """
+
+    key = models.CharField(max_length=300, unique=True)
+    carrier = models.ForeignKey("carriers.Carrier", on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    level = models.PositiveSmallIntegerField()
+    label = models.CharField(max_length=300)
+    sample_size = models.PositiveIntegerField()
+    low_days = models.PositiveSmallIntegerField()
+    median_days = models.PositiveSmallIntegerField()
+    high_days = models.PositiveSmallIntegerField()
+    coverage = models.FloatField()
+    model = models.JSONField()
+    refreshed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["carrier", "level", "label"]
+        verbose_name = "lane transit time"
+
+    def __str__(self) -> str:
+        return self.label

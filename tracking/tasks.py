@@ -3,7 +3,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import transaction
 
-from tracking.services import events_reharmonise, tracked_items_purge_expired
+from tracking.services import events_reharmonise, lane_stats_refresh, tracked_items_purge_expired
 
 
 @shared_task(name="tracking.tasks.purge_unregistered", acks_late=True, ignore_result=True)
@@ -28,3 +28,11 @@ def reharmonise_carrier(carrier_id: str, codes: list[str] | None = None) -> int:
 def reharmonise_carrier_after_commit(*, carrier_id: str, codes: list[str] | None = None) -> None:
     """Queue ``reharmonise_carrier`` for when the current transaction commits (at once outside one)."""
     transaction.on_commit(lambda: reharmonise_carrier.delay(carrier_id, sorted(codes) if codes is not None else None))
+
+
+@shared_task(
+    name="tracking.tasks.refresh_lane_stats", acks_late=True, ignore_result=True, soft_time_limit=1800, time_limit=1860
+)
+def refresh_lane_stats() -> int:
+    """Relearn delivery-date lanes from recent history; replaces the rows at once, so a re-run is harmless."""
+    return lane_stats_refresh()

@@ -2,8 +2,9 @@
 
 - one ``sftp_fetch`` task per sFTP carrier (every ``config.interval_seconds``, default 60 s),
 - one ``poll_dispatch`` for all polling carriers (every minute),
-- the inbound sweeper (every 5 minutes), the daily purge of numbers nobody registered, and the
-  nightly retention purge of the inbound and sFTP ledgers.
+- the inbound sweeper (every 5 minutes), the daily purge of numbers nobody registered, the
+  nightly retention purge of the inbound and sFTP ledgers, and the relearning of delivery-date
+  lanes (every ``PREDICTION_REFRESH_MINUTES``).
 
 ``carrier_schedules_sync`` runs whenever a carrier is saved; ``schedules_ensure``
 after every migrate. Both write only when something differs, so beat does not
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.conf import settings
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
 from carriers.models import Carrier
@@ -24,6 +26,7 @@ DISPATCH_NAME = "carriers: poll dispatcher"
 SWEEP_NAME = "carriers: re-queue stranded inbound messages"
 PURGE_NAME = "tracking: purge numbers nobody registered"
 RETENTION_NAME = "carriers: purge inbound messages and sFTP ledger past retention"
+LANES_NAME = "tracking: relearn delivery-date lanes"
 SFTP_INTERVAL_SECONDS = 60
 
 
@@ -113,6 +116,12 @@ def schedules_ensure() -> None:
         crontab=nightly,
         enabled=True,
         description="Delete inbound messages, polling responses and sFTP ledger rows past their retention",
+    _put(
+        LANES_NAME,
+        task="tracking.tasks.refresh_lane_stats",
+        interval=_interval(settings.PREDICTION_REFRESH_MINUTES * 60),
+        enabled=True,
+        description="Relearn each lane's transit times for predicted delivery dates",
     )
     for carrier in Carrier.objects.only("id", "adapter", "enabled", "config"):
         carrier_schedules_sync(carrier=carrier)

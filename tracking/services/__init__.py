@@ -3,6 +3,7 @@
 - recording: ``events_record`` — the one door every channel records through.
 - mappings: the code-map CSV (``mapping_rows_from_csv``, ``mapping_rows_validate``,
   ``code_mappings_csv``, ``code_mappings_import``) and ``events_reharmonise``.
+- prediction: ``lane_stats_refresh``, ``predicted_deliveries``, ``transit_samples``.
 - registration: ``customer_create``, ``shipment_register``, ``shipment_register_detected``,
   ``tracked_item_get_or_create``.
 """
@@ -16,6 +17,7 @@ from tracking.services.mappings import (
     mapping_rows_from_csv,
     mapping_rows_validate,
 )
+from tracking.services.prediction import lane_stats_refresh, predicted_deliveries, transit_samples
 from tracking.services.recording import (
     InvalidEvent,
     RecordResult,
@@ -46,11 +48,14 @@ __all__ = [
     "customer_create",
     "events_record",
     "events_reharmonise",
+    "lane_stats_refresh",
     "mapping_rows_from_csv",
     "mapping_rows_validate",
+    "predicted_deliveries",
     "shipment_register",
     "shipment_register_detected",
     "tracked_item_get_or_create",
     "tracked_items_purge_expired",
     "tracked_items_refresh_state",
+    "transit_samples",
 ]
