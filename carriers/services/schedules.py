@@ -116,6 +116,7 @@ def schedules_ensure() -> None:
         crontab=nightly,
         enabled=True,
         description="Delete inbound messages, polling responses and sFTP ledger rows past their retention",
+    )
     _put(
         LANES_NAME,
         task="tracking.tasks.refresh_lane_stats",

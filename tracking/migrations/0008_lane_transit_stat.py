@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('carriers', '0002_event_service'),
-        ('tracking', '0006_shipment_detected_format'),
+        ('tracking', '0007_shipment_detected_format'),
     ]
 
     operations = [
