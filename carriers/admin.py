@@ -19,9 +19,10 @@ from django.utils.html import format_html
 from django_celery_beat.models import PeriodicTask
 
 from carriers.adapters.registry import ADAPTERS, UnknownAdapter, adapter_class
-from carriers.models import Carrier, InboundMessage, InboundStatus, SftpFile, new_webhook_secret
+from carriers.models import Carrier, InboundMessage, InboundStatus, ItemState, SftpFile, new_webhook_secret
 from carriers.services.channels import carrier_channels
 from carriers.services.inbound import inbound_messages_reprocess
+from carriers.services.polling import item_states_release
 from carriers.services.schedules import DISPATCH_NAME, sftp_task_name
 from carriers.services.setup import SECRET_KEYS, carrier_config_problems, carrier_default_mappings_load
 from tracking.tasks import reharmonise_carrier_after_commit
@@ -370,6 +371,54 @@ class SftpFileAdmin(admin.ModelAdmin):
     @admin.display(description="error")
     def short_error(self, obj: SftpFile) -> str:
         return obj.error[:120]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+class IsolatedFilter(admin.SimpleListFilter):
+    title = "polling"
+    parameter_name = "isolated"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "isolated (no longer polled)"), ("flagged", "reply flagged")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[ItemState]) -> QuerySet[ItemState]:
+        if self.value() == "yes":
+            return queryset.filter(isolated_at__isnull=False)
+        if self.value() == "flagged":
+            return queryset.exclude(reply_problem="")
+        return queryset
+
+
+@admin.register(ItemState)
+class ItemStateAdmin(admin.ModelAdmin):
+    """Per number: refused requests and isolation, flagged replies, daily fetches, push subscription."""
+
+    list_display = [
+        "tracked_item",
+        "carrier",
+        "isolated_at",
+        "request_failures",
+        "short_failure",
+        "reply_problem",
+        "fetches_today",
+        "subscription",
+        "subscription_expires_at",
+    ]
+    list_filter = [IsolatedFilter, "carrier", "subscription"]
+    search_fields = ["tracked_item__tracking_id"]
+    readonly_fields = [f.name for f in ItemState._meta.fields]
+    actions = ["release"]
+
+    @admin.display(description="last refusal")
+    def short_failure(self, obj: ItemState) -> str:
+        return obj.last_failure[:120]
+
+    @admin.action(description="Poll the selected isolated numbers again")
+    def release(self, request: HttpRequest, queryset: QuerySet[ItemState]) -> None:
+        count = item_states_release(item_ids=list(queryset.values_list("tracked_item_id", flat=True)))
+        self.message_user(request, f"{count} number(s) will be polled at the next dispatch.", messages.SUCCESS)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

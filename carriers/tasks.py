@@ -13,7 +13,7 @@ from celery import Task, shared_task
 from django.conf import settings
 from django.db import OperationalError
 
-from carriers.services import inbound, polling, retention, sftp
+from carriers.services import inbound, polling, retention, sftp, subscriptions
 from gluey.logging import log_context
 
 
@@ -110,3 +110,9 @@ def poll_batch(self: Task, carrier_id: str, item_ids: list[int]) -> int:
             return polling.poll_batch_run(carrier_id=carrier_id, item_ids=item_ids).events
     except polling.RateLimited as limited:
         raise self.retry(countdown=max(1.0, limited.wait)) from None
+
+
+@shared_task(name="carriers.tasks.poll_push_subscriptions", acks_late=True, ignore_result=True)
+def poll_push_subscriptions() -> dict[str, int]:
+    runs = subscriptions.push_subscriptions_sync_all()
+    return {carrier_id: run.subscribed + run.renewed for carrier_id, run in runs.items()}

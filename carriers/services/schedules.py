@@ -19,10 +19,12 @@ from typing import Any
 from django.conf import settings
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
+from carriers.adapters.registry import UnknownAdapter, adapter_class
 from carriers.models import Carrier
 from carriers.services.channels import carrier_fetches_sftp, carrier_polls
 
 DISPATCH_NAME = "carriers: poll dispatcher"
+SUBSCRIBE_NAME = "carriers: push subscriptions (subscribe, renew, stop)"
 SWEEP_NAME = "carriers: re-queue stranded inbound messages"
 PURGE_NAME = "tracking: purge numbers nobody registered"
 RETENTION_NAME = "carriers: purge inbound messages and sFTP ledger past retention"
@@ -32,6 +34,13 @@ SFTP_INTERVAL_SECONDS = 60
 
 def sftp_task_name(carrier_id: str) -> str:
     return f"carriers: sftp fetch {carrier_id}"
+
+
+def _can_subscribe(adapter: str) -> bool:
+    try:
+        return hasattr(adapter_class(adapter), "subscribe")
+    except UnknownAdapter:
+        return False
 
 
 def _interval(seconds: int) -> IntervalSchedule:
@@ -84,6 +93,15 @@ def dispatcher_sync() -> None:
         interval=_interval(60),
         enabled=any_polling,
         description="Take due tracked items of polling carriers and queue their polls",
+    )
+    # Hourly: a Track Alert subscription lasts 14 days and is renewed a day before it runs out.
+    any_subscribing = any(c.config.get("subscribe_pushes") and _can_subscribe(c.adapter) for c in carriers)
+    _put(
+        SUBSCRIBE_NAME,
+        task="carriers.tasks.poll_push_subscriptions",
+        interval=_interval(3600),
+        enabled=any_subscribing,
+        description="Subscribe registered numbers to carrier pushes, renew before expiry, stop after delivery",
     )
 
 

@@ -127,6 +127,8 @@ class UpsAdapter(Adapter):
     quota = Quota(per_second=5.0, burst=5)
     # Track Alert: "Return a 200 status to indicate that the data was received successfully".
     push_ack_status = 200
+    subscribe_batch_size = SUBSCRIBE_BATCH
+    subscription_days = SUBSCRIPTION_DAYS
 
     def verify_webhook(self, request: WebhookRequest) -> None:
         verify_push(self.carrier, request)
