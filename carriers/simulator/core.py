@@ -16,6 +16,8 @@ from django.db import transaction
 
 from carriers.models import Carrier
 from carriers.services.setup import carrier_create
+from carriers.simulator.lanes import journeys
+from tracking.services import events_record, lane_stats_refresh
 
 log = logging.getLogger("carriers.simulator")
 
@@ -100,6 +102,7 @@ class Simulator:
         api_port: int = 0,
         step_seconds: float = 20.0,
         shipments_per_carrier: int = 2,
+        history_days: int = 0,
     ) -> None:
         self.state_dir = Path(state_dir)
         self.base_url = base_url.rstrip("/")
@@ -107,6 +110,7 @@ class Simulator:
         self.api_port = api_port
         self.step_seconds = step_seconds
         self.shipments_per_carrier = shipments_per_carrier
+        self.history_days = history_days
         self.state: dict[str, Any] = {}
         self.sftp_server: Any = None
         self.api_server: Any = None
@@ -166,6 +170,7 @@ class Simulator:
         self.api_server = DhlLikeServer("127.0.0.1", self.api_port, self.state["api_key"], self._dhl_shipment).start()
         self._ensure_carriers()
         self._ensure_customer()
+        self._seed_history()
         self._offer_demo_export()
         self._top_up(datetime.now(UTC))
         self._save_state()
@@ -228,6 +233,21 @@ class Simulator:
             carrier.config = channel
             carrier.credentials = {**carrier.credentials, **credentials}
             carrier.save()
+
+    def _seed_history(self) -> None:
+        """Record months of past parcels on the simulated lanes (once), so predicted delivery has history."""
+        if self.history_days <= 0 or self.state.get("history_seeded"):
+            return
+        start = (datetime.now(UTC) - timedelta(days=self.history_days + 10)).date()
+        by_carrier: dict[str, list] = {}
+        for journey in journeys(start=start, days=self.history_days, per_day=20):
+            by_carrier.setdefault(journey.lane.carrier_id, []).extend(journey.events)
+        for carrier_id, events in by_carrier.items():
+            for offset in range(0, len(events), 1000):
+                events_record(carrier=carrier_id, events=events[offset : offset + 1000], channel="manual")
+        lanes = lane_stats_refresh()
+        self.state["history_seeded"] = True
+        log.info("simulator: recorded %d days of past parcels; %d delivery-date lanes learnt", self.history_days, lanes)
 
     def _offer_demo_export(self) -> None:
         """Let the demo customer receive EDI exports on this same sFTP server.

@@ -80,3 +80,16 @@ def test_command_runs_once_and_refuses_bad_options(taxonomy, tmp_path, capsys):
     assert list((tmp_path / "sim" / "sftp" / "outbound").glob("*.edi"))
     with pytest.raises(CommandError, match="--step-seconds must be positive"):
         call_command("simulate_carriers", "--once", "--step-seconds", "0", "--state-dir", str(tmp_path / "x"))
+
+
+@pytest.mark.django_db
+def test_first_start_records_past_parcels_once_so_lanes_have_history(tmp_path):
+    from tracking.models import LaneTransitStat, TrackedItem
+
+    simulator = Simulator(state_dir=tmp_path / "sim", base_url="http://127.0.0.1:9", history_days=40).start()
+    simulator.stop()
+    items = TrackedItem.objects.count()
+    assert items > 300 and LaneTransitStat.objects.filter(carrier_id="sim-push").exists()
+    again = Simulator(state_dir=tmp_path / "sim", base_url="http://127.0.0.1:9", history_days=40).start()
+    again.stop()
+    assert TrackedItem.objects.count() == items  # seeded once per state folder

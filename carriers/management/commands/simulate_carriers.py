@@ -33,6 +33,12 @@ class Command(BaseCommand):
         )
         parser.add_argument("--step-seconds", type=float, default=20.0, help="time between two steps of a journey")
         parser.add_argument("--shipments", type=int, default=2, help="journeys kept running per carrier")
+        parser.add_argument(
+            "--history-days",
+            type=int,
+            default=90,
+            help="on first start, record this many days of past parcels so delivery dates can be predicted (0: none)",
+        )
         parser.add_argument("--once", action="store_true", help="set up, send what is due once, and exit")
         parser.add_argument(
             "--duration", type=float, default=0, help="stop after this many seconds (0: run until stopped)"
@@ -42,6 +48,8 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         if options["step_seconds"] <= 0:
             raise CommandError("--step-seconds must be positive")
+        if options["history_days"] < 0:
+            raise CommandError("--history-days must be 0 or more")
         if options["shipments"] < 1:
             raise CommandError("--shipments must be at least 1")
         simulator = Simulator(
@@ -51,6 +59,7 @@ class Command(BaseCommand):
             api_port=options["api_port"],
             step_seconds=options["step_seconds"],
             shipments_per_carrier=options["shipments"],
+            history_days=options["history_days"],
         )
         try:
             simulator.start()
