@@ -55,6 +55,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--items", type=int, default=10_000)
     parser.add_argument("--batch", type=int, default=1000, help="events per events_record call")
+    parser.add_argument("--single", type=int, default=3000, help="calls of one event each (the webhook's size)")
     args = parser.parse_args()
 
     ensure_database(os.environ["DATABASE_URL"])
@@ -102,6 +103,23 @@ def main() -> None:
     elapsed = time.perf_counter() - started
     rate = created / elapsed
     print(f"events_record: {created} events in {elapsed:.2f} s = {rate:,.0f} events/s")
+
+    # One event per call, as a one-event webhook recorded alone would be: the per-call overhead.
+    # New items and existing ones alternate (half of the events land on items the batches created).
+    single_times = []
+    for i in range(args.single):
+        one = event_at(args.events + i)
+        if i % 2:
+            one = CarrierEvent(
+                tracking_id=f"S{run}{i:07d}", code=one.code, occurred_at=one.occurred_at, location=one.location
+            )
+        t = time.perf_counter()
+        events_record(carrier=carrier_id, events=[one], channel="manual")
+        single_times.append(time.perf_counter() - t)
+    single_times.sort()
+    single_ms = 1000 * sum(single_times) / len(single_times)
+    single_p50 = 1000 * single_times[len(single_times) // 2]
+    print(f"events_record, 1 event per call: {single_ms:.2f} ms mean, {single_p50:.2f} ms p50 = {1000 / single_ms:,.0f} calls/s")
 
     # Ceiling: the same rows, straight into a scratch copy of the table.
     table = TrackingEvent._meta.db_table
@@ -173,6 +191,9 @@ def main() -> None:
         "events_per_s": round(rate),
         "ceiling_events_per_s": round(ceiling),
         "ratio": round(rate / ceiling, 3),
+        "single_ms": round(single_ms, 2),
+        "single_p50_ms": round(single_p50, 2),
+        "single_calls_per_s": round(1000 / single_ms),
         "peak_rss_mb": round(peak_rss_mb(), 1),
     }
     print(json.dumps(summary))

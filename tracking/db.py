@@ -116,59 +116,72 @@ def pg_array(values: Iterable[object], kind: str = "text") -> str:
     return "{" + ",".join(parts) + "}"
 
 
-def current_txid() -> int:
-    """This transaction's id (PostgreSQL), which the feed cursor compares with the snapshot's xmin."""
-    if not _postgres():
-        return 0
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_current_xact_id()::text::bigint")
-        return int(cursor.fetchone()[0])
-
-
 def tracked_items_lock(
     *, carrier_id: str, tracking_ids: Sequence[str], created_at: datetime, expires_at: datetime
-) -> dict[str, tuple[int, datetime | None]]:
-    """Insert the missing tracked items, then lock all of them in id order.
+) -> tuple[dict[str, tuple[int, datetime | None]], int]:
+    """Lock the tracked items (in id order), creating the missing ones; and this transaction's id.
 
-    Returns tracking id → (item id, current status time).
+    Returns (tracking id → (item id, current status time), transaction id). On
+    PostgreSQL the common case — every item exists — is one statement that
+    also reads the transaction id (the feed cursor compares it with the
+    snapshot's xmin): lock what exists, then insert what is missing (rows this
+    transaction inserts are its own until it commits), then lock whatever a
+    concurrent transaction inserted first.
     """
+    if not _postgres():
+        return _tracked_items_lock_sqlite(carrier_id, tracking_ids, created_at, expires_at), 0
     table = _table(TrackedItem)
-    insert = (
-        f"INSERT INTO {table} (carrier_id, tracking_id, created_at, expires_at, status_milestone, status_code, "
-        "status_sub_code, check_failures, invalid_reason) "
+    found: dict[str, tuple[int, datetime | None]] = {}
+    txid = 0
+    lock = (
+        f"SELECT tracking_id, id, status_at, pg_current_xact_id()::text::bigint FROM {table} "
+        "WHERE carrier_id = %s AND tracking_id = ANY(%s::varchar[]) ORDER BY id FOR UPDATE"
     )
+    with connection.cursor() as cursor:
+        cursor.execute(lock, [carrier_id, pg_array(tracking_ids)])
+        for tid, pk, status_at, txid in cursor.fetchall():
+            found[tid] = (pk, status_at)
+        missing = [tid for tid in tracking_ids if tid not in found]
+        if not missing:
+            return found, txid
+        for start in range(0, len(missing), CHUNK):
+            cursor.execute(
+                f"INSERT INTO {table} (carrier_id, tracking_id, created_at, expires_at, status_milestone, "
+                "status_code, status_sub_code, check_failures, invalid_reason) "
+                "SELECT %s, t, %s, %s, '', '', '', 0, '' FROM unnest(%s::varchar[]) AS t "
+                "ON CONFLICT DO NOTHING RETURNING tracking_id, id, pg_current_xact_id()::text::bigint",
+                [carrier_id, created_at, expires_at, pg_array(missing[start : start + CHUNK])],
+            )
+            for tid, pk, txid in cursor.fetchall():
+                found[tid] = (pk, None)
+        raced = [tid for tid in missing if tid not in found]
+        if raced:
+            cursor.execute(lock, [carrier_id, pg_array(raced)])
+            for tid, pk, status_at, txid in cursor.fetchall():
+                found[tid] = (pk, status_at)
+    return found, txid
+
+
+def _tracked_items_lock_sqlite(
+    carrier_id: str, tracking_ids: Sequence[str], created_at: datetime, expires_at: datetime
+) -> dict[str, tuple[int, datetime | None]]:
+    # SQLite has one writer at a time: the transaction itself is the lock.
     created = connection.ops.adapt_datetimefield_value(created_at)
     expires = connection.ops.adapt_datetimefield_value(expires_at)
     with connection.cursor() as cursor:
         for start in range(0, len(tracking_ids), CHUNK):
             chunk = tracking_ids[start : start + CHUNK]
-            if _postgres():
-                cursor.execute(
-                    insert + "SELECT %s, t, %s, %s, '', '', '', 0, '' FROM unnest(%s::varchar[]) AS t "
-                    "ON CONFLICT DO NOTHING",
-                    [carrier_id, created, expires, pg_array(chunk)],
-                )
-            else:
-                params: list[object] = []
-                for tracking_id in chunk:
-                    params.extend((carrier_id, tracking_id, created, expires))
-                cursor.execute(
-                    insert
-                    + "VALUES "
-                    + ", ".join(["(%s, %s, %s, %s, '', '', '', 0, '')"] * len(chunk))
-                    + " ON CONFLICT DO NOTHING",
-                    params,
-                )
-        if _postgres():
+            params: list[object] = []
+            for tracking_id in chunk:
+                params.extend((carrier_id, tracking_id, created, expires))
             cursor.execute(
-                f"SELECT tracking_id, id, status_at FROM {table} WHERE carrier_id = %s "
-                "AND tracking_id = ANY(%s::varchar[]) ORDER BY id FOR UPDATE",
-                [carrier_id, pg_array(tracking_ids)],
+                f"INSERT INTO {_table(TrackedItem)} (carrier_id, tracking_id, created_at, expires_at, "
+                "status_milestone, status_code, status_sub_code, check_failures, invalid_reason) VALUES "
+                + ", ".join(["(%s, %s, %s, %s, '', '', '', 0, '')"] * len(chunk))
+                + " ON CONFLICT DO NOTHING",
+                params,
             )
-            return {tid: (pk, status_at) for tid, pk, status_at in cursor.fetchall()}
     qs = TrackedItem.objects.filter(carrier_id=carrier_id, tracking_id__in=tracking_ids).order_by("id")
-    if connection.features.has_select_for_update:
-        qs = qs.select_for_update()
     return {tid: (pk, status_at) for tid, pk, status_at in qs.values_list("tracking_id", "id", "status_at")}
 
 

@@ -235,14 +235,13 @@ def events_record(
     now = now or timezone.now()
 
     with transaction.atomic():
-        items = db.tracked_items_lock(
+        items, txid = db.tracked_items_lock(
             carrier_id=carrier_id,
             tracking_ids=sorted({tid for tid, _ in unique}),
             created_at=now,
             expires_at=now + timedelta(days=settings.UNREGISTERED_RETENTION_DAYS),
         )
         table = mapping_table(carrier_id=carrier_id, codes={e.code for e, _ in unique.values()})
-        txid = db.current_txid()
         rows = [
             _row(
                 event,
