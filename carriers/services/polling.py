@@ -34,7 +34,7 @@ from django.utils import timezone
 
 from carriers.adapters.base import CarrierError, PollResult, QuotaWait
 from carriers.adapters.registry import adapter_class, adapter_for
-from carriers.models import Carrier, ItemState
+from carriers.models import Carrier, ItemState, SubscriptionStatus
 from carriers.services.channels import carrier_polls, polling_adapters
 from carriers.services.inbound import inbound_message_process, inbound_message_store
 from carriers.services.limits import Budget, carrier_budget, quota_acquire, quota_available
@@ -99,6 +99,7 @@ def _is_urgent(item: TrackedItem) -> bool:
 URGENT_FACTOR = 0.5
 QUIET_FACTORS = ((timedelta(hours=24), 1), (timedelta(days=3), 2), (timedelta(days=7), 4))
 IDLE_FACTOR = 8
+PUSHED_FACTOR = 8
 
 
 def _quiet_factor(quiet: timedelta) -> int:
@@ -122,8 +123,13 @@ def next_check_for(
     had_news: bool,
     budget: Budget | None = None,
     fetches_today: int = 0,
+    pushed: bool = False,
 ) -> datetime | None:
-    """When to look at an item again (None: never)."""
+    """When to look at an item again (None: never).
+
+    ``pushed``: the carrier pushes this number's events (a live Track Alert
+    subscription), so a poll is only a safety net.
+    """
     if is_final(item):
         return None
     last_activity = item.last_event_recorded_at or item.created_at or now
@@ -140,6 +146,8 @@ def next_check_for(
         factor = 1
     else:
         factor = _quiet_factor(now - last_activity)
+    if pushed and not invalid:
+        factor = max(factor, PUSHED_FACTOR)
     interval = min(base * factor, MAX_INTERVAL)
     stretch = max(1.0, carrier.poll_stretch or 1.0)
     interval = min(interval * stretch, max(interval, MAX_STRETCHED_INTERVAL))
@@ -556,6 +564,7 @@ def _poll_answered(
                     had_news=item.tracking_id in news,
                     budget=budget,
                     fetches_today=states[item.id].fetches_today,
+                    pushed=states[item.id].subscription == SubscriptionStatus.ACTIVE,
                 ),
                 not_found=not_found,
                 reason=reason,

@@ -310,6 +310,15 @@ def test_intervals_adapt_to_delivery_quiet_items_and_customer_policy(acme):
     assert next_for(last_event_recorded_at=now - timedelta(days=2)) == now + timedelta(minutes=30)
     assert next_for(last_event_recorded_at=now - timedelta(days=5)) == now + timedelta(minutes=60)
     assert next_for(last_event_recorded_at=now - timedelta(days=10)) == now + timedelta(minutes=120)
+    # A number whose events the carrier pushes is polled only as a safety net.
+    item.last_event_recorded_at = now - timedelta(hours=2)
+    pushed = polling.next_check_for(
+        item, carrier=carrier, now=now, policy_days=days, invalid=False, had_news=True, pushed=True
+    )
+    assert pushed == now + timedelta(minutes=120)
+    # Out for delivery: twice as often as an active item.
+    assert next_for(status_milestone="delivery", status_code="out_for_delivery") == now + timedelta(minutes=7.5)
+    item.status_milestone = item.status_code = ""
     assert next_for(last_event_recorded_at=now - timedelta(days=31)) is None  # expired without events
     days = 40
     assert next_for(last_event_recorded_at=now - timedelta(days=31)) is not None
