@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TypedDict
 
 from django.db.models import Count, Max
 from django_celery_beat.models import PeriodicTask
@@ -128,7 +129,14 @@ def carriers_overview(*, now: datetime) -> list[CarrierOverview]:
     return overview
 
 
-def carrier_sftp_settings(*, carrier: Carrier) -> dict[str, object]:
+class CarrierSftpSettings(TypedDict):
+    host: str
+    port: int | str  # as configured; the caller checks it is a number
+    remote_dir: str
+    pinned: list[str]
+
+
+def carrier_sftp_settings(*, carrier: Carrier) -> CarrierSftpSettings:
     """What the sFTP connection test needs from a carrier's (non-secret) config."""
     config = carrier.config or {}
     raw_keys = config.get("host_keys") or config.get("host_key") or []

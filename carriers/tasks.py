@@ -13,6 +13,7 @@ from celery import Task, shared_task
 from django.conf import settings
 from django.db import OperationalError
 
+from carriers.models import InboundMessage
 from carriers.services import inbound, polling, retention, sftp, subscriptions
 from gluey.logging import log_context
 
@@ -32,7 +33,7 @@ class _InboundTask(Task):
     base=_InboundTask,
     acks_late=True,
     autoretry_for=(Exception,),
-    dont_autoretry_for=(inbound.InboundMessage.DoesNotExist,),
+    dont_autoretry_for=(InboundMessage.DoesNotExist,),
     max_retries=6,
     retry_backoff=5,
     retry_backoff_max=600,

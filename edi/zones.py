@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import tzinfo
 from functools import lru_cache
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from edi.errors import EdiError
@@ -250,7 +251,9 @@ def zone_for_place(iso_country: str, state: str) -> str | None:
 
 
 @lru_cache(maxsize=4096)
-def resolve_zone(iso_country: str, state: str, default_zone: str) -> tuple[tzinfo, str]:
+def resolve_zone(
+    iso_country: str, state: str, default_zone: str
+) -> tuple[tzinfo, Literal["location", "partner_default"]]:
     """(zone, zone_source) for a local time at a place."""
     name = zone_for_place(iso_country, state)
     if name is not None:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
+from django.db.models.expressions import Combinable
 
 
 @lru_cache(maxsize=4)
@@ -53,7 +54,14 @@ class EncryptedTextField(models.TextField):
         return decrypt(value)
 
 
-class EncryptedJSONField(models.TextField):
+if TYPE_CHECKING:
+    # For django-stubs: the model attribute holds a dict, not the text it is stored as.
+    _JSONText = models.TextField[dict[str, Any] | Combinable, dict[str, Any]]
+else:
+    _JSONText = models.TextField
+
+
+class EncryptedJSONField(_JSONText):
     """A JSON object stored as a Fernet token (for credential bundles)."""
 
     def get_prep_value(self, value: Any) -> Any:

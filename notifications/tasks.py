@@ -3,6 +3,8 @@ queue notify, ``export_*`` → queue sftp."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
@@ -11,7 +13,7 @@ from notifications import services
 
 # Database hiccups are retried; HTTP and sFTP failures are recorded by the services
 # themselves and scheduled from the rows, never raised here.
-_DB_RETRY = {
+_DB_RETRY: dict[str, Any] = {
     "autoretry_for": (OperationalError, InterfaceError),
     "retry_backoff": 2,
     "retry_backoff_max": 60,

@@ -310,7 +310,7 @@ def tracked_items_set_state(*, events: Sequence[TrackingEvent], now: datetime) -
                 )
 
 
-def ids_in(ids: set[int]) -> object:
+def ids_in(ids: set[int]) -> Any:
     """Right-hand side for ``__in`` over many ids: one array parameter on PostgreSQL."""
     if _postgres():
         return RawSQL("SELECT unnest(%s::bigint[])", (pg_array(sorted(ids), "bigint"),))

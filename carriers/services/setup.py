@@ -133,8 +133,8 @@ def carrier_create(*, carrier_id: str, adapter: str, config: dict[str, Any] | No
     try:
         carrier.full_clean()
     except ValidationError as exc:
-        problems = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items())
-        raise CarrierSetupError(problems) from None
+        detail = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items())
+        raise CarrierSetupError(detail) from None
     with transaction.atomic():
         carrier.save(force_insert=True)
         carrier_default_mappings_load(carrier=carrier)

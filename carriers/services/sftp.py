@@ -109,7 +109,8 @@ def _ingest(
             status=SftpFileStatus.INGESTED,
             inbound_message=stored.message,
         )
-    status, error = InboundStatus.PROCESSED, ""
+    status: str = InboundStatus.PROCESSED
+    error = ""
     if stored.duplicate:
         report.duplicates += 1
         # The same bytes arrived before (maybe under another name): if that copy failed, this one is bad too.

@@ -101,7 +101,7 @@ class _Status:
             carrier_code=self.code,
             occurred_at=occurred,
             carrier_sub_code=self.reason,
-            zone_source=source,  # type: ignore[arg-type]
+            zone_source=source,
             description=" ".join(t for t in self.text if t),
             location=loc,
             references=tuple(message_refs + self.refs),

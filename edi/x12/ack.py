@@ -28,7 +28,8 @@ from typing import IO
 from edi.errors import EdiError
 from edi.guard import guarded
 from edi.model import InterchangeInfo
-from edi.x12.parser import GroupResult, SetResult, parse
+from edi.x12.envelope import GroupResult, SetResult
+from edi.x12.parser import parse
 from edi.x12.tokenizer import Delimiters
 from edi.x12.writer import X12Profile
 

@@ -118,7 +118,7 @@ class PieceReader:
         text: str | None = buf
         while True:
             final = text is None
-            if final:
+            if text is None:
                 text = tail
             else:
                 if newline_mode:

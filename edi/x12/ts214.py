@@ -28,7 +28,7 @@ from math import isfinite
 from typing import Any
 
 from edi.errors import EdiError
-from edi.model import Location, StatusEvent, Transaction
+from edi.model import Location, StatusEvent, Transaction, ZoneSource
 from edi.x12.timecodes import ZONE_CODES as _ZONE_CODES
 from edi.x12.timecodes import zone_for_code
 from edi.zones import normalise_country, resolve_zone
@@ -404,6 +404,7 @@ def _loops(
         if statuses:
             description = " ".join(text) if text else ""
             base = head_meta + loop_meta if loop_meta else head_meta
+            source: ZoneSource
             for code, reason, ymd, hms, tz, loc, st_meta in statuses:
                 if tz is not None:
                     source = "explicit"

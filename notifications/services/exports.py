@@ -31,6 +31,7 @@ from gluey import sftp
 from notifications import conf
 from notifications.models import Export, ExportFormat, ExportStatus, SftpDestination
 from tracking import selectors as tracking_selectors
+from tracking.models import TrackingEvent
 
 logger = logging.getLogger(__name__)
 
@@ -248,7 +249,7 @@ _WRITERS: dict[str, Callable[[SftpDestination, list[Any], int, datetime], bytes]
     ExportFormat.EDIFACT_IFTSTA: _edifact_bytes,
     ExportFormat.CSV: _csv_bytes,
 }
-_NAMES = {
+_NAMES: dict[str, tuple[str, str]] = {
     ExportFormat.X12_214: ("gluey_214", "edi"),
     ExportFormat.EDIFACT_IFTSTA: ("gluey_iftsta", "edi"),
     ExportFormat.CSV: ("gluey_events", "csv"),
@@ -264,7 +265,7 @@ def _collect(destination: SftpDestination) -> tuple[list[tracking_selectors.Feed
     """The customer's events after the cursor (up to EXPORT_MAX_EVENTS), paired with shipments."""
     scope = tracking_selectors.customer_events(customer=destination.customer)
     cursor = destination.cursor or None
-    events = []
+    events: list[TrackingEvent] = []
     limit = conf.export_max_events()
     while len(events) < limit:
         page = tracking_selectors.events_after_cursor(
@@ -386,17 +387,18 @@ def export_run(*, destination_id: int) -> ExportRunResult:
             export = Export.objects.filter(destination_id=destination_id, status=ExportStatus.PENDING).first()
             if export is None:
                 try:
-                    export = _export_build(destination_id)
+                    built = _export_build(destination_id)
                 except EdiError as exc:
                     message = f"cannot write the {destination.format} file: {exc}"
                     SftpDestination.objects.filter(pk=destination_id).update(
                         last_error=message[:1000], last_error_at=timezone.now()
                     )
                     raise ExportFailed(message) from exc
-                if export is None:
+                if built is None:
                     break
-                if not isinstance(export, Export):
+                if not isinstance(built, Export):
                     continue  # skipped events no longer registered to the customer
+                export = built
             try:
                 _upload(destination, export)
             except (sftp.SftpError, OSError, EOFError) as exc:

@@ -80,7 +80,7 @@ def shipment_register(
     arrived before anyone registered it) become visible at once.
     """
     carrier_model = Shipment._meta.get_field("carrier").related_model
-    if not carrier_model.objects.filter(pk=carrier_id).exists():  # type: ignore[union-attr]
+    if not carrier_model._default_manager.filter(pk=carrier_id).exists():
         raise UnknownCarrier(f"unknown carrier_id {carrier_id!r}")
     existing = Shipment.objects.filter(
         customer=customer, carrier_id=carrier_id, carrier_tracking_id=carrier_tracking_id
