@@ -5,7 +5,7 @@ the sFTP file ledger."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django import forms
@@ -86,7 +86,8 @@ class CarrierForm(forms.ModelForm):
         return value
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         adapter = data.get("adapter")
         if not adapter:
             return data
@@ -130,7 +131,7 @@ def _task_times(task: PeriodicTask | None) -> tuple[datetime | None, datetime | 
     last = task.last_run_at
     try:
         remaining = task.schedule.remaining_estimate(last or task.date_changed or timezone.now())
-        upcoming = timezone.now() + max(remaining, timezone.timedelta(0))
+        upcoming = timezone.now() + max(remaining, timedelta(0))
     except Exception:  # noqa: BLE001 - a broken schedule row should not break the page
         upcoming = None
     return last, upcoming

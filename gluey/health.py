@@ -57,7 +57,14 @@ def check_broker(*, url: str | None = None, timeout: float = BROKER_TIMEOUT_SECO
     options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", None) or {}
     try:
         with Connection(url, connect_timeout=timeout, transport_options=options) as conn:
-            conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, interval_max=0, timeout=timeout)
+            # kombu's stubs say int; any number of seconds works.
+            conn.ensure_connection(
+                max_retries=1,
+                interval_start=0,
+                interval_step=0,
+                interval_max=0,
+                timeout=timeout,  # type: ignore[arg-type]
+            )
             conn.default_channel  # noqa: B018 - opening a channel proves the broker answers
     except Exception as exc:  # noqa: BLE001
         return {"ok": False, "error": _error(exc)}

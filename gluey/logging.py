@@ -97,7 +97,7 @@ def _on_publish(headers: dict[str, Any] | None = None, **kwargs: Any) -> None:
 
 
 def _on_prerun(task_id: str | None = None, task: Any = None, **kwargs: Any) -> None:
-    inherited = {}
+    inherited: dict[str, Any] = {}
     request = getattr(task, "request", None)
     if request is not None:
         inherited = getattr(request, CELERY_HEADER, None) or (request.headers or {}).get(CELERY_HEADER) or {}

@@ -8,6 +8,7 @@ which makes SECRET_KEY and FIELD_ENCRYPTION_KEY mandatory.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -25,7 +26,7 @@ VAR_DIR = Path(env_str("GLUEY_VAR_DIR", str(BASE_DIR / "var")))
 DEBUG = env_bool("DEBUG", True)
 
 
-def _dev_secret(filename: str, make: callable) -> str:  # type: ignore[valid-type]
+def _dev_secret(filename: str, make: Callable[[], str]) -> str:
     """A per-checkout secret kept under var/ so restarts keep sessions and ciphertexts."""
     path = VAR_DIR / filename
     if path.exists():

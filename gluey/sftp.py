@@ -306,7 +306,9 @@ def sftp_open(cfg: SftpConfig) -> Iterator[SftpSession]:
             raise SftpError(f"cannot open the sftp subsystem on {cfg.host}:{cfg.port}: {exc}") from None
         if client is None:
             raise SftpError(f"cannot open the sftp subsystem on {cfg.host}:{cfg.port}")
-        client.get_channel().settimeout(cfg.channel_timeout)
+        channel = client.get_channel()
+        assert channel is not None  # from_transport opened it
+        channel.settimeout(cfg.channel_timeout)
         try:
             yield SftpSession(transport, client)
         finally:

@@ -12,16 +12,20 @@ import os
 import socket
 import threading
 from pathlib import Path
-from typing import Any, Self
+from typing import IO, TYPE_CHECKING, Any, Self
 
 import paramiko
 from paramiko import SFTPAttributes, SFTPHandle, SFTPServer, SFTPServerInterface
+from paramiko.common import AUTH_FAILED, AUTH_SUCCESSFUL, OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED, OPEN_SUCCEEDED
 from paramiko.sftp import (
     SFTP_FAILURE,
     SFTP_OK,
     SFTP_OP_UNSUPPORTED,
     SFTP_PERMISSION_DENIED,
 )
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer
 
 
 def generate_ed25519_key() -> paramiko.PKey:
@@ -50,20 +54,24 @@ class _Auth(paramiko.ServerInterface):
 
     def check_auth_password(self, username: str, password: str) -> int:
         ok = username == self.server.username and self.server.password and password == self.server.password
-        return paramiko.AUTH_SUCCESSFUL if ok else paramiko.AUTH_FAILED
+        return AUTH_SUCCESSFUL if ok else AUTH_FAILED
 
     def check_auth_publickey(self, username: str, key: paramiko.PKey) -> int:
         keys = {(k.get_name(), k.get_base64()) for k in self.server.authorized_keys}
         ok = username == self.server.username and (key.get_name(), key.get_base64()) in keys
-        return paramiko.AUTH_SUCCESSFUL if ok else paramiko.AUTH_FAILED
+        return AUTH_SUCCESSFUL if ok else AUTH_FAILED
 
     def check_channel_request(self, kind: str, chanid: int) -> int:
-        return paramiko.OPEN_SUCCEEDED if kind == "session" else paramiko.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
+        return OPEN_SUCCEEDED if kind == "session" else OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
 
 
 class _Handle(SFTPHandle):
     server: SftpServer
     transport: paramiko.Transport
+    # Set by _RootedSftp.open; SFTPHandle's read/write/close look them up.
+    filename: str
+    readfile: IO[bytes]
+    writefile: IO[bytes]
 
     def _count(self, n: int) -> None:
         self.server._transferred(n, self.transport)
@@ -74,8 +82,8 @@ class _Handle(SFTPHandle):
             self._count(len(data))
         return data
 
-    def write(self, offset: int, data: bytes) -> int:
-        self._count(len(data))
+    def write(self, offset: int, data: Buffer) -> int:
+        self._count(memoryview(data).nbytes)
         return super().write(offset, data)
 
     def stat(self) -> Any:

@@ -62,7 +62,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
         "previous_secret_expires_at",
         "created_at",
     ]
-    fields = readonly_fields
+    fields = tuple(readonly_fields)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[WebhookEndpoint]:
         return (
@@ -167,7 +167,7 @@ class DeliveryAttemptInline(admin.TabularInline):
     model = DeliveryAttempt
     extra = 0
     can_delete = False
-    fields = ["number", "started_at", "status_code", "latency_ms", "succeeded", "error", "response_body"]
+    fields = ("number", "started_at", "status_code", "latency_ms", "succeeded", "error", "response_body")
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -253,7 +253,8 @@ class SftpDestinationForm(forms.ModelForm):
             self.initial[name] = ""
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         for name in ("password", "private_key", "passphrase"):
             if not data.get(name) and self.instance.pk:
                 data[name] = getattr(self.instance, name)
@@ -269,7 +270,7 @@ class ExportInline(admin.TabularInline):
     model = Export
     extra = 0
     can_delete = False
-    fields = ["file_name", "control_number", "status", "event_count", "size", "attempts", "created_at", "uploaded_at"]
+    fields = ("file_name", "control_number", "status", "event_count", "size", "attempts", "created_at", "uploaded_at")
     readonly_fields = fields
     ordering = ["-id"]
     max_num = 0

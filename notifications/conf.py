@@ -5,13 +5,15 @@ Tests shorten them with ``override_settings``; production leaves them alone.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 
 # 10 s, 30 s, 1 min, 5 min, 10 min, 30 min, 1 h, 3 h, 6 h; then every 12 h.
 DEFAULT_RETRY_SCHEDULE = (10, 30, 60, 300, 600, 1800, 3600, 3 * 3600, 6 * 3600)
 
 
-def _get(name: str, default):  # type: ignore[no-untyped-def]
+def _get(name: str, default: Any) -> Any:
     return getattr(settings, name, default)
 
 

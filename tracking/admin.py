@@ -99,9 +99,10 @@ if admin.site.is_registered(APIKey):
 
 @admin.register(CustomerAPIKey)
 class CustomerAPIKeyAdmin(APIKeyModelAdmin):
-    list_display = [*APIKeyModelAdmin.list_display, "customer"]
-    list_filter = ["revoked", "customer"]
-    search_fields = [*APIKeyModelAdmin.search_fields, "customer__name", "customer__account_number"]
+    # APIKeyModelAdmin's attributes are untyped tuple literals, which mypy reads as fixed-length.
+    list_display = (*APIKeyModelAdmin.list_display, "customer")  # type: ignore[assignment]
+    list_filter = ("revoked", "customer")  # type: ignore[assignment]
+    search_fields = (*APIKeyModelAdmin.search_fields, "customer__name", "customer__account_number")  # type: ignore[assignment]
 
 
 class CarrierDetectedFilter(admin.SimpleListFilter):
@@ -308,11 +309,17 @@ class UnmappedCodeAdmin(admin.ModelAdmin):
         form = MapCodesForm(request.POST if "apply" in request.POST else None)
         if "apply" in request.POST and form.is_valid():
             status = form.cleaned_data["status"]
+            milestone, code, sub_code = status.triple
             by_carrier: dict[str, list[MappingRow]] = {}
             for unmapped in queryset:
                 by_carrier.setdefault(unmapped.carrier_id, []).append(
                     MappingRow(
-                        unmapped.carrier_code, unmapped.carrier_sub_code, *status.triple, form.cleaned_data["note"]
+                        unmapped.carrier_code,
+                        unmapped.carrier_sub_code,
+                        milestone,
+                        code,
+                        sub_code,
+                        form.cleaned_data["note"],
                     )
                 )
             total = 0

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Max, Min, Q, Sum
 from django.db.models.functions import TruncHour
@@ -97,7 +98,8 @@ def freshness_histograms(*, since: datetime) -> dict[str, Freshness]:
         .order_by()
     )
     result = {}
-    for row in rows:
+    for typed_row in rows:
+        row = cast(dict[str, Any], typed_row)  # the le<i> keys are built, not literal
         total_delay = row["delay_sum"]
         result[row["carrier_id"]] = Freshness(
             cumulative=[row[f"le{i}"] for i in range(len(FRESHNESS_BUCKETS))],

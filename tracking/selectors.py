@@ -197,8 +197,8 @@ def _load_details(shipments: list[Shipment]) -> tuple[dict[uuid.UUID, list[Parce
     if item_ids:
         # Plain rows, not model instances: a batch of 100 shipments carries
         # thousands of events and the representation only reads attributes.
-        rows = TrackingEvent.objects.filter(tracked_item_id__in=item_ids).order_by("occurred_at", "id")
-        for row in rows.values_list(*EventRow.__slots__):
+        event_rows = TrackingEvent.objects.filter(tracked_item_id__in=item_ids).order_by("occurred_at", "id")
+        for row in event_rows.values_list(*EventRow.__slots__):
             event = EventRow(*row)
             events[event.tracked_item_id].append(event)  # type: ignore[arg-type]
     return parcels, events

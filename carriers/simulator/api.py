@@ -65,6 +65,7 @@ class DhlLikeServer(ThreadingHTTPServer):
     @property
     def base_url(self) -> str:
         host, port = self.server_address[:2]
+        assert isinstance(host, str)  # an IPv4/IPv6 server address, not a Unix socket path
         return f"http://{host}:{port}"
 
     def start(self) -> DhlLikeServer:

@@ -13,8 +13,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -24,6 +25,7 @@ from rest_framework import exceptions, status
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from tracking.api.exceptions import NOT_AUTHENTICATED, exception_handler
@@ -164,7 +166,7 @@ class CustomerAPIView(APIView):
     def customer(self) -> Customer:
         return self.request.auth  # type: ignore[return-value]
 
-    def get_exception_handler(self):  # type: ignore[no-untyped-def]
+    def get_exception_handler(self) -> Callable[[Exception, dict[str, Any]], Response]:
         return exception_handler
 
     def perform_authentication(self, request: Request) -> None:
@@ -174,7 +176,7 @@ class CustomerAPIView(APIView):
         request.version = check_version(request)
         super().perform_authentication(request)
 
-    def permission_denied(self, request: Request, message: str | None = None, code: str | None = None) -> None:
+    def permission_denied(self, request: Request, message: str | None = None, code: str | None = None) -> NoReturn:
         if not isinstance(request.user, APIKeyUser):
             raise exceptions.NotAuthenticated(NOT_AUTHENTICATED)
         super().permission_denied(request, message=message, code=code)

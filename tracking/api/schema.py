@@ -12,7 +12,9 @@ from rest_framework import serializers
 
 class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField(help_text="What went wrong, naming the offending field where there is one.")
-    errors = serializers.DictField(
+    # Named like the error body's member; this serializer only documents it, so
+    # Serializer.errors (the validation result) is never read on it.
+    errors = serializers.DictField(  # type: ignore[assignment]
         child=serializers.ListField(child=serializers.CharField()),
         required=False,
         help_text="Validation errors only: every message by dotted field path.",

@@ -31,7 +31,7 @@ DEFAULT_BASE_URL = "https://api-eu.dhl.com"
 
 def _weight_kg(weight: dict) -> float | None:
     try:
-        value = float(weight.get("value"))
+        value = float(weight.get("value", ""))
     except (TypeError, ValueError):
         return None
     unit = text(weight.get("unitText")).lower()

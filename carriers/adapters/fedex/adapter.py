@@ -30,7 +30,7 @@ def _weight_kg(package: dict[str, Any]) -> float | None:
         if not isinstance(weight, dict):
             continue
         try:
-            value = float(weight.get("value"))
+            value = float(weight.get("value", ""))
         except (TypeError, ValueError):
             continue
         unit = text(weight.get("unit")).upper()

@@ -59,7 +59,9 @@ class GenericJsonAdapter(Adapter):
             location = raw.get("location") or {}
             if not isinstance(location, dict):
                 raise CarrierError(f"events[{index}].location must be an object", permanent=True)
-            loc = {k: _text(v, index, f"location.{k}", limit=200) for k, v in location.items() if k in _LOCATION_KEYS}
+            loc: dict[str, Any] = {
+                k: _text(v, index, f"location.{k}", limit=200) for k, v in location.items() if k in _LOCATION_KEYS
+            }
             eta = _when(raw["eta"], index, "eta") if raw.get("eta") else None
             events.append(
                 CarrierEvent(

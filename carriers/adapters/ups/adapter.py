@@ -55,7 +55,7 @@ _UNKNOWN_NUMBER_PREFIXES = ("TW", "TV")
 
 
 def _local_time(
-    date: str, time: str, offset: str, gmt_date: str, gmt_time: str, default_zone: str, where: str
+    date: Any, time: Any, offset: str, gmt_date: str, gmt_time: str, default_zone: str, where: str
 ) -> datetime:
     """UPS gives a local date (YYYYMMDD) and time (HHMMSS), sometimes with gmtOffset or a GMT date/time."""
     date, time = text(date), text(time).zfill(6) if text(time) else "000000"
@@ -92,7 +92,7 @@ def _location(address: dict[str, Any]) -> Location:
 
 def _weight_kg(weight: dict[str, Any]) -> float | None:
     try:
-        value = float(weight.get("weight"))
+        value = float(weight.get("weight", ""))
     except (TypeError, ValueError):
         return None
     unit = text(weight.get("unitOfMeasurement")).upper()
@@ -103,7 +103,7 @@ def _weight_kg(weight: dict[str, Any]) -> float | None:
 
 def unknown_numbers(payload: dict[str, Any], requested: Sequence[str]) -> dict[str, str]:
     """Numbers UPS says it does not know, from warnings in a 200 or errors in a 400/404 body."""
-    messages = []
+    messages: list[dict[str, Any]] = []
     for shipment in as_list(as_dict(payload.get("trackResponse"), "trackResponse").get("shipment"), "shipment"):
         if isinstance(shipment, dict) and not shipment.get("package"):
             messages.extend(w for w in as_list(shipment.get("warnings"), "warnings") if isinstance(w, dict))
@@ -176,7 +176,9 @@ class UpsAdapter(Adapter):
                     location = as_dict(activity.get("location"), f"{a_where}.location")
                     loc = _location(as_dict(location.get("address"), f"{a_where}.location.address"))
                     if location.get("slic"):
-                        loc = Location(**{**loc.as_dict(), "code": text(location.get("slic"), 32), "code_type": "slic"})
+                        slic = text(location.get("slic"), 32)
+                        with_slic: dict[str, Any] = {**loc.as_dict(), "code": slic, "code_type": "slic"}
+                        loc = Location(**with_slic)
                     meta = (("status_type", text(status.get("type"))), ("service", service))
                     events.append(
                         CarrierEvent(

@@ -17,8 +17,9 @@ from __future__ import annotations
 import http.server
 import logging
 import threading
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import close_old_connections
 from django.db.models import Q
 from standardwebhooks import Webhook, WebhookVerificationError
@@ -57,7 +58,7 @@ def _summary(items: list[dict]) -> str:
 class Command(BaseCommand):
     help = "Run a local receiver that verifies Standard Webhooks signatures and logs each delivery."
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--port", type=int, default=8001)
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--secret", action="append", default=[], help="whsec_… (repeatable); default: from the DB")
@@ -69,7 +70,7 @@ class Command(BaseCommand):
             help="subscribe this receiver for the customer first (default: Demo Shop)",
         )
 
-    def handle(self, *args, **options):  # type: ignore[no-untyped-def]
+    def handle(self, *args: Any, **options: Any) -> None:
         host, port = options["host"], options["port"]
         if options["subscribe"]:
             from django.core.management import call_command
@@ -83,7 +84,7 @@ class Command(BaseCommand):
                 stdout=self.stdout,
             )
         fixed = list(options["secret"])
-        state = {"secrets": fixed or _secrets_for(host, port), "count": 0}
+        state: dict[str, Any] = {"secrets": fixed or _secrets_for(host, port), "count": 0}
         lock = threading.Lock()
         out = self.stdout
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Q
 
 from notifications.services import InvalidDestination, InvalidEndpoint
@@ -29,12 +30,12 @@ DEFAULT_RECEIVER = "http://127.0.0.1:8001/webhooks"
 class Command(BaseCommand):
     help = "Subscribe the demo receiver for the demo customer and point an sFTP destination at the simulator."
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--customer", default=DEMO_CUSTOMER, help="account number or name (default: Demo Shop)")
         parser.add_argument("--receiver-url", default=DEFAULT_RECEIVER)
         parser.add_argument("--sftp-config", type=Path, help="JSON file with the demo sFTP server's settings")
 
-    def handle(self, *args, **options):  # type: ignore[no-untyped-def]
+    def handle(self, *args: Any, **options: Any) -> None:
         ident = options["customer"]
         customer = Customer.objects.filter(Q(account_number=ident) | Q(name=ident)).first()
         if customer is None:

@@ -23,7 +23,7 @@ class Command(BaseCommand):
     def handle(self, *args, carrier_id: str, codes: list[str] | None, no_progress: bool, **options):
         # The carrier model through the relation: tracking does not import the carriers app.
         carriers = TrackingEvent._meta.get_field("carrier").related_model
-        if not carriers.objects.filter(pk=carrier_id).exists():
+        if not carriers._default_manager.filter(pk=carrier_id).exists():
             raise CommandError(f"unknown carrier {carrier_id!r}")
 
         def progress(chunks, total):
