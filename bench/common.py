@@ -427,8 +427,10 @@ def _python_load(
     lock = threading.Lock()
     stop_at = time.monotonic() + seconds
 
+    host = parsed.hostname or "127.0.0.1"
+
     def client() -> None:
-        conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=10)
+        conn = http.client.HTTPConnection(host, parsed.port, timeout=10)
         mine: list[float] = []
         while time.monotonic() < stop_at:
             started = time.perf_counter()
@@ -439,7 +441,7 @@ def _python_load(
                 ok = response.status < 400
             except (OSError, http.client.HTTPException):
                 conn.close()
-                conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=10)
+                conn = http.client.HTTPConnection(host, parsed.port, timeout=10)
                 ok = False
             if ok:
                 mine.append((time.perf_counter() - started) * 1000)

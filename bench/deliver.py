@@ -37,6 +37,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -127,7 +128,7 @@ class Stack:
 # --- The receivers (separate processes, so they never share the bench's GIL) ------------------
 
 
-def receiver_main(port: int, mode: str, events: multiprocessing.Queue, count) -> None:  # type: ignore[no-untyped-def]
+def receiver_main(port: int, mode: str, events: multiprocessing.Queue, count: Any) -> None:
     import http.server
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -166,7 +167,7 @@ def receiver_main(port: int, mode: str, events: multiprocessing.Queue, count) ->
 # --- Phases ----------------------------------------------------------------------------------
 
 
-def phase_throughput(receiver_port: int, deliveries: int, endpoints: int, count) -> dict:  # type: ignore[no-untyped-def]
+def phase_throughput(receiver_port: int, deliveries: int, endpoints: int, count: Any) -> dict:
     from django.utils import timezone as djtz
 
     from notifications.models import Delivery, DeliveryStatus
@@ -322,6 +323,7 @@ def freshness_legs(*, carrier_id: str, since: datetime) -> dict:
         for made, done in Delivery.objects.filter(
             created_at__gte=since, status=DeliveryStatus.DELIVERED, endpoint__url__contains="/fresh"
         ).values_list("created_at", "delivered_at")
+        if done is not None
     ]
     return {
         "ingest_leg_p50_s": round(percentile(ingest, 50), 3),

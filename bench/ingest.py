@@ -38,6 +38,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -402,7 +403,7 @@ def main() -> None:
         env=env,
         start_new_session=True,
     )
-    results: dict[str, object] = {}
+    results: dict[str, Any] = {}
     try:
         wait_for_port(port)
         url = f"http://127.0.0.1:{port}/carriers/{PUSH_CARRIER}/webhook"

@@ -62,7 +62,7 @@ from bench.common import (
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/gluey_bench_all"
 DEFAULT_BROKER = "redis://127.0.0.1:6379/11"
 
-FULL = {
+FULL: dict[str, Any] = {
     "record": [],
     "ingest": [],
     "deliver": [],
@@ -71,7 +71,7 @@ FULL = {
     "curve": [10_000, 100_000, 1_000_000],
     "curve_seconds": 6.0,
 }
-QUICK = {
+QUICK: dict[str, Any] = {
     "record": ["--events", "20000", "--items", "2000"],
     "ingest": ["--requests", "100", "--rate-seconds", "3", "--dispatch-items", "100000", "--dispatch-due", "1000"],
     "deliver": ["--deliveries", "1000", "--seconds", "5", "--shipments", "200", "--track-requests", "50"],
@@ -334,7 +334,7 @@ def stack_phase(*, database_url: str, broker_url: str, wrk: str | None, sizes: d
         static = next(iter(sorted((var_dir / "static").rglob("icon-yes.svg"))), None)
         static_url = f"http://127.0.0.1:{web}/static/{static.relative_to(var_dir / 'static')}" if static else None
         track_url = f"http://127.0.0.1:{web}/track"
-        track = {
+        track: dict[str, Any] = {
             "method": "POST",
             "body": json.dumps({"ids": track_ids}),
             "headers": {"Content-Type": "application/json", "x-key": key, "x-version": "v1"},

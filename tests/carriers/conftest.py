@@ -84,8 +84,8 @@ def _reset_broker_pools() -> None:
     from kombu import pools
 
     pools.reset()  # kombu keeps pools in a global registry; start a fresh one
-    celery_app._pool = None
-    celery_app.amqp._producer_pool = None
+    celery_app._pool = None  # type: ignore[attr-defined]  # private, not in celery-types
+    celery_app.amqp._producer_pool = None  # type: ignore[attr-defined]
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, cast
 
 from edi.model import StatusEvent
 
@@ -64,3 +64,8 @@ class Trickle(io.RawIOBase):
         out = self._data[self._pos : self._pos + n]
         self._pos += len(out)
         return out
+
+
+def trickle(data: bytes, step: int = 7) -> IO[bytes]:
+    """A Trickle, typed as the binary stream the readers declare they take."""
+    return cast(IO[bytes], Trickle(data, step))

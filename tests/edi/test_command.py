@@ -68,7 +68,7 @@ def _run(*args: str) -> str:
         ),
     ],
 )
-def test_inspect_prints_one_json_object_per_event(name: str, count: int, first: dict) -> None:  # type: ignore[type-arg]
+def test_inspect_prints_one_json_object_per_event(name: str, count: int, first: dict) -> None:
     lines = _run("inspect", str(FIXTURES / name)).splitlines()
     assert len(lines) == count
     assert json.loads(lines[0]) == first

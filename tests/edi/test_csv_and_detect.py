@@ -12,7 +12,7 @@ from edi import detect
 from edi.csvfile import CsvProfile, iter_events, write_csv
 from edi.errors import EdiError
 from edi.model import Location, StatusEvent
-from tests.edi.helpers import FIXTURES, Trickle, event_dict, expected, fixture
+from tests.edi.helpers import FIXTURES, event_dict, expected, fixture, trickle
 
 
 def _mapping() -> CsvProfile:
@@ -33,7 +33,7 @@ def test_default_columns_and_iso_times() -> None:
     data = fixture("default_columns.csv")
     events = [event_dict(e) for e in iter_events(io.BytesIO(data))]
     assert events == expected("default_columns.expected.json")
-    assert [event_dict(e) for e in iter_events(Trickle(data, 3))] == events
+    assert [event_dict(e) for e in iter_events(trickle(data, 3))] == events
 
 
 def test_adapter_style_keyword_settings() -> None:
@@ -112,8 +112,8 @@ def test_detect_format(name: str, fmt: str) -> None:
 
 
 def test_detected_iter_events_reads_each_format_from_a_stream() -> None:
-    assert len(list(detect.iter_events(Trickle(fixture("x12_4010_two_groups.edi"), 5)))) == 9
-    assert len(list(detect.iter_events(Trickle(fixture("iftsta_d96a.edi"), 5)))) == 4
+    assert len(list(detect.iter_events(trickle(fixture("x12_4010_two_groups.edi"), 5)))) == 9
+    assert len(list(detect.iter_events(trickle(fixture("iftsta_d96a.edi"), 5)))) == 4
     mapping = json.loads((FIXTURES / "carrier_status_semicolon.mapping.json").read_text())
     assert len(list(detect.iter_events(io.BytesIO(fixture("carrier_status_semicolon.csv")), mapping))) == 3
     assert len(list(detect.iter_events(io.BytesIO(fixture("default_columns.csv"))))) == 3

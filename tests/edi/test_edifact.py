@@ -11,7 +11,7 @@ from edi.edifact.reader import iter_events, iter_transactions, validate
 from edi.edifact.writer import EdifactProfile, write_iftsta, write_iftsta_stream
 from edi.errors import EdiError
 from edi.model import Location, StatusEvent
-from tests.edi.helpers import Trickle, event_dict, expected, fixture
+from tests.edi.helpers import event_dict, expected, fixture, trickle
 
 GOLDEN = ["iftsta_d96a", "iftsta_d07b_cp1252"]
 
@@ -27,7 +27,7 @@ def test_golden_files_read_as_expected(name: str) -> None:
 def test_chunk_boundaries_change_nothing(name: str, step: int) -> None:
     data = fixture(f"{name}.edi")
     whole = [event_dict(e) for e in iter_events(io.BytesIO(data), "UTC")]
-    assert [event_dict(e) for e in iter_events(Trickle(data, step), "UTC")] == whole
+    assert [event_dict(e) for e in iter_events(trickle(data, step), "UTC")] == whole
 
 
 def test_release_character_escapes_are_undone() -> None:
@@ -90,7 +90,7 @@ def test_message_envelope_and_parties() -> None:
         (lambda d: d[: d.index(b"UNZ")], "interchange has no UNZ"),
     ],
 )
-def test_malformed_files_raise_one_precise_error(mutate, message: str) -> None:  # type: ignore[no-untyped-def]
+def test_malformed_files_raise_one_precise_error(mutate, message: str) -> None:
     data = mutate(fixture("iftsta_d96a.edi"))
     with pytest.raises(EdiError) as info:
         list(iter_events(io.BytesIO(data)))

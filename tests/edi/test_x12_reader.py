@@ -9,7 +9,7 @@ import pytest
 
 from edi.errors import EdiError
 from edi.x12.reader import iter_events, iter_transactions
-from tests.edi.helpers import Trickle, event_dict, expected, fixture
+from tests.edi.helpers import event_dict, expected, fixture, trickle
 
 GOLDEN = [
     ("x12_4010_two_groups", "America/Denver"),
@@ -31,7 +31,7 @@ def test_chunk_boundaries_anywhere_change_nothing(name: str, zone: str) -> None:
     data = fixture(f"{name}.edi")
     whole = [event_dict(e) for e in iter_events(io.BytesIO(data), zone)]
     for step in (1, 7, 64):
-        assert [event_dict(e) for e in iter_events(Trickle(data, step), zone)] == whole
+        assert [event_dict(e) for e in iter_events(trickle(data, step), zone)] == whole
 
 
 def test_two_groups_several_sets_and_loops() -> None:
@@ -142,7 +142,7 @@ def test_other_transaction_sets_are_skipped() -> None:
         (lambda d: d[: d.index(b"IEA")], "interchange has no IEA trailer"),
     ],
 )
-def test_malformed_files_raise_one_precise_error(mutate, message: str) -> None:  # type: ignore[no-untyped-def]
+def test_malformed_files_raise_one_precise_error(mutate, message: str) -> None:
     with pytest.raises(EdiError) as info:
         list(iter_events(io.BytesIO(mutate(fixture("x12_4010_two_groups.edi"))), "UTC"))
     assert message in str(info.value)

@@ -82,7 +82,7 @@ def database_url() -> str:
     return f"postgres://{user}{password}@{host}:{port}/{db['NAME']}"
 
 
-def admin_connection(dbname: str | None = None):  # type: ignore[no-untyped-def]
+def admin_connection(dbname: str | None = None):
     """A psycopg2 connection of our own (autocommit), to the test database or another one."""
     import psycopg2
     from django.db import connection
@@ -237,9 +237,10 @@ class PrivateRedis:
     """A redis-server of our own: no persistence, so a restart loses every queued message."""
 
     def __init__(self, workdir: Path) -> None:
-        self.binary = shutil.which("redis-server")
-        if self.binary is None:
+        binary = shutil.which("redis-server")
+        if binary is None:
             raise RuntimeError("redis-server is not installed")
+        self.binary = binary
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
@@ -301,8 +302,8 @@ def broker_switched(url: str) -> Iterator[None]:
 
     def reset() -> None:
         # Forget the pools, never close them: kombu keeps one per broker URL for the whole process.
-        app._pool = None
-        app.amqp._producer_pool = None
+        app._pool = None  # type: ignore[attr-defined]  # private, not in celery-types
+        app.amqp._producer_pool = None  # type: ignore[attr-defined]
 
     # broker_url itself loses to the CELERY_BROKER_URL environment variable; the
     # read and write URLs take precedence over both.
@@ -324,7 +325,7 @@ def purge_queues(*queues: str) -> None:
         channel = conn.default_channel
         for queue in queues:
             with contextlib.suppress(Exception):
-                channel.queue_purge(queue)
+                channel.queue_purge(queue)  # type: ignore[attr-defined]  # every kombu channel has it; StdChannel omits it
 
 
 # --- Workers ---------------------------------------------------------------------------------
@@ -392,7 +393,7 @@ class Worker:
 
     def start(self, timeout: float = 45) -> Worker:
         self.lines = []
-        self.process = subprocess.Popen(
+        self.process = process = subprocess.Popen(
             self.argv,
             cwd=ROOT,
             env=self.env,
@@ -405,7 +406,7 @@ class Worker:
         self._reader = threading.Thread(target=self._read, args=(self.process,), daemon=True)
         self._reader.start()
         try:
-            wait_until(lambda: self.ready or self.process.poll() is not None, timeout, "the worker to be ready")
+            wait_until(lambda: self.ready or process.poll() is not None, timeout, "the worker to be ready")
         except DeadlineExceeded:
             self.kill9()
             raise DeadlineExceeded(f"worker not ready after {timeout} s:\n{self.output()}") from None

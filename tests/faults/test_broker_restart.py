@@ -48,7 +48,7 @@ def private_redis(tmp_path, taxonomy):
     redis.kill()
 
 
-def record(carrier, minutes: list[int]) -> None:  # type: ignore[no-untyped-def]
+def record(carrier, minutes: list[int]) -> None:
     events_record(
         carrier=carrier,
         channel="webhook",

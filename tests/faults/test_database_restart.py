@@ -58,7 +58,7 @@ def body(n: int) -> bytes:
     ).encode()
 
 
-def post_until_acknowledged(client: Client, carrier, data: bytes, deadline: float) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+def post_until_acknowledged(client: Client, carrier, data: bytes, deadline: float) -> tuple[int, int]:
     """Post like a carrier: again and again until the body is acknowledged. Returns (status, failures)."""
     failures = 0
     while True:
@@ -105,7 +105,7 @@ def test_postgres_restart_during_ingest_loses_and_doubles_nothing(real_stack, wo
             outage = database_outage()
             outage_kind = outage.__enter__()
 
-            def end_outage(outage=outage) -> None:  # type: ignore[no-untyped-def]
+            def end_outage(outage=outage) -> None:
                 time.sleep(2.0)
                 outage.__exit__(None, None, None)
                 ended.set()

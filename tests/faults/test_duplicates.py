@@ -67,7 +67,7 @@ def process_pending() -> None:
         inbound_message_process(message_id=pk)
 
 
-def delivered_events(receiver) -> list[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
+def delivered_events(receiver) -> list[tuple[str, str, str]]:
     return [
         (i["carrier_tracking_id"], i["event"]["codes"]["carrier"]["code"], i["event"]["event_time"]["carrier_utc"])
         for r in receiver.requests

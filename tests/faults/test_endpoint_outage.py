@@ -51,7 +51,7 @@ def acme_two_endpoints(receiver, second_receiver, loopback_allowed):
     return carrier, acme, key, down, up
 
 
-def events_in(requests) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+def events_in(requests) -> list[tuple[str, str]]:
     out = []
     for request in requests:
         for item in json.loads(request.body):

@@ -52,7 +52,7 @@ def lose_connection_around_rename(monkeypatch):
     state = {"when": None}
     real_rename = sftp.SftpSession.rename
 
-    def rename(self, source: str, target: str) -> None:  # type: ignore[no-untyped-def]
+    def rename(self, source: str, target: str) -> None:
         when, state["when"] = state["when"], None
         if when == "before":
             self.transport.close()

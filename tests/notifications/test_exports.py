@@ -123,10 +123,10 @@ def read_back(fmt: str, content: bytes) -> list:
         from edi.edifact.reader import iter_events
 
         return list(iter_events(io.BytesIO(content)))
-    from edi.csvfile import iter_events
+    from edi import csvfile
     from notifications.services.exports import csv_profile
 
-    return list(iter_events(io.BytesIO(content), profile=csv_profile()))
+    return list(csvfile.iter_events(io.BytesIO(content), profile=csv_profile()))
 
 
 @pytest.fixture

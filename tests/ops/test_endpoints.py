@@ -9,6 +9,7 @@ import pytest
 from django.core.cache import cache
 from django.test import override_settings
 from django.utils import timezone
+from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 from carriers.models import Carrier
@@ -109,7 +110,7 @@ def metrics_token(settings):
     settings.METRICS_TOKEN = SCRAPER_TOKEN
 
 
-def metrics(client) -> dict[str, list]:
+def metrics(client) -> dict[str, Metric]:
     response = client.get("/metrics", headers={"Authorization": f"Bearer {SCRAPER_TOKEN}"})
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/plain")

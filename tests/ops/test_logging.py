@@ -37,7 +37,7 @@ def json_log():
     def records() -> list[dict]:
         return [json.loads(line) for line in stream.getvalue().splitlines()]
 
-    logger.records = records  # type: ignore[attr-defined]
+    logger.records = records
     yield logger
     logger.removeHandler(handler)
 

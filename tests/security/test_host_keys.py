@@ -32,11 +32,11 @@ def auth_attempts(monkeypatch):
     seen: list[tuple[str, str]] = []
     password, publickey = sftp_server._Auth.check_auth_password, sftp_server._Auth.check_auth_publickey
 
-    def check_password(self, username, secret):  # type: ignore[no-untyped-def]
+    def check_password(self, username, secret):
         seen.append((username, "password"))
         return password(self, username, secret)
 
-    def check_publickey(self, username, key):  # type: ignore[no-untyped-def]
+    def check_publickey(self, username, key):
         seen.append((username, "publickey"))
         return publickey(self, username, key)
 
@@ -65,7 +65,7 @@ def rsa_only_server(tmp_path) -> SftpServer:
     return SftpServer(tmp_path / "rsa", password="pw", host_key=paramiko.RSAKey.generate(2048)).start()
 
 
-def carrier_at(server: SftpServer, pinned: str):  # type: ignore[no-untyped-def]
+def carrier_at(server: SftpServer, pinned: str):
     return make_carrier(
         "filer",
         host="127.0.0.1",
@@ -117,7 +117,7 @@ def test_fetch_accepts_the_second_pinned_key_of_a_rotation(genuine, auth_attempt
     assert auth_attempts == [("gluey", "password")]
 
 
-def destination_at(server: SftpServer, customer, pinned: str) -> SftpDestination:  # type: ignore[no-untyped-def]
+def destination_at(server: SftpServer, customer, pinned: str) -> SftpDestination:
     return SftpDestination.objects.create(
         customer=customer,
         name="acme-sftp",

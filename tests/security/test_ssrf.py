@@ -47,7 +47,7 @@ def fake_dns(monkeypatch):
     answers: dict[str, list[str]] = {}
     real = http._resolve
 
-    def resolve(host: str, port: int):  # type: ignore[no-untyped-def]
+    def resolve(host: str, port: int):
         if host in answers:
             return [(socket.AF_INET6 if ":" in a else socket.AF_INET, (a, port)) for a in answers[host]]
         return real(host, port)
