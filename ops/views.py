@@ -7,7 +7,7 @@ enforced by ``admin.site.admin_view`` where the views are mounted.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin, messages
@@ -161,7 +161,8 @@ class ReplayForm(forms.Form):
     until = forms.DateTimeField(required=False, help_text="UTC; empty = up to now")
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if data.get("since") and data.get("until") and data["until"] <= data["since"]:
             raise forms.ValidationError("'until' must be after 'since'.")
         return data
@@ -217,12 +218,12 @@ def endpoint_test_event(request: HttpRequest, endpoint_id: int) -> HttpResponse:
 
 
 class CarrierChoiceForm(forms.Form):
-    carrier = forms.ModelChoiceField(queryset=None, empty_label=None)
+    carrier: forms.ModelChoiceField[Any] = forms.ModelChoiceField(queryset=None, empty_label=None)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
 
         super().__init__(*args, **kwargs)
-        self.fields["carrier"].queryset = Carrier.objects.order_by("id")
+        cast(forms.ModelChoiceField, self.fields["carrier"]).queryset = Carrier.objects.order_by("id")
 
 
 class MappingImportForm(CarrierChoiceForm):

@@ -288,9 +288,7 @@ def poll_dispatch(
             batches = _batches(ids, batch_size)
             if enqueue is None:
                 # robust: if the broker is down the items' lease expires and they are taken again.
-                transaction.on_commit(
-                    lambda carrier_id=carrier.pk, batches=batches: _publish_batches(carrier_id, batches), robust=True
-                )
+                transaction.on_commit(partial(_publish_batches, carrier.pk, batches), robust=True)
             else:
                 for batch in batches:
                     transaction.on_commit(partial(enqueue, carrier.pk, batch))

@@ -147,7 +147,11 @@ def mapping_rows_validate(*, rows: Sequence[MappingRow]) -> dict[tuple[str, str,
 
 
 def code_mappings_import(
-    *, carrier_id: str, rows: Sequence[MappingRow], reharmonise: bool = True, progress=None
+    *,
+    carrier_id: str,
+    rows: Sequence[MappingRow],
+    reharmonise: bool = True,
+    progress: Callable[[Iterable[int], int], Iterable[int]] | None = None,
 ) -> dict[str, int]:
     """Validate every row first (all or nothing), then upsert and re-harmonise.
 

@@ -65,16 +65,16 @@ def _same(a: str, b: str) -> bool:
 
 
 def _refers_to(shipment: dict[str, Any], number: str) -> bool:
-    details = shipment.get("details") if isinstance(shipment.get("details"), dict) else {}
-    pieces = details.get("pieceIds") if isinstance(details.get("pieceIds"), list) else []
+    details = value if isinstance(value := shipment.get("details"), dict) else {}
+    pieces = value if isinstance(value := details.get("pieceIds"), list) else []
     if any(isinstance(p, str) and _same(p, number) for p in pieces):
         return True
-    references = details.get("references") if isinstance(details.get("references"), list) else []
+    references = value if isinstance(value := details.get("references"), list) else []
     return any(isinstance(r, dict) and _same(str(r.get("number") or ""), number) for r in references)
 
 
 def _status_time(shipment: dict[str, Any]) -> str:
-    status = shipment.get("status") if isinstance(shipment.get("status"), dict) else {}
+    status = value if isinstance(value := shipment.get("status"), dict) else {}
     return str(status.get("timestamp") or "")
 
 

@@ -39,7 +39,7 @@ def tracking_info(number: str, hints: Mapping[str, str]) -> dict[str, Any]:
 
 
 def _unique_id(result: dict[str, Any]) -> str:
-    info = result.get("trackingNumberInfo") if isinstance(result.get("trackingNumberInfo"), dict) else {}
+    info = value if isinstance(value := result.get("trackingNumberInfo"), dict) else {}
     return str(info.get("trackingNumberUniqueId") or "")
 
 

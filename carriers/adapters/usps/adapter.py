@@ -120,7 +120,8 @@ class UspsAdapter(Adapter):
             headers={"Accept": "application/json"},
             ok=(400, 404),
         )
-        invalid, refused = {}, {}
+        invalid: dict[str, str] = {}
+        refused: dict[str, str] = {}
         if response.status_code in (400, 404):
             error = as_dict(
                 as_dict(load_json(response.content or b"{}", "USPS error"), "USPS error").get("error"), "error"
