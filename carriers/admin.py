@@ -117,7 +117,7 @@ class CarrierForm(forms.ModelForm):
 
 
 # What each section means while the adapter is still being chosen (a saved carrier hides what it does not use).
-ADD_NOTES = {
+ADD_NOTES: dict[object, object] = {
     "Webhook": "Only for adapters that receive webhooks (generic_json, ups). Leave the secret empty to "
     "generate one; it is shown once after saving, with the URL to give the carrier.",
     "Polling": "Only for adapters that poll an API (dhl, fedex, ups, usps); the defaults suit the others and "

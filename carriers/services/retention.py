@@ -31,7 +31,7 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Model, Q, QuerySet
 from django.utils import timezone
 
 from carriers.models import InboundMessage, InboundStatus, SftpFile, SftpFileStatus
@@ -74,14 +74,14 @@ def _policies(now: datetime) -> dict[str, QuerySet[Any]]:
 
 
 def _purge(queryset: QuerySet[Any], chunk: int) -> int:
-    model = queryset.model
+    model: type[Model] = queryset.model
     total = 0
     while True:
         ids = list(queryset.order_by("pk").values_list("pk", flat=True)[:chunk])
         if not ids:
             return total
         with transaction.atomic():
-            total += model.objects.filter(pk__in=ids).delete()[1].get(model._meta.label, 0)
+            total += model._default_manager.filter(pk__in=ids).delete()[1].get(model._meta.label, 0)
         if len(ids) < chunk:
             return total
 

@@ -45,7 +45,7 @@ def staff(db):
     return get_user_model().objects.create_superuser("ops", "ops@example.com", PASSWORD)
 
 
-def login(client: Client, password: str):  # type: ignore[no-untyped-def]
+def login(client: Client, password: str):
     return client.post("/admin/login/?next=/admin/", {"username": "ops", "password": password, "next": "/admin/"})
 
 
@@ -117,7 +117,7 @@ class _Scripts(HTMLParser):
             self.inline.append(data.strip()[:80])
 
 
-def csp_directives(response) -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
+def csp_directives(response) -> dict[str, list[str]]:
     header = response.get("Content-Security-Policy", "")
     assert header, f"no Content-Security-Policy on {response.request['PATH_INFO']}"
     return {part.split()[0]: part.split()[1:] for part in header.split(";") if part.strip()}

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
@@ -74,7 +75,7 @@ class APIKeyRateThrottle(BaseThrottle):
     """
 
     scope = "api_key"
-    THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
+    THROTTLE_RATES: dict[str, Any] = api_settings.DEFAULT_THROTTLE_RATES
 
     def allow_request(self, request: Request, view: APIView) -> bool:
         prefix = getattr(getattr(request.user, "api_key", None), "prefix", None)
