@@ -119,7 +119,9 @@ def main() -> None:
     single_times.sort()
     single_ms = 1000 * sum(single_times) / len(single_times)
     single_p50 = 1000 * single_times[len(single_times) // 2]
-    print(f"events_record, 1 event per call: {single_ms:.2f} ms mean, {single_p50:.2f} ms p50 = {1000 / single_ms:,.0f} calls/s")
+    print(
+        f"events_record, 1 event per call: {single_ms:.2f} ms mean, {single_p50:.2f} ms p50 = {1000 / single_ms:,.0f} calls/s"
+    )
 
     # Ceiling: the same rows, straight into a scratch copy of the table.
     table = TrackingEvent._meta.db_table

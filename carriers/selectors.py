@@ -12,8 +12,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from django.db.models import Count, Min, Q, QuerySet
 
@@ -64,7 +66,7 @@ def carrier_api_states(*, now: datetime) -> list[CarrierApiState]:
     states = []
     for carrier in carriers:
         hour, day = quota_usage(carrier=carrier, now=now)
-        row = counts.get(carrier.pk, {})
+        carrier_counts: Mapping[str, Any] = counts.get(carrier.pk, {})
         states.append(
             CarrierApiState(
                 carrier_id=carrier.pk,
@@ -77,10 +79,10 @@ def carrier_api_states(*, now: datetime) -> list[CarrierApiState]:
                 alert=carrier.poll_alert,
                 alert_at=carrier.poll_alert_at,
                 backoff_until=carrier.backoff_until if carrier.backoff_until and carrier.backoff_until > now else None,
-                isolated=row.get("isolated", 0),
-                flagged=row.get("flagged", 0),
+                isolated=carrier_counts.get("isolated", 0),
+                flagged=carrier_counts.get("flagged", 0),
                 subscriptions=subscriptions.get(carrier.pk, {}),
-                next_subscription_expiry=row.get("next_expiry"),
+                next_subscription_expiry=carrier_counts.get("next_expiry"),
             )
         )
     return states

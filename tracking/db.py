@@ -171,7 +171,7 @@ def _tracked_items_lock_sqlite(
     with connection.cursor() as cursor:
         for start in range(0, len(tracking_ids), CHUNK):
             chunk = tracking_ids[start : start + CHUNK]
-            params: list[object] = []
+            params: list[Any] = []
             for tracking_id in chunk:
                 params.extend((carrier_id, tracking_id, created, expires))
             cursor.execute(
@@ -185,7 +185,7 @@ def _tracked_items_lock_sqlite(
     return {tid: (pk, status_at) for tid, pk, status_at in qs.values_list("tracking_id", "id", "status_at")}
 
 
-def _row_values(r: dict[str, object], adapt_dt: Any) -> tuple[object, ...]:
+def _row_values(r: dict[str, object], adapt_dt: Any) -> tuple[Any, ...]:
     return (
         r["tracked_item_id"],
         r["carrier_id"],
@@ -249,7 +249,7 @@ def unmapped_codes_add(*, carrier_id: str, counts: dict[tuple[str, str], tuple[i
     """Add to the unmapped-code counters: (code, sub-code) → (count, example text)."""
     table = _table(UnmappedCode)
     stamp = connection.ops.adapt_datetimefield_value(now)
-    params: list[object] = []
+    params: list[Any] = []
     for (code, sub), (count, text) in counts.items():
         params.extend([carrier_id, code, sub, text[:500], stamp, stamp, count])
     values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(counts))
@@ -274,7 +274,7 @@ def tracked_items_set_state(*, events: Sequence[TrackingEvent], now: datetime) -
         for start in range(0, len(events), CHUNK):
             chunk = events[start : start + CHUNK]
             if _postgres():
-                columns = [
+                columns: list[list[Any]] = [
                     [e.tracked_item_id for e in chunk],
                     [e.id for e in chunk],
                     [e.milestone for e in chunk],
@@ -290,7 +290,7 @@ def tracked_items_set_state(*, events: Sequence[TrackingEvent], now: datetime) -
                     [stamp, *(pg_array(c, k) for c, k in zip(columns, kinds))],
                 )
             else:
-                params: list[object] = []
+                params: list[Any] = []
                 for e in chunk:
                     params.extend(
                         (

@@ -26,6 +26,7 @@ share these functions.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -257,9 +258,9 @@ def lane_models_fit(samples: Iterable[TransitSample], *, min_samples: int) -> di
 
 @dataclass(frozen=True)
 class Prediction:
-    date: date
-    earliest: date
-    latest: date
+    date: dt.date  # the module's name: the field shadows ``date`` in this class body
+    earliest: dt.date
+    latest: dt.date
     confidence: float
     lane: str
     level: str

@@ -75,7 +75,7 @@ def run_day(
         now = start + timedelta(minutes=minute)
         queued: list[list[int]] = []
         with capture(execute=True):  # the dispatcher queues batches after its transaction commits
-            poll_dispatch(now=now, enqueue=lambda _c, ids, queued=queued: queued.append(ids))
+            poll_dispatch(now=now, enqueue=lambda _c, ids: queued.append(ids))  # noqa: B023 - called in this iteration
         due = [w for w in waiting if w[0] <= now + timedelta(seconds=59)]
         waiting = [w for w in waiting if w not in due]
         batches = [(now, ids) for ids in queued] + due

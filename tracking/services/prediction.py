@@ -127,9 +127,9 @@ class _Row:
     code: str
     occurred_at: datetime
     utc_offset_minutes: int
-    location: dict
+    location: dict[str, Any]
     eta: datetime | None
-    carrier_meta: list
+    carrier_meta: list[Any]
 
 
 def transit_samples(*, since: datetime, until: datetime | None = None) -> list[TransitSample]:
