@@ -116,10 +116,14 @@ class CarrierForm(forms.ModelForm):
         return carrier
 
 
+QUOTA_SECTION = "Quota (empty: the carrier's documented default)"
+
 # What each section means while the adapter is still being chosen (a saved carrier hides what it does not use).
 ADD_NOTES: dict[object, object] = {
     "Webhook": "Only for adapters that receive webhooks (generic_json, ups). Leave the secret empty to "
     "generate one; it is shown once after saving, with the URL to give the carrier.",
+    QUOTA_SECTION: "Every call counts, token requests too. Leave a figure empty to keep the carrier's documented "
+    "default (README, 'Carrier APIs'); set one when your plan differs.",
     "Polling": "Only for adapters that poll an API (dhl, fedex, ups, usps); the defaults suit the others and "
     "are ignored by them. The batch size is capped at what the adapter sends per request.",
 }
@@ -140,7 +144,17 @@ def _task_times(task: PeriodicTask | None) -> tuple[datetime | None, datetime | 
 @admin.register(Carrier)
 class CarrierAdmin(admin.ModelAdmin):
     form = CarrierForm
-    list_display = ["id", "name", "adapter", "enabled", "channels", "fetch_schedule", "backoff_state", "updated_at"]
+    list_display = [
+        "id",
+        "name",
+        "adapter",
+        "enabled",
+        "channels",
+        "fetch_schedule",
+        "backoff_state",
+        "api_budget",
+        "updated_at",
+    ]
     list_filter = ["adapter", "enabled"]
     search_fields = ["id", "name"]
     readonly_fields = [
@@ -149,6 +163,7 @@ class CarrierAdmin(admin.ModelAdmin):
         "channels",
         "schedules",
         "backoff_state",
+        "api_budget",
         "last_error",
         "last_error_at",
     ]
@@ -166,7 +181,7 @@ class CarrierAdmin(admin.ModelAdmin):
         ),
         ("Polling", {"fields": ["poll_interval_minutes", "poll_batch_size"]}),
         (
-            "Quota (empty: the carrier's documented default)",
+            QUOTA_SECTION,
             {
                 "fields": [
                     "quota_per_second",
@@ -195,7 +210,7 @@ class CarrierAdmin(admin.ModelAdmin):
         except UnknownAdapter:
             return self.fieldsets
         hidden = {"Webhook"} - ({"Webhook"} if "webhook" in offered else set())
-        hidden |= {"Polling"} - ({"Polling"} if "poll" in offered else set())
+        hidden |= {"Polling", QUOTA_SECTION} - ({"Polling", QUOTA_SECTION} if "poll" in offered else set())
         return [(title, options) for title, options in self.fieldsets if title not in hidden]
 
     def save_model(self, request: HttpRequest, obj: Carrier, form: Any, change: bool) -> None:
@@ -263,6 +278,12 @@ class CarrierAdmin(admin.ModelAdmin):
         if obj.backoff_until and obj.backoff_until > timezone.now():
             return f"paused until {obj.backoff_until:%Y-%m-%d %H:%M:%S} ({obj.poll_failures} failure(s))"
         return "—" if not obj.poll_failures else f"{obj.poll_failures} recent failure(s)"
+
+    @admin.display(description="API budget")
+    def api_budget(self, obj: Carrier) -> str:
+        """The alert (credentials refused…) first, then the budget warning; empty when all is well."""
+        notes = [note for note in (obj.poll_alert, obj.quota_warning) if note]
+        return " — ".join(notes) or "—"
 
     # The sFTP test page is the ops console's: linked by URL name (ops:carrier-sftp-test), never imported.
     actions = ["reharmonise", "test_sftp"]

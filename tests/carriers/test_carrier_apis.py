@@ -587,3 +587,26 @@ def test_track_alert_v1_subscription_sends_our_url_and_credential(acme, settings
         "credentialType": "Bearer",
         "credential": carrier.webhook_secret,
     }
+
+
+# --- What ops see ------------------------------------------------------------------------
+
+
+def test_ops_see_the_budget_warning_and_poll_an_isolated_number_again(admin_client, acme):
+    carrier = make_carrier("dhl", adapter="dhl", base_url=DHL, api_key="k")
+    Carrier.objects.filter(pk=carrier.pk).update(
+        quota_warning="30 numbers want about 2880 calls a day, the budget allows 250"
+    )
+    listing = admin_client.get("/admin/carriers/carrier/")
+    assert "the budget allows 250" in listing.content.decode()
+    item = register(acme, carrier, "00340434161094042557")
+    ItemState.objects.create(
+        tracked_item=item, carrier=carrier, isolated_at=timezone.now(), request_failures=5, last_failure="400"
+    )
+    TrackedItem.objects.filter(pk=item.pk).update(next_check_at=None)
+    isolated = admin_client.get("/admin/carriers/itemstate/?isolated=yes")
+    assert "00340434161094042557" in isolated.content.decode()
+    admin_client.post("/admin/carriers/itemstate/", {"action": "release", "_selected_action": [item.pk]}, follow=True)
+    state = ItemState.objects.get(tracked_item=item)
+    assert state.isolated_at is None and state.request_failures == 0
+    assert TrackedItem.objects.get(pk=item.pk).next_check_at is not None
