@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 
+from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -26,8 +27,8 @@ log = logging.getLogger(__name__)
 
 # Carriers are looked up on every webhook; keep them a few seconds per process.
 # A save in this process clears the entry at once (carriers.receivers); other
-# processes see a change within CARRIER_CACHE_SECONDS.
-CARRIER_CACHE_SECONDS = 5.0
+# processes see a change within CARRIER_CACHE_SECONDS (a setting).
+CARRIER_CACHE_SECONDS = settings.CARRIER_CACHE_SECONDS
 _carriers: dict[str, tuple[float, Carrier]] = {}
 
 

@@ -7,6 +7,7 @@ cannot be used, so a typo fails at start-up instead of at 3 a.m.
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 from collections.abc import Mapping
 
@@ -51,6 +52,37 @@ def env_int(name: str, default: int, *, minimum: int | None = None, environ: Map
     if minimum is not None and value < minimum:
         raise ImproperlyConfigured(f"{name} must be at least {minimum}, got {value}")
     return value
+
+
+def env_float(
+    name: str, default: float, *, minimum: float | None = None, environ: Mapping[str, str] | None = None
+) -> float:
+    environ = os.environ if environ is None else environ
+    raw = environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, got {raw!r}") from None
+    if not math.isfinite(value):
+        raise ImproperlyConfigured(f"{name} must be a finite number, got {raw!r}")
+    if minimum is not None and value < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum:g}, got {value:g}")
+    return value
+
+
+def env_floats(
+    name: str, default: tuple[float, ...], *, minimum: float | None = None, environ: Mapping[str, str] | None = None
+) -> tuple[float, ...]:
+    """Comma-separated numbers (e.g. a retry schedule in seconds); each is checked like ``env_float``."""
+    environ = os.environ if environ is None else environ
+    if environ.get(name) is None:
+        return tuple(default)
+    return tuple(
+        env_float(f"{name}[{i}]", 0.0, minimum=minimum, environ={f"{name}[{i}]": item})
+        for i, item in enumerate(env_list(name, [], environ=environ))
+    )
 
 
 def env_list(name: str, default: list[str], *, environ: Mapping[str, str] | None = None) -> list[str]:

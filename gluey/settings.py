@@ -18,7 +18,7 @@ from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
-from gluey.env import env_bool, env_fernet_keys, env_int, env_list, env_networks, env_str
+from gluey.env import env_bool, env_fernet_keys, env_float, env_floats, env_int, env_list, env_networks, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("GLUEY_VAR_DIR", str(BASE_DIR / "var")))
@@ -322,3 +322,56 @@ PREDICTION_HISTORY_DAYS = env_int("PREDICTION_HISTORY_DAYS", 180, minimum=7)
 # and relearnt this often by the beat task.
 PREDICTION_REFRESH_MINUTES = env_int("PREDICTION_REFRESH_MINUTES", 60, minimum=1)
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+# /healthz fails when beat's heartbeat (written every minute) is older than this.
+HEALTHZ_BEAT_MAX_AGE_SECONDS = env_float("HEALTHZ_BEAT_MAX_AGE_SECONDS", 180.0, minimum=1)
+
+# --- Carriers: webhooks, polling, sFTP fetch ------------------------------------
+# Webhook views keep a carrier's row this long per process (a save elsewhere shows after it).
+CARRIER_CACHE_SECONDS = env_float("CARRIER_CACHE_SECONDS", 5.0, minimum=0)
+# How long a taken item stays reserved for its poll task; a lost task frees it after this.
+POLL_LEASE_SECONDS = env_int("POLL_LEASE_SECONDS", 10 * 60, minimum=1)
+# Longest gap between two checks of a quiet tracked item; when a carrier's daily budget is short, of any item.
+POLL_MAX_INTERVAL_SECONDS = env_int("POLL_MAX_INTERVAL_SECONDS", 12 * 3600, minimum=60)
+POLL_MAX_STRETCHED_INTERVAL_SECONDS = env_int("POLL_MAX_STRETCHED_INTERVAL_SECONDS", 24 * 3600, minimum=60)
+# Share of a carrier's daily request budget the polling cadence plans for; the rest absorbs retries and new numbers.
+POLL_BUDGET_HEADROOM = env_float("POLL_BUDGET_HEADROOM", 0.9, minimum=0.05)
+# Back-off for a carrier whose API keeps failing without a Retry-After: doubles from BASE up to MAX.
+POLL_BACKOFF_BASE_SECONDS = env_int("POLL_BACKOFF_BASE_SECONDS", 60, minimum=1)
+POLL_BACKOFF_MAX_SECONDS = env_int("POLL_BACKOFF_MAX_SECONDS", 3600, minimum=1)
+# Pause after credential or request errors, which retrying will not fix.
+POLL_PERMANENT_BACKOFF_SECONDS = env_int("POLL_PERMANENT_BACKOFF_SECONDS", 15 * 60, minimum=1)
+# One carrier's sFTP fetch holds its lock this long (renewed per file).
+SFTP_FETCH_LOCK_SECONDS = env_int("SFTP_FETCH_LOCK_SECONDS", 6 * 60, minimum=10)
+# Defaults for carriers whose sFTP config does not set max_file_bytes / stable_seconds.
+SFTP_MAX_FILE_BYTES = env_int("SFTP_MAX_FILE_BYTES", 50 * 1024 * 1024, minimum=1)
+SFTP_STABLE_SECONDS = env_float("SFTP_STABLE_SECONDS", 2.0, minimum=0)
+
+# --- Notifications: webhook deliveries and sFTP exports --------------------------
+# Retry delays in seconds after each failed attempt (10 s … 6 h), then every WEBHOOK_RETRY_EVERY.
+WEBHOOK_RETRY_SCHEDULE = env_floats(
+    "WEBHOOK_RETRY_SCHEDULE", (10, 30, 60, 300, 600, 1800, 3600, 3 * 3600, 6 * 3600), minimum=0
+)
+WEBHOOK_RETRY_EVERY = env_float("WEBHOOK_RETRY_EVERY", 12 * 3600, minimum=1)
+# Each retry delay is spread by up to this fraction either way.
+WEBHOOK_RETRY_JITTER = env_float("WEBHOOK_RETRY_JITTER", 0.2, minimum=0)
+# A delivery is dead-lettered when it has failed for this long (seconds).
+WEBHOOK_MAX_AGE = env_float("WEBHOOK_MAX_AGE", 24 * 3600, minimum=1)
+# A receiver's Retry-After is honoured up to this many seconds.
+WEBHOOK_RETRY_AFTER_MAX = env_float("WEBHOOK_RETRY_AFTER_MAX", 12 * 3600, minimum=0)
+WEBHOOK_CONNECT_TIMEOUT = env_float("WEBHOOK_CONNECT_TIMEOUT", 5.0, minimum=0.1)
+WEBHOOK_TOTAL_TIMEOUT = env_float("WEBHOOK_TOTAL_TIMEOUT", 30.0, minimum=0.1)
+# An endpoint's sender lease; 0 means 2 × WEBHOOK_TOTAL_TIMEOUT + 60.
+WEBHOOK_LEASE_SECONDS = env_float("WEBHOOK_LEASE_SECONDS", 0.0, minimum=0)
+WEBHOOK_EVENTS_PER_DELIVERY = env_int("WEBHOOK_EVENTS_PER_DELIVERY", 100, minimum=1)
+# Deliveries / wall seconds one task spends on one endpoint before handing the worker back.
+WEBHOOK_DRAIN_BATCH = env_int("WEBHOOK_DRAIN_BATCH", 200, minimum=1)
+WEBHOOK_DRAIN_SECONDS = env_float("WEBHOOK_DRAIN_SECONDS", 60.0, minimum=1)
+# Retries further out than this wait for the sweeper instead of a broker countdown.
+WEBHOOK_COUNTDOWN_MAX = env_float("WEBHOOK_COUNTDOWN_MAX", 300.0, minimum=0)
+# Days delivered and dead-lettered deliveries are kept.
+WEBHOOK_RETENTION_DAYS = env_int("WEBHOOK_RETENTION_DAYS", 90, minimum=1)
+# How long the previous signing secret still signs after a rotation (seconds).
+WEBHOOK_SECRET_ROTATION_OVERLAP = env_float("WEBHOOK_SECRET_ROTATION_OVERLAP", 24 * 3600, minimum=0)
+# Events in one export file (a bigger backlog goes out as several), and an export run's lock.
+EXPORT_MAX_EVENTS = env_int("EXPORT_MAX_EVENTS", 10_000, minimum=1)
+EXPORT_LEASE_SECONDS = env_float("EXPORT_LEASE_SECONDS", 600.0, minimum=10)

@@ -49,18 +49,15 @@ from tracking.services.scheduling import (
 
 log = logging.getLogger(__name__)
 
-# How long a taken item stays reserved for its poll task; a lost task frees it after this.
-LEASE = timedelta(minutes=10)
+# Tunables (declared with their environment variables in gluey/settings.py).
+LEASE = timedelta(seconds=settings.POLL_LEASE_SECONDS)
 # Longest gap between two checks of a quiet item (and of any item when the budget is short).
-MAX_INTERVAL = timedelta(hours=12)
-MAX_STRETCHED_INTERVAL = timedelta(hours=24)
-# Back-off for a carrier whose API keeps failing without a Retry-After.
-BACKOFF_BASE = timedelta(minutes=1)
-BACKOFF_MAX = timedelta(hours=1)
-# After credentials or request errors (which retrying will not fix) wait this long.
-PERMANENT_BACKOFF = timedelta(minutes=15)
-# Share of a carrier's daily budget the cadence plans for; the rest absorbs retries and new numbers.
-BUDGET_HEADROOM = 0.9
+MAX_INTERVAL = timedelta(seconds=settings.POLL_MAX_INTERVAL_SECONDS)
+MAX_STRETCHED_INTERVAL = timedelta(seconds=settings.POLL_MAX_STRETCHED_INTERVAL_SECONDS)
+BACKOFF_BASE = timedelta(seconds=settings.POLL_BACKOFF_BASE_SECONDS)
+BACKOFF_MAX = timedelta(seconds=settings.POLL_BACKOFF_MAX_SECONDS)
+PERMANENT_BACKOFF = timedelta(seconds=settings.POLL_PERMANENT_BACKOFF_SECONDS)
+BUDGET_HEADROOM = settings.POLL_BUDGET_HEADROOM
 # Shipment meta_data keys that tell a carrier which shipment a number is (README, "Carrier APIs").
 HINT_KEYS = ("service", "recipient_postal_code", "origin_country_code", "ship_date", "unique_id")
 # Delivered to a pick-up point or depot: keep checking until the receiver collects it.

@@ -27,6 +27,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -38,9 +39,10 @@ from gluey.sftp import RemoteFile, SftpConfig, SftpError, SftpSession, sftp_open
 
 log = logging.getLogger(__name__)
 
-LOCK_TTL = timedelta(minutes=6)
-DEFAULT_MAX_FILE_BYTES = 50 * 1024 * 1024
-DEFAULT_STABLE_SECONDS = 2.0
+# Tunables (declared with their environment variables in gluey/settings.py).
+LOCK_TTL = timedelta(seconds=settings.SFTP_FETCH_LOCK_SECONDS)
+DEFAULT_MAX_FILE_BYTES = settings.SFTP_MAX_FILE_BYTES
+DEFAULT_STABLE_SECONDS = settings.SFTP_STABLE_SECONDS
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from gluey.env import env_bool, env_fernet_keys, env_int, env_networks
+from gluey.env import env_bool, env_fernet_keys, env_float, env_floats, env_int, env_networks
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,6 +28,28 @@ def test_env_int_rejects_non_numbers_and_small_values():
         env_int("N", 3, environ={"N": "ten"})
     with pytest.raises(ImproperlyConfigured, match="at least 1"):
         env_int("N", 3, minimum=1, environ={"N": "0"})
+
+
+def test_env_float_and_floats_parse_and_reject():
+    assert env_float("F", 2.5, environ={}) == 2.5
+    assert env_float("F", 2.5, environ={"F": "0.75"}) == 0.75
+    with pytest.raises(ImproperlyConfigured, match="F must be a number, got 'soon'"):
+        env_float("F", 1.0, environ={"F": "soon"})
+    with pytest.raises(ImproperlyConfigured, match="F must be a finite number"):
+        env_float("F", 1.0, environ={"F": "nan"})
+    with pytest.raises(ImproperlyConfigured, match="at least 0"):
+        env_float("F", 1.0, minimum=0, environ={"F": "-1"})
+    assert env_floats("S", (1.0,), environ={}) == (1.0,)
+    assert env_floats("S", (1.0,), environ={"S": "10, 30,60"}) == (10.0, 30.0, 60.0)
+    with pytest.raises(ImproperlyConfigured, match=re.escape("S[1] must be a number")):
+        env_floats("S", (1.0,), environ={"S": "10,later"})
+
+
+def test_every_environment_variable_is_documented_in_env_example():
+    read = set(re.findall(r'env_\w+\(\s*"([A-Z][A-Z0-9_]*)"', (ROOT / "gluey" / "settings.py").read_text()))
+    documented = set(re.findall(r"^#? ?([A-Z][A-Z0-9_]*)=", (ROOT / ".env.example").read_text(), flags=re.MULTILINE))
+    assert read, "no env_* calls found in gluey/settings.py"
+    assert read - documented == set(), "add these to .env.example with a one-line comment"
 
 
 def test_env_networks_parses_and_rejects():
@@ -62,6 +85,7 @@ def _django_check(env: dict[str, str]) -> subprocess.CompletedProcess:
         ({"DATABASE_URL": "nosuchdb://x"}, "DATABASE_URL"),
         ({"WEBHOOK_ALLOWED_NETWORKS": "10.0.0.0/33"}, "WEBHOOK_ALLOWED_NETWORKS"),
         ({"DEBUG": "perhaps"}, "DEBUG must be a boolean"),
+        ({"WEBHOOK_RETRY_SCHEDULE": "10,soon"}, "WEBHOOK_RETRY_SCHEDULE[1] must be a number"),
     ],
 )
 def test_bad_environment_stops_start_up(env, message, tmp_path):
