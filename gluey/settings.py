@@ -53,6 +53,8 @@ else:
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+# A refused CSRF check answers JSON outside the admin, never Django's HTML page.
+CSRF_FAILURE_VIEW = "tracking.api.exceptions.csrf_failure"
 # Private ranges outbound webhooks may reach; empty in production (public internet only).
 WEBHOOK_ALLOWED_NETWORKS = env_networks("WEBHOOK_ALLOWED_NETWORKS", [])
 
@@ -213,6 +215,18 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # 3.1 for the webhooks section (the outbound TrackingWebhookEvent).
+    "OAS_VERSION": "3.1.0",
+    "WEBHOOKS": ["tracking.api.schema.TRACKING_WEBHOOK"],
+    "ENUM_NAME_OVERRIDES": {
+        "LocationType": "tracking.types.LocationType",
+        "ParcelCondition": "tracking.types.ParcelCondition",
+        "ImageFormat": "tracking.types.ImageFormat",
+        "TrackingLevel": "tracking.models.TrackingLevel",
+        "GlueyMilestone": "tracking.api.serializers.MILESTONES",
+        "GlueyCode": "tracking.api.serializers.GLUEY_CODES",
+        "GlueySubCode": "tracking.api.serializers.GLUEY_SUB_CODES",
+    },
 }
 
 CACHES = {

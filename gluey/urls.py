@@ -12,8 +12,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("carriers.api_urls")),
     path("carriers/", include("carriers.urls")),
-    path("", include("tracking.api.urls")),
     path("", include("notifications.urls")),
+    # Last: it ends with the catch-all that answers every other path in JSON.
+    path("", include("tracking.api.urls")),
 ]
 
 # JSON {"detail": ...} for API paths, Django's pages under /admin/.

@@ -20,3 +20,14 @@ def acme(db):
 def postgres_only(db):
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL: set DATABASE_URL=postgres://… (CI does)")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _contract_checked():
+    """Every webhook body and track response any test builds is checked against
+    our published schema and Gluey's models (tests/contract/checks.py)."""
+    from tests.contract import checks
+
+    with pytest.MonkeyPatch.context() as patch:
+        checks.install(patch)
+        yield checks.checked

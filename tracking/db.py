@@ -45,6 +45,7 @@ EVENT_COLUMNS = (
     "carrier_meta",
     "channel",
     "inbound_message_id",
+    "other",
 )
 
 # PostgreSQL element types of EVENT_COLUMNS, for the array form of the insert.
@@ -70,6 +71,7 @@ _PG_TYPES = (
     "jsonb",
     "varchar",
     "bigint",
+    "jsonb",
 )
 
 _NUMERIC = {"bigint", "smallint", "float8"}
@@ -208,6 +210,7 @@ def _row_values(r: dict[str, object], adapt_dt: Any) -> tuple[Any, ...]:
         json.dumps(r["carrier_meta"]),
         r["channel"],
         r["inbound_message_id"],
+        json.dumps(r["other"]),
     )
 
 

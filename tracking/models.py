@@ -231,6 +231,13 @@ class TrackingEvent(models.Model):
     signed_by = models.CharField(max_length=200, blank=True, default="")
     weight_kg = models.FloatField(null=True, blank=True)
     carrier_meta = models.JSONField(default=list, blank=True)
+    # The rest of Gluey's OtherUpdates as the carrier gave them (condition,
+    # dimensions, cost, CO2, photo, re-label) plus the ETA's own UTC offset:
+    # see tracking.representations for the keys. Empty for most events.
+    other = models.JSONField(default=dict, db_default=models.Value({}, output_field=models.JSONField()), blank=True)
+    # Set when re-harmonisation changed this event's codes after it was first
+    # delivered: the event is delivered again marked as a correction.
+    corrected_at = models.DateTimeField(null=True, blank=True)
 
     channel = models.CharField(max_length=16, choices=Channel.choices)
     inbound_message_id = models.BigIntegerField(null=True, blank=True)

@@ -1,43 +1,59 @@
 """Public JSON shapes built from model rows — pure functions, no queries of their own.
 
-The REST API, webhook bodies and CSV exports all use these, so a customer sees
-one shape everywhere. Optional members are left out when empty; datetimes are
-ISO 8601 strings with an offset.
+The REST API, webhook bodies and the event feed all use these, so a customer
+sees one shape everywhere. The shapes are Gluey's published models, field for
+field (the README's "Gluey compatibility" section lists the readings we took
+where Gluey's docs disagree with themselves); optional members are left out
+when the carrier gave nothing; datetimes are ISO 8601 strings with an offset.
 
-- ``tracking_event_dict(event) -> dict`` — ``TrackingEvent``::
+- ``tracking_event_dict(event)`` — the track API's ``TrackingEvent``::
 
-      {event_time: {created_utc, carrier_utc},
+      {carrier_meta_data?: [{key, value}],
+       event_time: {created_utc, carrier_utc},
+       eta?,                                  # Gluey's track-API model has it here
        codes: {gluey: {milestone, code, sub_code, freetext_detail},
                carrier: {code, sub_code?, freetext_detail?}},
-       location: {carrier_location_coding?: {code, description?, type?},
-                  address?: {name?, street?, postal_code?, city, state?, iso_country},
+       location: {carrier_location_coding?: {code, description?, type},
+                  address?: {type?, name, street?, postal_code?, city, state?, iso_country},
                   geo?: {lat, lng}},
-       carrier_meta_data?: [{key, value}], eta?}
+       other?: OtherUpdates}
 
-  ``created_utc`` is when Gluey recorded the event (UTC); ``carrier_utc`` is
-  the carrier's time in the carrier's own offset. ``freetext_detail`` of the
-  gluey code is the taxonomy description. In ``address`` an unknown ``city``
-  or ``iso_country`` is null.
+- ``webhook_tracking_event_dict(event)`` — the webhook's ``TrackingEvent``:
+  the same without the top-level ``eta`` (Gluey's webhook model carries it
+  in ``other.eta``).
+- ``other_updates_dict(event)`` — ``OtherUpdates``: ``{condition?,
+  carrier_weight_dims?{weight?{value, unit}, dimensions?{length, width?,
+  height?, unit}}, eta?, shipping_cost?, shipping_cost_currency?,
+  delivery_confirmation?{signed_by?, base64_photo?, photo_format},
+  co2_footprint_kg?}``, each key only where the carrier gave it.
+- ``webhook_event_dict(*, shipment, parcel, event, correction=False)`` —
+  ``TrackingWebhookEvent``: ``{shipment_id, shipment_uuid_ref,
+  shipment_meta_data, carrier_id, carrier_tracking_id,
+  carrier_tracking_update?, tracking_level, parcel?, event, correction?}``.
+  ``parcel`` (``TrackingEventParcel``: ``parcel_id, parcel_uuid_ref?,
+  parcel_meta_data?, carrier_tracking_id, carrier_tracking_update?``) is sent
+  only for ``tracking_level: parcel`` shipments. ``correction: true`` (our
+  addition) marks an event delivered again because its codes were re-harmonised.
+- ``tracking_data_dict(events)`` — ``TrackingData``: ``{current_eta?,
+  shipping_cost?, shipping_cost_currency?, delivery_confirmation?,
+  co2_footprint_kg?, events}``, events oldest first by carrier time; each
+  summary field is the latest value any event gave.
+- ``batch_track_shipment_dict(shipment, parcels, events_by_item, *, single=False)``
+  — ``BatchTrackShipment`` (``single``: ``TrackSingleShipment``, whose
+  ``parcels`` is null unless the shipment is parcel-level).
+- ``shipment_dict(shipment, parcels)`` — the registration as stored.
 
-- ``webhook_event_dict(*, shipment, parcel, event) -> dict`` —
-  ``TrackingWebhookEvent``: ``{shipment_id, shipment_uuid_ref (null when
-  unset), shipment_meta_data, carrier_id, carrier_tracking_id,
-  tracking_level, parcel?: {id, uuid_ref?, meta_data?, carrier_tracking_id},
-  event}``. Pass ``parcel=None`` for an event of the shipment's own number.
+Where the representation reads the stored ``TrackingEvent.other`` (written by
+``tracking.services.recording.event_other``): ``eta_offset_minutes``,
+``condition``, ``dimensions_cm`` [l, w, h], ``shipping_cost``,
+``shipping_cost_currency``, ``co2_footprint_kg``, ``photo_base64``,
+``photo_format``, ``new_tracking_id``, ``new_tracking_url``.
 
-- ``tracking_data_dict(events) -> dict`` — ``TrackingData``:
-  ``{current_eta?, delivery_confirmation?, events}``, events oldest first by
-  carrier time. ``delivery_confirmation`` appears once an event carries a
-  ``signed_by``; ``photo_format`` is null because no photos are stored yet.
-
-- ``batch_track_shipment_dict(shipment, parcels, events_by_item) -> dict`` —
-  ``BatchTrackShipment`` (also ``TrackSingleShipment``). A parcel's
-  ``condition`` is the milestone of its current state ("unknown" before any event).
-
-- ``shipment_dict(shipment, parcels) -> dict`` — the registration as stored.
-
-The gluey descriptions come from ``StatusCode`` (181 rows), read once per
-process and re-read at most once a minute when an unknown triple appears.
+An ETA is shown in the offset the carrier gave it, everywhere (webhook, track
+API, feed); ``created_utc`` is always UTC and ``carrier_utc`` keeps the
+carrier's offset. The gluey descriptions come from ``StatusCode`` (181 rows),
+read once per process and re-read at most once a minute when an unknown triple
+appears.
 """
 
 from __future__ import annotations
@@ -48,10 +64,41 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from tracking.models import Parcel, Shipment, StatusCode, TrackedItem, TrackingEvent
+from tracking.models import Parcel, Shipment, StatusCode, TrackingEvent, TrackingLevel
+from tracking.types import ImageFormat, LocationType, ParcelCondition
 
-UNKNOWN_CONDITION = "unknown"
 _RELOAD_AFTER_SECONDS = 60.0
+
+# Gluey's model requires photo_format in a delivery confirmation even when no
+# photo is attached; we then name the format a photo would have (see README).
+DEFAULT_PHOTO_FORMAT = ImageFormat.JPEG.value
+
+# The carrier's own kind of location code → Gluey's LocationType. Anything not
+# listed is "other"; the carrier's kind itself travels in carrier_meta_data.
+LOCATION_TYPE_BY_KIND: dict[str, str] = {
+    "iata": LocationType.AIRPORT,
+    "airport": LocationType.AIRPORT,
+    "unlocode": LocationType.OTHER,
+    "slic": LocationType.SORTING_FACILITY,  # a UPS building: hub or sort centre
+    "hub": LocationType.SORTING_FACILITY,
+    "sort_centre": LocationType.SORTING_FACILITY,
+    "sorting_facility": LocationType.SORTING_FACILITY,
+    "depot": LocationType.LOCAL_DEPOT,
+    "delivery_unit": LocationType.LOCAL_DEPOT,
+    "station": LocationType.LOCAL_DEPOT,
+    "post_office": LocationType.POST_OFFICE,
+    "servicepoint": LocationType.PUDO,
+    "service_point": LocationType.PUDO,
+    "parcelshop": LocationType.PUDO,
+    "pudo": LocationType.PUDO,
+    "locker": LocationType.PARCEL_LOCKER,
+    "parcel_locker": LocationType.PARCEL_LOCKER,
+    "customs": LocationType.CUSTOMS,
+    "port": LocationType.PORT,
+    "warehouse": LocationType.WAREHOUSE,
+    "terminal": LocationType.FREIGHT_TERMINAL,
+}
+LOCATION_KIND_META_KEY = "location_code_type"
 
 _descriptions: dict[tuple[str, str, str], str] = {}
 _loaded_at = 0.0
@@ -88,81 +135,201 @@ def utc_iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat()
 
 
+def utc_z(value: datetime) -> str:
+    """UTC with a ``Z``, as Gluey's ``x-last-updated`` example: 2021-01-01T00:00:00Z."""
+    return value.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def carrier_time(event: TrackingEvent) -> str:
     offset = timezone(timedelta(minutes=event.utc_offset_minutes))
     return event.occurred_at.astimezone(offset).isoformat()
 
 
+def eta_iso(event: TrackingEvent) -> str | None:
+    """The event's ETA in the offset the carrier gave it (UTC if the offset was not kept)."""
+    if event.eta is None:
+        return None
+    minutes = (event.other or {}).get("eta_offset_minutes", 0)
+    return event.eta.astimezone(timezone(timedelta(minutes=int(minutes)))).isoformat()
+
+
+def location_type(kind: str) -> str:
+    """Gluey's LocationType for a carrier's kind of location code ("other" when unknown)."""
+    key = kind.strip().lower().replace(" ", "_").replace("-", "_")
+    if key in _LOCATION_TYPES:
+        return key
+    return LOCATION_TYPE_BY_KIND.get(key, LocationType.OTHER.value)
+
+
+_LOCATION_TYPES = {t.value for t in LocationType}
+
+
 def _location_dict(raw: Mapping[str, Any]) -> dict[str, Any]:
     location: dict[str, Any] = {}
+    kind = raw.get("type") or (location_type(raw["code_type"]) if raw.get("code_type") else "")
     if raw.get("code"):
         coding = {"code": raw["code"]}
         if raw.get("description"):
             coding["description"] = raw["description"]
-        if raw.get("code_type"):
-            coding["type"] = raw["code_type"]
+        coding["type"] = kind or LocationType.OTHER.value
         location["carrier_location_coding"] = coding
     address_keys = ("name", "street", "postal_code", "city", "state", "iso_country")
     if any(raw.get(k) for k in address_keys):
-        address: dict[str, Any] = {k: raw[k] for k in ("name", "street", "postal_code") if raw.get(k)}
-        address["city"] = raw.get("city") or None
+        # Gluey's TrackingEventAddress requires name, city and iso_country.
+        address: dict[str, Any] = {}
+        if kind:
+            address["type"] = kind
+        address["name"] = raw.get("name") or ""
+        for key in ("street", "postal_code"):
+            if raw.get(key):
+                address[key] = raw[key]
+        address["city"] = raw.get("city") or ""
         if raw.get("state"):
             address["state"] = raw["state"]
-        address["iso_country"] = raw.get("iso_country") or None
+        address["iso_country"] = raw.get("iso_country") or ""
         location["address"] = address
     if raw.get("lat") is not None and raw.get("lng") is not None:
         location["geo"] = {"lat": raw["lat"], "lng": raw["lng"]}
     return location
 
 
-def tracking_event_dict(event: TrackingEvent) -> dict[str, Any]:
+def _delivery_confirmation(event: TrackingEvent) -> dict[str, Any] | None:
+    other = event.other or {}
+    if not event.signed_by and not other.get("photo_base64"):
+        return None
+    confirmation: dict[str, Any] = {}
+    if event.signed_by:
+        confirmation["signed_by"] = event.signed_by
+    if other.get("photo_base64"):
+        confirmation["base64_photo"] = other["photo_base64"]
+    confirmation["photo_format"] = other.get("photo_format") or DEFAULT_PHOTO_FORMAT
+    return confirmation
+
+
+def _weight_dims(event: TrackingEvent) -> dict[str, Any] | None:
+    dims = (event.other or {}).get("dimensions_cm")
+    if event.weight_kg is None and not dims:
+        return None
+    physical: dict[str, Any] = {}
+    if event.weight_kg is not None:
+        physical["weight"] = {"value": event.weight_kg, "unit": "kg"}
+    if dims:
+        length, width, height = (list(dims) + [None, None])[:3]
+        dimensions: dict[str, Any] = {"length": length}
+        if width is not None:
+            dimensions["width"] = width
+        if height is not None:
+            dimensions["height"] = height
+        dimensions["unit"] = "cm"
+        physical["dimensions"] = dimensions
+    return physical
+
+
+def other_updates_dict(event: TrackingEvent) -> dict[str, Any]:
+    """Gluey's ``OtherUpdates`` for one event; empty when the carrier gave none of it."""
+    other = event.other or {}
+    body: dict[str, Any] = {}
+    if other.get("condition"):
+        body["condition"] = other["condition"]
+    weight_dims = _weight_dims(event)
+    if weight_dims is not None:
+        body["carrier_weight_dims"] = weight_dims
+    if event.eta is not None:
+        body["eta"] = eta_iso(event)
+    if other.get("shipping_cost") is not None:
+        body["shipping_cost"] = other["shipping_cost"]
+    if other.get("shipping_cost_currency"):
+        body["shipping_cost_currency"] = other["shipping_cost_currency"]
+    confirmation = _delivery_confirmation(event)
+    if confirmation is not None:
+        body["delivery_confirmation"] = confirmation
+    if other.get("co2_footprint_kg") is not None:
+        body["co2_footprint_kg"] = other["co2_footprint_kg"]
+    return body
+
+
+def _event_body(event: TrackingEvent, *, eta_on_top: bool) -> dict[str, Any]:
     carrier: dict[str, Any] = {"code": event.carrier_code}
     if event.carrier_sub_code:
         carrier["sub_code"] = event.carrier_sub_code
     if event.carrier_text:
         carrier["freetext_detail"] = event.carrier_text
-    body: dict[str, Any] = {
-        "event_time": {"created_utc": utc_iso(event.recorded_at), "carrier_utc": carrier_time(event)},
-        "codes": {
-            "gluey": {
-                "milestone": event.milestone,
-                "code": event.code,
-                "sub_code": event.sub_code,
-                "freetext_detail": status_description(event.milestone, event.code, event.sub_code),
-            },
-            "carrier": carrier,
+    body: dict[str, Any] = {}
+    meta = [{"key": str(m["key"]), "value": str(m["value"])} for m in event.carrier_meta or ()]
+    kind = (event.location or {}).get("code_type")
+    if kind:
+        meta.append({"key": LOCATION_KIND_META_KEY, "value": str(kind)})
+    if meta:
+        body["carrier_meta_data"] = meta
+    body["event_time"] = {"created_utc": utc_iso(event.recorded_at), "carrier_utc": carrier_time(event)}
+    if eta_on_top and event.eta is not None:
+        body["eta"] = eta_iso(event)
+    body["codes"] = {
+        "gluey": {
+            "milestone": event.milestone,
+            "code": event.code,
+            "sub_code": event.sub_code,
+            "freetext_detail": status_description(event.milestone, event.code, event.sub_code),
         },
-        "location": _location_dict(event.location or {}),
+        "carrier": carrier,
     }
-    if event.carrier_meta:
-        body["carrier_meta_data"] = [{"key": str(m["key"]), "value": str(m["value"])} for m in event.carrier_meta]
-    if event.eta is not None:
-        body["eta"] = iso(event.eta)
+    body["location"] = _location_dict(event.location or {})
+    other = other_updates_dict(event)
+    if other:
+        body["other"] = other
     return body
 
 
-def _parcel_ref(parcel: Parcel) -> dict[str, Any]:
-    ref: dict[str, Any] = {"id": str(parcel.id)}
-    if parcel.uuid_ref:
-        ref["uuid_ref"] = parcel.uuid_ref
-    if parcel.meta_data:
-        ref["meta_data"] = parcel.meta_data
-    ref["carrier_tracking_id"] = parcel.carrier_tracking_id
-    return ref
+def tracking_event_dict(event: TrackingEvent) -> dict[str, Any]:
+    """The track API's TrackingEvent (``eta`` at the top, as Gluey's API model)."""
+    return _event_body(event, eta_on_top=True)
 
 
-def webhook_event_dict(*, shipment: Shipment, parcel: Parcel | None, event: TrackingEvent) -> dict[str, Any]:
+def webhook_tracking_event_dict(event: TrackingEvent) -> dict[str, Any]:
+    """The webhook's TrackingEvent (the ETA only in ``other.eta``, as Gluey's webhook model)."""
+    return _event_body(event, eta_on_top=False)
+
+
+def tracking_update_dict(event: TrackingEvent) -> dict[str, Any] | None:
+    """Gluey's ``TrackableReferenceUpdate`` when this event carries a new tracking number."""
+    other = event.other or {}
+    if not other.get("new_tracking_id"):
+        return None
+    update = {"new_carrier_tracking_id": other["new_tracking_id"]}
+    if other.get("new_tracking_url"):
+        update["new_carrier_tracking_url"] = other["new_tracking_url"]
+    return update
+
+
+def webhook_event_dict(
+    *, shipment: Shipment, parcel: Parcel | None, event: TrackingEvent, correction: bool = False
+) -> dict[str, Any]:
+    """``parcel``: the registration's parcel the event's number belongs to, or None for the shipment's own."""
+    update = tracking_update_dict(event)
     body: dict[str, Any] = {
         "shipment_id": str(shipment.id),
         "shipment_uuid_ref": shipment.uuid_ref or None,
         "shipment_meta_data": shipment.meta_data or [],
         "carrier_id": shipment.carrier_id,
         "carrier_tracking_id": shipment.carrier_tracking_id,
-        "tracking_level": shipment.tracking_level,
     }
-    if parcel is not None:
-        body["parcel"] = _parcel_ref(parcel)
-    body["event"] = tracking_event_dict(event)
+    parcel_level = parcel is not None and shipment.tracking_level == TrackingLevel.PARCEL
+    if update is not None and not parcel_level:
+        body["carrier_tracking_update"] = update
+    body["tracking_level"] = shipment.tracking_level
+    if parcel is not None and parcel_level:
+        ref: dict[str, Any] = {"parcel_id": str(parcel.id)}
+        if parcel.uuid_ref:
+            ref["parcel_uuid_ref"] = parcel.uuid_ref
+        if parcel.meta_data:
+            ref["parcel_meta_data"] = parcel.meta_data
+        ref["carrier_tracking_id"] = parcel.carrier_tracking_id
+        if update is not None:
+            ref["carrier_tracking_update"] = update
+        body["parcel"] = ref
+    body["event"] = webhook_tracking_event_dict(event)
+    if correction or event.corrected_at is not None:
+        body["correction"] = True
     return body
 
 
@@ -170,15 +337,27 @@ def _carrier_order(event: TrackingEvent) -> tuple[datetime, int]:
     return (event.occurred_at, event.id)
 
 
+def _latest_other(ordered: Sequence[TrackingEvent], key: str) -> Any:
+    return next(((e.other or {})[key] for e in reversed(ordered) if (e.other or {}).get(key) is not None), None)
+
+
 def tracking_data_dict(events: Iterable[TrackingEvent]) -> dict[str, Any]:
     ordered = sorted(events, key=_carrier_order)
     data: dict[str, Any] = {}
-    eta = next((e.eta for e in reversed(ordered) if e.eta is not None), None)
-    if eta is not None:
-        data["current_eta"] = iso(eta)
-    signed = next((e for e in reversed(ordered) if e.signed_by), None)
-    if signed is not None:
-        data["delivery_confirmation"] = {"signed_by": signed.signed_by, "photo_format": None}
+    with_eta = next((e for e in reversed(ordered) if e.eta is not None), None)
+    if with_eta is not None:
+        data["current_eta"] = eta_iso(with_eta)
+    cost = next((e for e in reversed(ordered) if (e.other or {}).get("shipping_cost") is not None), None)
+    if cost is not None:
+        data["shipping_cost"] = cost.other["shipping_cost"]
+        if cost.other.get("shipping_cost_currency"):
+            data["shipping_cost_currency"] = cost.other["shipping_cost_currency"]
+    confirmation = next((c for c in (_delivery_confirmation(e) for e in reversed(ordered)) if c), None)
+    if confirmation is not None:
+        data["delivery_confirmation"] = confirmation
+    co2 = _latest_other(ordered, "co2_footprint_kg")
+    if co2 is not None:
+        data["co2_footprint_kg"] = co2
     data["events"] = [tracking_event_dict(e) for e in ordered]
     return data
 
@@ -192,38 +371,68 @@ def _references(shipment: Shipment) -> dict[str, str]:
     return refs
 
 
-def parcel_condition(item: TrackedItem | None) -> str:
-    return (item.status_milestone if item is not None else "") or UNKNOWN_CONDITION
+def parcel_condition(events: Sequence[TrackingEvent]) -> str:
+    """The latest condition a carrier reported (a ParcelCondition), "unknown" when none did."""
+    ordered = sorted(events, key=_carrier_order)
+    return _latest_other(ordered, "condition") or ParcelCondition.UNKNOWN.value
+
+
+def _parcel_ref(parcel: Parcel) -> dict[str, Any]:
+    ref: dict[str, Any] = {"id": str(parcel.id)}
+    if parcel.uuid_ref:
+        ref["uuid_ref"] = parcel.uuid_ref
+    if parcel.meta_data:
+        ref["meta_data"] = parcel.meta_data
+    ref["carrier_tracking_id"] = parcel.carrier_tracking_id
+    return ref
+
+
+def _tracked_parcel(parcel: Parcel, events: Sequence[TrackingEvent]) -> dict[str, Any]:
+    body = _parcel_ref(parcel)
+    body["condition"] = parcel_condition(events)
+    latest_dims = next((d for d in (_weight_dims(e) for e in sorted(events, key=_carrier_order)[::-1]) if d), None)
+    if latest_dims is not None:
+        body["carrier_weight_dims"] = latest_dims
+    body["tracking_data"] = tracking_data_dict(events)
+    return body
 
 
 def batch_track_shipment_dict(
     shipment: Shipment,
     parcels: Sequence[Parcel],
     events_by_item: Mapping[int, Sequence[TrackingEvent]],
+    *,
+    single: bool = False,
 ) -> dict[str, Any]:
-    """``parcels`` need ``tracked_item`` loaded (select_related) for ``condition``."""
+    """``BatchTrackShipment``, or with ``single`` Gluey's ``TrackSingleShipment``.
+
+    ``tracking_data`` holds the events of the shipment's own (master) number,
+    for parcel-level shipments too; ``parcels`` lists the registered parcels
+    (for ``single``, null unless the shipment is parcel-level). Our additions:
+    ``carrier_id`` and ``carrier_tracking_id``, so batch results line up with
+    the request.
+    """
     body: dict[str, Any] = {"id": str(shipment.id)}
     if shipment.uuid_ref:
         body["uuid_ref"] = shipment.uuid_ref
     body["tracking_level"] = shipment.tracking_level
+    body["carrier_id"] = shipment.carrier_id
+    body["carrier_tracking_id"] = shipment.carrier_tracking_id
     body["references"] = _references(shipment)
-    body["parcels"] = [
-        {
-            **_parcel_ref(parcel),
-            "condition": parcel_condition(parcel.tracked_item),
-            "tracking_data": tracking_data_dict(events_by_item.get(parcel.tracked_item_id, ())),
-        }
-        for parcel in parcels
-    ]
-    if shipment.tracking_level == "shipment":
-        body["tracking_data"] = tracking_data_dict(events_by_item.get(shipment.tracked_item_id, ()))
+    if single and shipment.tracking_level != TrackingLevel.PARCEL:
+        body["parcels"] = None
+    else:
+        body["parcels"] = [_tracked_parcel(p, events_by_item.get(p.tracked_item_id, ())) for p in parcels]
+    body["tracking_data"] = tracking_data_dict(events_by_item.get(shipment.tracked_item_id, ()))
     return body
 
 
 def shipment_dict(shipment: Shipment, parcels: Sequence[Parcel]) -> dict[str, Any]:
+    """The registration; ``created_utc``/``updated_utc`` as Gluey names them (a registration is never edited)."""
     body: dict[str, Any] = {"id": str(shipment.id)}
     if shipment.uuid_ref:
         body["uuid_ref"] = shipment.uuid_ref
+    created = utc_iso(shipment.created_at)
     body.update(
         {
             "carrier_id": shipment.carrier_id,
@@ -232,7 +441,8 @@ def shipment_dict(shipment: Shipment, parcels: Sequence[Parcel]) -> dict[str, An
             "references": _references(shipment),
             "meta_data": shipment.meta_data or [],
             "parcels": [_parcel_ref(p) for p in parcels],
-            "created_at": utc_iso(shipment.created_at),
+            "created_utc": created,
+            "updated_utc": created,
             # Our addition: registered without a carrier_id, the carrier recognised from the number.
             "carrier_detected": shipment.carrier_detected,
             "detected_format": shipment.detected_format or None,

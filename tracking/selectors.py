@@ -167,7 +167,10 @@ class EventRow:
     location: dict
     eta: datetime | None
     signed_by: str
+    weight_kg: float | None
     carrier_meta: list
+    other: dict
+    corrected_at: datetime | None
 
 
 @dataclass

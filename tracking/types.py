@@ -8,6 +8,52 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
+
+
+class ParcelCondition(StrEnum):
+    """Gluey's ParcelCondition: the parcel's condition as the carrier reported it."""
+
+    GOOD = "good"
+    DAMAGED = "damaged"
+    UNKNOWN = "unknown"
+
+
+class ImageFormat(StrEnum):
+    """Gluey's ImageFormat, the format of a proof-of-delivery photo."""
+
+    PNG = "png"
+    JPEG = "jpeg"
+    PDF = "pdf"
+    GIF = "gif"
+    BMP = "bmp"
+    TIFF = "tiff"
+    WEBP = "webp"
+    SVG = "svg"
+
+
+class LocationType(StrEnum):
+    """Gluey's LocationType: what kind of place an event happened at."""
+
+    AIRPORT = "airport"
+    POST_OFFICE = "post_office"
+    PUDO = "pudo"
+    WAREHOUSE = "warehouse"
+    DISTRIBUTION_CENTER = "distribution_center"
+    CUSTOMS = "customs"
+    SORTING_FACILITY = "sorting_facility"
+    LOCAL_DEPOT = "local_depot"
+    TRANSIT_CENTER = "transit_center"
+    CUSTOMER_ADDRESS = "customer_address"
+    RETURN_CENTER = "return_center"
+    FREIGHT_TERMINAL = "freight_terminal"
+    BORDER_CHECKPOINT = "border_checkpoint"
+    REGIONAL_HUB = "regional_hub"
+    DELIVERY_TRUCK = "delivery_truck"
+    PARCEL_LOCKER = "parcel_locker"
+    PORT = "port"
+    RAIL_TERMINAL = "rail_terminal"
+    OTHER = "other"
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,9 +66,13 @@ class Location:
     state: str = ""
     street: str = ""
     name: str = ""
-    # The carrier's own location code (a depot id, a UN/LOCODE, an IATA code).
+    # The carrier's own location code (a depot id, a UN/LOCODE, an IATA code)
+    # and the carrier's own name for its kind ("SLIC", "UNLOCODE", "depot").
     code: str = ""
     code_type: str = ""
+    # One of Gluey's LocationType values when the adapter knows what the place
+    # is; otherwise the representation derives it from ``code_type``.
+    type: str = ""
     description: str = ""
     lat: float | None = None
     lng: float | None = None
@@ -49,5 +99,16 @@ class CarrierEvent:
     eta: datetime | None = None
     signed_by: str = ""
     weight_kg: float | None = None
+    # Gluey's OtherUpdates, each where the carrier gave it (see tracking.representations).
+    condition: str = ""  # a ParcelCondition value: good, damaged, unknown
+    dimensions_cm: tuple[float, float | None, float | None] | None = None  # length, width, height
+    shipping_cost: float | None = None
+    shipping_cost_currency: str = ""  # ISO 4217, e.g. GBP
+    co2_footprint_kg: float | None = None
+    photo_base64: str = ""  # proof-of-delivery photo
+    photo_format: str = ""  # an ImageFormat value: png, jpeg, pdf, ...
+    # The carrier re-labelled the parcel: its new tracking number (and URL).
+    new_tracking_id: str = ""
+    new_tracking_url: str = ""
     # Anything else the carrier sent that a customer may want, as key/value.
     meta: tuple[tuple[str, str], ...] = ()

@@ -23,3 +23,12 @@ def record(carrier_id: str = "acme-post", *events: Any) -> list:
 
 
 __all__ = ["event", "record", "register"]
+
+
+def error_text(body: dict) -> str:
+    """A 422 body's problems as "field.path: message" sentences (FastAPI shape: loc starts with body/query)."""
+    assert isinstance(body["detail"], list), body
+    return " ".join(
+        ".".join(str(part) for part in p["loc"][1:]) + ": " + p["msg"] if len(p["loc"]) > 1 else p["msg"]
+        for p in body["detail"]
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from carriers.services import CarrierSetupError
+from tests.api.helpers import error_text
 from tests.factories import make_carrier
 from tracking.models import Shipment
 
@@ -53,7 +54,7 @@ def test_ambiguous_number_answers_422_with_the_candidates(api, carriers):
     response = api.post("/shipments", {"carrier_tracking_id": SSCC}, format="json")
     assert response.status_code == 422
     body = response.json()
-    assert "several carriers" in body["detail"] and "carrier_id" in body["detail"]
+    assert "several carriers" in error_text(body) and error_text(body).startswith("carrier_id:")
     assert {c["carrier_id"] for c in body["candidates"]} == {"fedex-us", "dhl-de", "usps"}
     assert not Shipment.objects.exists()
 
@@ -62,7 +63,7 @@ def test_unknown_number_answers_422_listing_the_configured_carriers(api, carrier
     response = api.post("/shipments", {"carrier_tracking_id": "1Z999AA10123456785"}, format="json")
     assert response.status_code == 422
     body = response.json()
-    assert "no configured carrier" in body["detail"]
+    assert "no configured carrier" in error_text(body)
     assert body["candidates"] == []
     assert [c["carrier_id"] for c in body["configured_carriers"]] == [
         "acme-post",
@@ -111,7 +112,7 @@ def test_detect_by_get(api, carriers):
 def test_detect_without_a_number_is_422_naming_the_field(api, carriers):
     response = api.post("/carriers/detect", {}, format="json")
     assert response.status_code == 422
-    assert "tracking_id" in response.json()["detail"]
+    assert error_text(response.json()).startswith("tracking_id:")
     response = api.post("/carriers/detect", {"tracking_id": 12}, format="json")
     assert response.status_code == 422
 

@@ -10,7 +10,7 @@ import pytest
 from django.db import connections, transaction
 
 from tests.api.conftest import client_for
-from tests.api.helpers import event, record, register
+from tests.api.helpers import error_text, event, record, register
 from tests.factories import make_carrier, make_customer
 from tracking.models import TrackingEvent
 from tracking.selectors import cursor_decode, cursor_encode, events_after_cursor, events_feed
@@ -50,7 +50,11 @@ def test_pages_through_the_customers_events_in_recording_order(api, globex_api, 
     parcel_entry = body["events"][1]
     assert parcel_entry["shipment_id"] == master["id"] and parcel_entry["shipment_uuid_ref"] is None
     assert parcel_entry["carrier_tracking_id"] == "M1"
-    assert parcel_entry["parcel"] == {"id": master["parcels"][0]["id"], "uuid_ref": "box", "carrier_tracking_id": "P1"}
+    assert parcel_entry["parcel"] == {
+        "parcel_id": master["parcels"][0]["id"],
+        "parcel_uuid_ref": "box",
+        "carrier_tracking_id": "P1",
+    }
 
     second = api.get("/events", {"after": body["next_cursor"], "limit": 2}).json()
     assert codes(second) == [("T1", "DLV")] and second["has_more"] is False
@@ -97,7 +101,7 @@ def test_empty_feed_without_cursor(api):
 def test_bad_parameters_are_422(api, params, detail):
     response = api.get("/events", params)
     assert response.status_code == 422
-    assert response.json()["detail"].startswith(detail)
+    assert error_text(response.json()).startswith(detail)
 
 
 def test_limit_of_1000_is_accepted(api, carrier):

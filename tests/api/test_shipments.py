@@ -8,7 +8,7 @@ from datetime import timezone as dt_timezone
 
 import pytest
 
-from tests.api.helpers import event, record, register
+from tests.api.helpers import error_text, event, record, register
 from tests.factories import T0
 from tracking.models import Parcel, Shipment
 from tracking.types import CarrierEvent, Location
@@ -49,7 +49,7 @@ def test_register_returns_201_with_the_full_shipment(api, carrier):
     uuid.UUID(first["id"])
     assert first["uuid_ref"] == "box-1" and first["meta_data"] == [{"key": "sku", "value": "A1"}]
     assert "uuid_ref" not in body["parcels"][1] and "meta_data" not in body["parcels"][1]
-    assert body["created_at"].endswith("+00:00")
+    assert body["created_utc"].endswith("+00:00") and body["updated_utc"] == body["created_utc"]
     stored = Shipment.objects.get(pk=body["id"])
     assert stored.customer.name == "acme" and Parcel.objects.filter(shipment=stored).count() == 2
 
@@ -63,10 +63,23 @@ def test_minimal_registration_defaults_to_shipment_level(api, carrier):
 
 def test_registering_again_returns_the_existing_shipment_with_200(api, carrier):
     first = api.post("/shipments", FULL, format="json").json()
-    again = api.post("/shipments", {**FULL, "uuid_ref": "changed", "parcels": []}, format="json")
+    again = api.post("/shipments", {**FULL, "parcels": []}, format="json")
     assert again.status_code == 200
     assert again.json() == first
+    without_ref = api.post(
+        "/shipments", {"carrier_id": "acme-post", "carrier_tracking_id": FULL["carrier_tracking_id"]}, format="json"
+    )
+    assert without_ref.status_code == 200 and without_ref.json() == first
     assert Shipment.objects.count() == 1
+
+
+def test_registering_again_with_another_uuid_ref_says_so_and_changes_nothing(api, carrier):
+    first = api.post("/shipments", FULL, format="json").json()
+    again = api.post("/shipments", {**FULL, "uuid_ref": "changed"}, format="json")
+    assert again.status_code == 409
+    detail = again.json()["detail"]
+    assert first["id"] in detail and "'order-1001'" in detail and "'changed'" in detail
+    assert Shipment.objects.get().uuid_ref == "order-1001"
 
 
 def test_same_number_for_another_customer_is_their_own_shipment(api, globex_api, carrier):
@@ -79,10 +92,9 @@ def test_same_number_for_another_customer_is_their_own_shipment(api, globex_api,
 def test_unknown_carrier_is_422_naming_carrier_id(api, carrier):
     response = api.post("/shipments", {"carrier_id": "nope", "carrier_tracking_id": "T1"}, format="json")
     assert response.status_code == 422
-    assert response.json() == {
-        "detail": "carrier_id: Unknown carrier 'nope'.",
-        "errors": {"carrier_id": ["Unknown carrier 'nope'."]},
-    }
+    problem = response.json()["detail"]
+    assert [p["loc"] for p in problem] == [["body", "carrier_id"]]
+    assert problem[0]["msg"].startswith("Unknown carrier 'nope'. Known carriers: acme-post")
     assert not Shipment.objects.exists()
 
 
@@ -129,8 +141,7 @@ def test_invalid_registration_is_422_naming_the_field(api, carrier, payload, fie
     response = api.post("/shipments", payload, format="json")
     assert response.status_code == 422, response.content
     body = response.json()
-    assert isinstance(body["detail"], str) and body["detail"].startswith(field)
-    assert isinstance(body["errors"], dict)
+    assert error_text(body).startswith(field)
     assert not Shipment.objects.exists()
 
 
@@ -194,17 +205,12 @@ def test_track_one_shipment_has_every_field(api, carrier):
     body = response.json()
     assert body["id"] == shipment["id"] and body["uuid_ref"] == "order-1"
     assert body["tracking_level"] == "shipment" and body["references"] == {"shipper": "S1"}
-    assert body["parcels"] == [
-        {
-            "id": shipment["parcels"][0]["id"],
-            "carrier_tracking_id": "P1",
-            "condition": "unknown",
-            "tracking_data": {"events": []},
-        }
-    ]
+    assert body["carrier_id"] == "acme-post" and body["carrier_tracking_id"] == "T1"
+    assert body["parcels"] is None  # Gluey: only for parcel-level shipments
     data = body["tracking_data"]
     assert data["current_eta"] == (T0 + timedelta(hours=29)).isoformat()
-    assert data["delivery_confirmation"] == {"signed_by": "J SMITH", "photo_format": None}
+    # Gluey's model requires photo_format; with no photo we name the format one would have.
+    assert data["delivery_confirmation"] == {"signed_by": "J SMITH", "photo_format": "jpeg"}
     first, last = data["events"]
     assert first["event_time"]["carrier_utc"] == "2026-11-28T04:05:00-05:00"
     assert first["event_time"]["created_utc"].endswith("+00:00")
@@ -212,11 +218,21 @@ def test_track_one_shipment_has_every_field(api, carrier):
     assert first["codes"]["gluey"]["freetext_detail"]
     assert first["codes"]["carrier"] == {"code": "PCK", "freetext_detail": "Picked up"}
     assert first["location"] == {
-        "carrier_location_coding": {"code": "BOS1", "description": "Boston depot", "type": "depot"},
-        "address": {"postal_code": "02110", "city": "Boston", "state": "MA", "iso_country": "US"},
+        "carrier_location_coding": {"code": "BOS1", "description": "Boston depot", "type": "local_depot"},
+        "address": {
+            "type": "local_depot",
+            "name": "",
+            "postal_code": "02110",
+            "city": "Boston",
+            "state": "MA",
+            "iso_country": "US",
+        },
         "geo": {"lat": 42.35, "lng": -71.05},
     }
-    assert first["carrier_meta_data"] == [{"key": "route", "value": "7"}]
+    assert first["carrier_meta_data"] == [
+        {"key": "route", "value": "7"},
+        {"key": "location_code_type", "value": "depot"},
+    ]
     assert "eta" not in first
     assert last["codes"]["gluey"] | {"freetext_detail": None} == {
         "milestone": "delivery",
@@ -229,7 +245,19 @@ def test_track_one_shipment_has_every_field(api, carrier):
         "address": {"name": "No. 12", "street": "1 High St", "city": "Leeds", "iso_country": "GB"}
     }
     assert last["eta"] == (T0 + timedelta(hours=29)).isoformat()
-    assert response["x-last-updated"]
+    assert last["other"] == {
+        "eta": (T0 + timedelta(hours=29)).isoformat(),
+        "delivery_confirmation": {"signed_by": "J SMITH", "photo_format": "jpeg"},
+    }
+    assert response["x-last-updated"].endswith("Z")
+
+
+def test_a_shipment_without_events_is_204_with_no_body(api, carrier):
+    shipment = register(api, "QUIET", tracking_level="parcel", parcels=[{"carrier_tracking_id": "QP"}])
+    response = api.get(f"/shipments/{shipment['id']}/track")
+    assert response.status_code == 204 and response.content == b""
+    record("acme-post", event(tracking_id="QP"))
+    assert api.get(f"/shipments/{shipment['id']}/track").status_code == 200
 
 
 def test_parcel_level_shipment_tracks_each_parcel(api, carrier):
@@ -241,9 +269,11 @@ def test_parcel_level_shipment_tracks_each_parcel(api, carrier):
     )
     record("acme-post", event(tracking_id="P1", code="OFD", minutes=10), event(tracking_id="MASTER", code="HUB"))
     body = api.get(f"/shipments/{shipment['id']}/track").json()
-    assert "tracking_data" not in body
+    # Events on the master number show too, as the shipment's own tracking data.
+    assert [e["codes"]["carrier"]["code"] for e in body["tracking_data"]["events"]] == ["HUB"]
     by_number = {p["carrier_tracking_id"]: p for p in body["parcels"]}
-    assert by_number["P1"]["condition"] == "delivery" and by_number["P1"]["uuid_ref"] == "box-1"
+    # condition is a ParcelCondition (what the carrier said of its state), never a milestone.
+    assert by_number["P1"]["condition"] == "unknown" and by_number["P1"]["uuid_ref"] == "box-1"
     assert [e["codes"]["carrier"]["code"] for e in by_number["P1"]["tracking_data"]["events"]] == ["OFD"]
     assert by_number["P2"]["condition"] == "unknown" and by_number["P2"]["tracking_data"] == {"events": []}
 
@@ -267,14 +297,36 @@ def test_another_customers_shipment_is_indistinguishable_from_a_missing_one(api,
     assert globex_api.get(f"/shipments/{theirs['id']}/track").status_code == 200
 
 
-def test_unknown_paths_under_the_api_are_json_404(api):
-    for path in ("/shipments/", "/shipments/x/y/track", "/track/", "/events/1", "/nothing-here"):
-        response = api.get(path)
-        assert response.status_code == 404, path
-        assert response.json() == {"detail": "Not found."}
+def test_unknown_paths_and_methods_are_json_404_never_html(api, client):
+    paths = ("/shipments/", "/shipments/x/y/track", "/track/", "/events/1", "/nothing-here", "/carriers/x/y")
+    for caller in (api, client):  # with and without a key; POST without a CSRF token too
+        for method in ("get", "post", "put", "delete"):
+            for path in (*paths, "/shipments/6f1c1b6e-3b7a-4a53-9d2e-5b8b3f1f2a10/labels"):
+                response = getattr(caller, method)(path)
+                assert response.status_code == 404, (method, path)
+                assert response["Content-Type"] == "application/json"
+                assert response.json()["detail"] == (
+                    f"Not found: {method.upper()} {path} is not an endpoint of this API (see /api/docs)."
+                )
 
 
 def test_wrong_method_is_405_json(api):
     response = api.get("/shipments")
     assert response.status_code == 405
     assert response.json()["detail"] == 'Method "GET" not allowed.'
+    for method, path in (("put", "/track"), ("delete", "/events"), ("patch", "/shipments")):
+        response = getattr(api, method)(path)
+        assert response.status_code == 405 and response["Content-Type"] == "application/json", (method, path)
+
+
+def test_a_label_creation_request_is_422_saying_how_to_register_instead(api, carrier):
+    gluey_label_request = {
+        "carrier": {"carrier_id": "acme-post", "service_code": "standard"},
+        "shipment": {"references": {"shipper": "S1"}, "addresses": {}, "parcels": [{"weight": {"value": 1}}]},
+    }
+    response = api.post("/shipments", gluey_label_request, format="json")
+    assert response.status_code == 422
+    [problem] = response.json()["detail"]
+    assert problem["loc"] == ["body"] and problem["type"] == "label_creation_not_offered"
+    assert "Label creation" in problem["msg"] and '"carrier_tracking_id"' in problem["msg"]
+    assert not Shipment.objects.exists()

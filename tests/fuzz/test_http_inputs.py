@@ -156,7 +156,11 @@ def assert_api_answer(response: Any, what: str) -> None:
     assert_never_5xx(response, what)
     if response.status_code >= 400:
         body = response.json()
-        assert isinstance(body, dict) and isinstance(body.get("detail"), str) and body["detail"], (what, body)
+        assert isinstance(body, dict) and body.get("detail"), (what, body)
+        if response.status_code == 422:  # FastAPI's shape: every problem with loc, msg and type
+            assert all({"loc", "msg", "type"} <= set(p) and p["msg"] for p in body["detail"]), (what, body)
+        else:
+            assert isinstance(body["detail"], str), (what, body)
 
 
 def mostly(good: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:

@@ -10,6 +10,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from notifications.models import Delivery, DeliveryStatus, WebhookEndpoint
+from tests.api.helpers import error_text
 from tests.factories import make_customer
 from tests.notifications.conftest import record
 
@@ -75,14 +76,14 @@ def test_subscribing_again_rotates_the_secret(acme):
 def test_bad_endpoints_are_refused_naming_the_field(acme, url, reason):
     response = client(acme).post(path(acme), {"endpoint": url}, format="json")
     assert response.status_code == 422
-    detail = response.json()["detail"]
+    detail = error_text(response.json())
     assert detail.startswith("endpoint:") and reason in detail
     assert not WebhookEndpoint.objects.exists()
 
 
 def test_missing_endpoint_is_422(acme):
     response = client(acme).post(path(acme), {}, format="json")
-    assert response.status_code == 422 and response.json()["detail"].startswith("endpoint:")
+    assert response.status_code == 422 and error_text(response.json()).startswith("endpoint:")
 
 
 def test_private_endpoints_are_accepted_inside_allowed_networks(acme, loopback_allowed):
@@ -164,4 +165,4 @@ def test_replay_queues_the_window(acme, carrier, shipment):
 )
 def test_replay_validates_its_window(acme, body, field):
     response = client(acme).post(path(acme, "replay"), body, format="json")
-    assert response.status_code == 422 and response.json()["detail"].startswith(f"{field}:")
+    assert response.status_code == 422 and error_text(response.json()).startswith(f"{field}:")

@@ -271,7 +271,9 @@ def test_parcel_events_carry_the_parcel(acme, carrier, subscribed, receiver):
     endpoint_deliver(endpoint_id=subscribed.pk)
     (item,) = verify(subscribed, receiver.requests[0])
     assert item["shipment_id"] == str(shipment.id)
-    assert item["parcel"]["carrier_tracking_id"] == "PARCEL1" and item["parcel"]["uuid_ref"] == "p-1"
+    parcel = shipment.parcels.get()
+    # Gluey's TrackingEventParcel names.
+    assert item["parcel"] == {"parcel_id": str(parcel.id), "parcel_uuid_ref": "p-1", "carrier_tracking_id": "PARCEL1"}
 
 
 def test_admin_test_event_is_sent_and_recorded(acme, subscribed, receiver):

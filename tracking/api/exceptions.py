@@ -1,12 +1,17 @@
-"""Every API error as JSON ``{"detail": "<one readable sentence>"}``.
+"""Every API error as JSON: ``{"detail": "<one readable sentence>"}``, and 422 as FastAPI does.
 
 ``exception_handler`` is DRF's EXCEPTION_HANDLER (and ``CustomerAPIView``'s).
-Validation errors answer 422 and name the offending field in ``detail``
-("carrier_tracking_id: This field is required."); the full list is also in
-``errors`` as ``{"<dotted.field.path>": ["message", ...]}``. Malformed JSON is
-400 with the parser's reason; authentication failures are always
-401 "Not authenticated."; throttled requests 429 with ``Retry-After``.
-Unexpected exceptions are logged and answered 500 in the same JSON shape.
+Validation errors answer 422 in Gluey's (FastAPI's) shape, one entry per
+problem and every problem listed::
+
+    {"detail": [{"loc": ["body", "parcels", 1, "carrier_tracking_id"],
+                 "msg": "This field is required.", "type": "missing"}]}
+
+``loc`` starts with where the value came from (``body``, or ``query`` for a
+GET). Malformed JSON is 400 with the parser's reason; authentication failures
+are always 401 "Not authenticated."; throttled requests 429 with
+``Retry-After``. Unexpected exceptions are logged and answered 500 in the same
+JSON shape.
 
 ``page_not_found`` / ``server_error`` are Django's handler404 / handler500:
 JSON for API paths, Django's own pages under ``/admin/``.
@@ -21,7 +26,8 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.views import defaults
+from django.views import csrf, defaults
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
@@ -41,32 +47,57 @@ class UnprocessableEntity(exceptions.APIException):
     default_code = "unprocessable"
 
 
-def flatten_errors(detail: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
-    """Yield (dotted field path, message) from DRF's nested error structure."""
-    if isinstance(detail, dict):
+# DRF's error codes → the pydantic error types a FastAPI client knows.
+_ERROR_TYPES = {
+    "required": "missing",
+    "null": "missing",
+    "blank": "string_too_short",
+    "max_length": "too_long",
+    "min_length": "too_short",
+    "max_string_length": "string_too_long",
+    "invalid_choice": "enum",
+    "max_value": "less_than_equal",
+    "min_value": "greater_than_equal",
+    "not_a_list": "list_type",
+    "not_a_dict": "dict_type",
+    "empty": "too_short",
+    "parse_error": "json_invalid",
+    "label_creation": "label_creation_not_offered",
+}
+
+
+def flatten_errors(detail: Any, prefix: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple[str | int, ...], str, str]]:
+    """Yield (location path, message, code) from DRF's nested full-details structure."""
+    if isinstance(detail, dict) and set(detail) == {"message", "code"}:
+        yield prefix, str(detail["message"]), str(detail["code"])
+    elif isinstance(detail, dict):
         for key, value in detail.items():
-            name = "" if key in ("non_field_errors", "__all__") else str(key)
-            yield from flatten_errors(value, f"{prefix}.{name}" if prefix and name else (name or prefix))
+            name: tuple[str | int, ...] = () if key in ("non_field_errors", "__all__") else (key,)
+            yield from flatten_errors(value, prefix + name)
     elif isinstance(detail, list):
-        nested = any(isinstance(item, (dict, list)) for item in detail)
+        nested = any(isinstance(item, list) or (isinstance(item, dict) and "code" not in item) for item in detail)
         for index, item in enumerate(detail):
             if nested:
                 if item:  # ListSerializer puts {} for valid items
-                    yield from flatten_errors(item, f"{prefix}.{index}" if prefix else str(index))
+                    yield from flatten_errors(item, (*prefix, index))
             else:
-                yield prefix, str(item)
+                yield from flatten_errors(item, prefix)
     else:
-        yield prefix, str(detail)
+        yield prefix, str(detail), "value_error"
 
 
-def validation_body(detail: Any) -> dict[str, Any]:
-    errors: dict[str, list[str]] = {}
-    for field, message in flatten_errors(detail):
-        errors.setdefault(field, []).append(message)
-    sentences = [f"{field}: {messages[0]}" if field else messages[0] for field, messages in errors.items()]
-    body: dict[str, Any] = {"detail": " ".join(sentences) if sentences else "Invalid request."}
-    body["errors"] = errors
-    return body
+def validation_body(detail: Any, *, source: str = "body") -> dict[str, Any]:
+    """FastAPI's 422 body from DRF's ``get_full_details()``."""
+    problems = [
+        {"loc": [source, *path], "msg": message, "type": _ERROR_TYPES.get(code, "value_error")}
+        for path, message, code in flatten_errors(detail)
+    ]
+    return {"detail": problems or [{"loc": [source], "msg": "Invalid request.", "type": "value_error"}]}
+
+
+def _source(context: dict[str, Any]) -> str:
+    request = context.get("request")
+    return "query" if request is not None and request.method in ("GET", "HEAD", "DELETE") else "body"
 
 
 class RequestTooLarge(exceptions.APIException):
@@ -100,11 +131,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     status_code = exc.status_code
     if isinstance(exc, exceptions.ValidationError):
         status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
-        data = validation_body(exc.detail)
+        data = validation_body(exc.get_full_details(), source=_source(context))
     elif isinstance(exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)):
         data = {"detail": NOT_AUTHENTICATED}
     elif isinstance(exc.detail, (list, dict)):
-        data = validation_body(exc.detail)
+        data = validation_body(exc.get_full_details(), source=_source(context))
     else:
         data = {"detail": str(exc.detail)}
     set_rollback()
@@ -127,6 +158,17 @@ def server_error(request: HttpRequest) -> HttpResponse:
     return defaults.server_error(request)
 
 
+@csrf_exempt
 def not_found_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-    """Catch-all under the API prefixes, so unknown API paths are JSON even with DEBUG on."""
-    return JsonResponse({"detail": NOT_FOUND}, status=404)
+    """Catch-all for every path nothing else answers, so it is JSON (never a CSRF or debug page)."""
+    return JsonResponse(
+        {"detail": f"Not found: {request.method} {request.path} is not an endpoint of this API (see /api/docs)."},
+        status=404,
+    )
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """Django's CSRF_FAILURE_VIEW: JSON outside the admin (the API authenticates by key, not cookie)."""
+    if _is_api_path(request):
+        return JsonResponse({"detail": f"Forbidden: {reason}"}, status=403)
+    return csrf.csrf_failure(request, reason)

@@ -8,11 +8,14 @@ against it).
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from rest_framework import serializers
 
 from tracking.models import TrackingLevel
+from tracking.taxonomy import taxonomy_rows
+from tracking.types import ImageFormat, LocationType, ParcelCondition
 
 MAX_META_ITEMS = 20
 MAX_BATCH = 100
@@ -68,6 +71,13 @@ class ParcelCreate(serializers.Serializer):
     meta_data = meta_data_field()
 
 
+LABEL_CREATION_NOT_OFFERED = (
+    "Label creation (Gluey's create-shipment request with `carrier` and `shipment`) is not offered here: "
+    "this service tracks numbers you already have. Register one with "
+    '{"carrier_id": "<carrier>", "carrier_tracking_id": "<number>"}.'
+)
+
+
 class ShipmentCreate(serializers.Serializer):
     carrier_id = StrictCharField(
         max_length=50,
@@ -80,6 +90,14 @@ class ShipmentCreate(serializers.Serializer):
     references = References(required=False)
     meta_data = meta_data_field()
     parcels = serializers.ListField(child=ParcelCreate(), max_length=MAX_PARCELS, required=False)
+
+    def to_internal_value(self, data: Any) -> Any:
+        # A client written for Gluey's label API posts {carrier, shipment} here: say what to send instead.
+        if isinstance(data, dict) and "carrier_id" not in data and ("shipment" in data or "carrier" in data):
+            raise serializers.ValidationError(
+                {"non_field_errors": [serializers.ErrorDetail(LABEL_CREATION_NOT_OFFERED, code="label_creation")]}
+            )
+        return super().to_internal_value(data)
 
     def validate_parcels(self, parcels: list[dict[str, Any]]) -> list[dict[str, Any]]:
         seen: set[str] = set()
@@ -114,6 +132,19 @@ class FeedQuery(serializers.Serializer):
 
 
 # --- Documented response shapes ---------------------------------------------------
+# Gluey's published models, field for field (names, requiredness, enums); the
+# contract tests check these against a JSON Schema written from Gluey's docs
+# and check every body the tests produce against these.
+
+_TAXONOMY = taxonomy_rows()
+MILESTONES = sorted({row["milestone"] for row in _TAXONOMY})
+GLUEY_CODES = sorted({row["code"] for row in _TAXONOMY})
+GLUEY_SUB_CODES = sorted({row["sub_code"] for row in _TAXONOMY})
+
+
+def _choices(enum: type[StrEnum]) -> list[tuple[str, str]]:
+    # (value, name) pairs, as drf-spectacular lists an Enum, so ENUM_NAME_OVERRIDES names it.
+    return [(member.value, member.name) for member in enum]
 
 
 class KeyValueDoc(serializers.Serializer):
@@ -121,7 +152,7 @@ class KeyValueDoc(serializers.Serializer):
     value = serializers.CharField()
 
     class Meta:
-        ref_name = "KeyValue"
+        ref_name = "MetaData"
 
 
 class EventTimeDoc(serializers.Serializer):
@@ -129,17 +160,17 @@ class EventTimeDoc(serializers.Serializer):
     carrier_utc = serializers.DateTimeField(help_text="The carrier's event time, in the carrier's offset.")
 
     class Meta:
-        ref_name = "EventTime"
+        ref_name = "TrackingEventDateTime"
 
 
 class GlueyCodesDoc(serializers.Serializer):
-    milestone = serializers.CharField()
-    code = serializers.CharField()
-    sub_code = serializers.CharField()
-    freetext_detail = serializers.CharField()
+    milestone = serializers.ChoiceField(choices=MILESTONES)
+    code = serializers.ChoiceField(choices=GLUEY_CODES)
+    sub_code = serializers.ChoiceField(choices=GLUEY_SUB_CODES)
+    freetext_detail = serializers.CharField(help_text="The taxonomy's description of the code.")
 
     class Meta:
-        ref_name = "GlueyCodes"
+        ref_name = "GlueyEventCodeDetail"
 
 
 class CarrierCodesDoc(serializers.Serializer):
@@ -148,7 +179,7 @@ class CarrierCodesDoc(serializers.Serializer):
     freetext_detail = serializers.CharField(required=False)
 
     class Meta:
-        ref_name = "CarrierCodes"
+        ref_name = "CarrierEventCodeDetail"
 
 
 class CodesDoc(serializers.Serializer):
@@ -156,28 +187,33 @@ class CodesDoc(serializers.Serializer):
     carrier = CarrierCodesDoc()
 
     class Meta:
-        ref_name = "Codes"
+        ref_name = "TrackingEventCodes"
 
 
 class LocationCodingDoc(serializers.Serializer):
     code = serializers.CharField()
     description = serializers.CharField(required=False)
-    type = serializers.CharField(required=False)
+    type = serializers.ChoiceField(
+        choices=_choices(LocationType), required=False, help_text="The carrier's own kind is in carrier_meta_data."
+    )
 
     class Meta:
-        ref_name = "LocationCoding"
+        ref_name = "CarrierLocationCode"
 
 
 class AddressDoc(serializers.Serializer):
-    name = serializers.CharField(required=False)
+    type = serializers.ChoiceField(choices=_choices(LocationType), required=False)
+    name = serializers.CharField(allow_blank=True, help_text='"" when the carrier gave none.')
     street = serializers.CharField(required=False)
+    street_2 = serializers.CharField(required=False)
     postal_code = serializers.CharField(required=False)
-    city = serializers.CharField(allow_null=True)
+    suburb = serializers.CharField(required=False)
+    city = serializers.CharField(allow_blank=True, help_text='"" when the carrier gave none.')
     state = serializers.CharField(required=False)
-    iso_country = serializers.CharField(allow_null=True)
+    iso_country = serializers.CharField(allow_blank=True, help_text='As the carrier gave it; "" when none.')
 
     class Meta:
-        ref_name = "Address"
+        ref_name = "TrackingEventAddress"
 
 
 class GeoDoc(serializers.Serializer):
@@ -185,41 +221,98 @@ class GeoDoc(serializers.Serializer):
     lng = serializers.FloatField()
 
     class Meta:
-        ref_name = "Geo"
+        ref_name = "GeoLocation"
 
 
 class LocationDoc(serializers.Serializer):
     carrier_location_coding = LocationCodingDoc(required=False)
     address = AddressDoc(required=False)
+    what3words = serializers.CharField(required=False)
     geo = GeoDoc(required=False)
 
     class Meta:
-        ref_name = "Location"
+        ref_name = "TrackingEventLocation"
+
+
+class WeightDoc(serializers.Serializer):
+    value = serializers.FloatField()
+    unit = serializers.ChoiceField(choices=["kg"])
+
+    class Meta:
+        ref_name = "Weight"
+
+
+class DimensionsDoc(serializers.Serializer):
+    length = serializers.FloatField()
+    width = serializers.FloatField(required=False)
+    height = serializers.FloatField(required=False)
+    unit = serializers.ChoiceField(choices=["cm"])
+
+    class Meta:
+        ref_name = "Dimensions"
+
+
+class PhysicalDataDoc(serializers.Serializer):
+    weight = WeightDoc(required=False)
+    dimensions = DimensionsDoc(required=False)
+
+    class Meta:
+        ref_name = "TrackingEventPhysicalData"
+
+
+class DeliveryConfirmationDoc(serializers.Serializer):
+    signed_by = serializers.CharField(required=False)
+    base64_photo = serializers.CharField(required=False)
+    photo_format = serializers.ChoiceField(
+        choices=_choices(ImageFormat), help_text="Required by Gluey's model: jpeg when no photo is attached."
+    )
+
+    class Meta:
+        ref_name = "TrackingEventDeliveryConfirmation"
+
+
+class OtherUpdatesDoc(serializers.Serializer):
+    condition = serializers.ChoiceField(choices=_choices(ParcelCondition), required=False)
+    carrier_weight_dims = PhysicalDataDoc(required=False)
+    eta = serializers.DateTimeField(required=False, help_text="In the offset the carrier gave.")
+    shipping_cost = serializers.FloatField(required=False)
+    shipping_cost_currency = serializers.CharField(required=False)
+    delivery_confirmation = DeliveryConfirmationDoc(required=False)
+    co2_footprint_kg = serializers.FloatField(required=False)
+
+    class Meta:
+        ref_name = "OtherUpdates"
 
 
 class TrackingEventDoc(serializers.Serializer):
+    carrier_meta_data = KeyValueDoc(many=True, required=False)
     event_time = EventTimeDoc()
+    eta = serializers.DateTimeField(required=False, help_text="In the offset the carrier gave.")
     codes = CodesDoc()
     location = LocationDoc()
-    carrier_meta_data = KeyValueDoc(many=True, required=False)
-    eta = serializers.DateTimeField(required=False)
+    other = OtherUpdatesDoc(required=False, help_text="Our addition in the track API (Gluey has it in webhooks).")
 
     class Meta:
         ref_name = "TrackingEvent"
 
 
-class DeliveryConfirmationDoc(serializers.Serializer):
-    signed_by = serializers.CharField(required=False)
-    photo_format = serializers.CharField(allow_null=True, help_text="Null: no photo is stored.")
-    base64_photo = serializers.CharField(required=False)
+class WebhookTrackingEventDoc(serializers.Serializer):
+    carrier_meta_data = KeyValueDoc(many=True, required=False)
+    event_time = EventTimeDoc()
+    codes = CodesDoc()
+    location = LocationDoc()
+    other = OtherUpdatesDoc(required=False)
 
     class Meta:
-        ref_name = "DeliveryConfirmation"
+        ref_name = "WebhookTrackingEvent"
 
 
 class TrackingDataDoc(serializers.Serializer):
-    current_eta = serializers.DateTimeField(required=False)
+    current_eta = serializers.DateTimeField(required=False, help_text="In the offset the carrier gave.")
+    shipping_cost = serializers.FloatField(required=False)
+    shipping_cost_currency = serializers.CharField(required=False)
     delivery_confirmation = DeliveryConfirmationDoc(required=False)
+    co2_footprint_kg = serializers.FloatField(required=False)
     events = TrackingEventDoc(many=True, help_text="Oldest first by carrier time.")
 
     class Meta:
@@ -245,26 +338,33 @@ class ParcelRefDoc(serializers.Serializer):
 
 
 class TrackedParcelDoc(ParcelRefDoc):
-    condition = serializers.CharField(help_text='Milestone of the current state; "unknown" before any event.')
+    condition = serializers.ChoiceField(
+        choices=_choices(ParcelCondition), help_text='The latest condition the carrier reported; "unknown" if none.'
+    )
+    carrier_weight_dims = PhysicalDataDoc(required=False)
     tracking_data = TrackingDataDoc()
 
     class Meta:
-        ref_name = "TrackedParcel"
+        ref_name = "TrackingEventParcel"
 
 
 class BatchTrackShipmentDoc(serializers.Serializer):
     id = serializers.UUIDField()
     uuid_ref = serializers.CharField(required=False)
     tracking_level = serializers.ChoiceField(choices=TrackingLevel.choices)
+    carrier_id = serializers.CharField(help_text="Our addition: the carrier the shipment was registered with.")
+    carrier_tracking_id = serializers.CharField(help_text="Our addition: the registered tracking number.")
     references = ReferencesDoc()
     parcels = TrackedParcelDoc(many=True)
-    tracking_data = TrackingDataDoc(required=False, help_text='Present when tracking_level is "shipment".')
+    tracking_data = TrackingDataDoc(help_text="Events of the shipment's own (master) number, at both levels.")
 
     class Meta:
         ref_name = "BatchTrackShipment"
 
 
 class TrackSingleShipmentDoc(BatchTrackShipmentDoc):
+    parcels = TrackedParcelDoc(many=True, allow_null=True, help_text='Null unless tracking_level is "parcel".')
+
     class Meta:
         ref_name = "TrackSingleShipment"
 
@@ -278,7 +378,8 @@ class ShipmentDoc(serializers.Serializer):
     references = ReferencesDoc()
     meta_data = KeyValueDoc(many=True)
     parcels = ParcelRefDoc(many=True)
-    created_at = serializers.DateTimeField()
+    created_utc = serializers.DateTimeField()
+    updated_utc = serializers.DateTimeField(help_text="Registrations are not edited: equals created_utc.")
     carrier_detected = serializers.BooleanField(
         help_text="Our addition: true when no carrier_id was given and the carrier was recognised from the number."
     )
@@ -290,15 +391,39 @@ class ShipmentDoc(serializers.Serializer):
         ref_name = "Shipment"
 
 
+class TrackableReferenceUpdateDoc(serializers.Serializer):
+    new_carrier_tracking_id = serializers.CharField()
+    new_carrier_tracking_url = serializers.CharField(required=False)
+
+    class Meta:
+        ref_name = "TrackableReferenceUpdate"
+
+
+class WebhookParcelDoc(serializers.Serializer):
+    parcel_id = serializers.UUIDField()
+    parcel_uuid_ref = serializers.CharField(required=False)
+    parcel_meta_data = KeyValueDoc(many=True, required=False)
+    carrier_tracking_id = serializers.CharField()
+    carrier_tracking_update = TrackableReferenceUpdateDoc(required=False)
+
+    class Meta:
+        ref_name = "WebhookTrackingEventParcel"
+
+
 class TrackingWebhookEventDoc(serializers.Serializer):
     shipment_id = serializers.UUIDField()
     shipment_uuid_ref = serializers.CharField(allow_null=True)
     shipment_meta_data = KeyValueDoc(many=True)
     carrier_id = serializers.CharField()
     carrier_tracking_id = serializers.CharField()
+    carrier_tracking_update = TrackableReferenceUpdateDoc(required=False)
     tracking_level = serializers.ChoiceField(choices=TrackingLevel.choices)
-    parcel = ParcelRefDoc(required=False)
-    event = TrackingEventDoc()
+    parcel = WebhookParcelDoc(required=False, help_text='Only for tracking_level "parcel".')
+    event = WebhookTrackingEventDoc()
+    correction = serializers.BooleanField(
+        required=False,
+        help_text="Our addition: true when this event was delivered before and its codes were re-harmonised.",
+    )
 
     class Meta:
         ref_name = "TrackingWebhookEvent"

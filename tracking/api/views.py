@@ -12,7 +12,7 @@ from urllib.parse import quote
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -25,12 +25,19 @@ from tracking.detection import DetectionUnavailable
 from tracking.services import (
     CarrierNotDetected,
     ParcelInput,
+    RegistrationConflict,
     UnknownCarrier,
     shipment_register,
     shipment_register_detected,
 )
 
 SHIPMENT_NOT_FOUND = "Shipment not found."
+
+
+class Conflict(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+
 
 LAST_UPDATED_HEADER = OpenApiParameter(
     "x-last-updated",
@@ -48,16 +55,18 @@ NOT_FOUND_HEADER = OpenApiParameter(
 )
 
 
-def _track_bodies(result: selectors.TrackResult) -> list[dict[str, Any]]:
+def _track_bodies(result: selectors.TrackResult, *, single: bool = False) -> list[dict[str, Any]]:
     return [
-        representations.batch_track_shipment_dict(shipment, result.parcels.get(shipment.pk, []), result.events_by_item)
+        representations.batch_track_shipment_dict(
+            shipment, result.parcels.get(shipment.pk, []), result.events_by_item, single=single
+        )
         for shipment in result.shipments
     ]
 
 
 def _last_updated_headers(result: selectors.TrackResult) -> dict[str, str]:
     last = result.last_updated
-    return {"x-last-updated": representations.utc_iso(last)} if last is not None else {}
+    return {"x-last-updated": representations.utc_z(last)} if last is not None else {}
 
 
 class ShipmentCreateView(CustomerAPIView):
@@ -70,7 +79,7 @@ class ShipmentCreateView(CustomerAPIView):
         responses={
             201: OpenApiResponse(s.ShipmentDoc, description="Registered."),
             200: OpenApiResponse(s.ShipmentDoc, description="Already registered: the existing shipment, unchanged."),
-            **error_responses(422),
+            **error_responses(409, 422),
         },
     )
     def post(self, request: Request) -> Response:
@@ -99,6 +108,8 @@ class ShipmentCreateView(CustomerAPIView):
                 shipment, created, _ = shipment_register_detected(
                     customer=self.customer, carrier_tracking_id=tracking_id, **fields
                 )
+            except RegistrationConflict as exc:
+                raise Conflict(str(exc)) from None
             except DetectionUnavailable:
                 raise UnprocessableEntity({"carrier_id": ["This field is required."]}) from None
             except CarrierNotDetected as exc:
@@ -113,8 +124,10 @@ class ShipmentCreateView(CustomerAPIView):
                 shipment, created = shipment_register(
                     customer=self.customer, carrier_id=v["carrier_id"], carrier_tracking_id=tracking_id, **fields
                 )
-            except UnknownCarrier:
-                raise UnprocessableEntity({"carrier_id": [f"Unknown carrier {v['carrier_id']!r}."]}) from None
+            except UnknownCarrier as exc:
+                raise UnprocessableEntity({"carrier_id": [str(exc)]}) from None
+            except RegistrationConflict as exc:
+                raise Conflict(str(exc)) from None
         parcels = list(shipment.parcels.order_by("carrier_tracking_id"))
         return Response(
             representations.shipment_dict(shipment, parcels),
@@ -128,14 +141,23 @@ class ShipmentTrackView(CustomerAPIView):
     @extend_schema(
         operation_id="track_shipment",
         summary="Track one shipment",
-        parameters=[LAST_UPDATED_HEADER],
-        responses={200: s.TrackSingleShipmentDoc, **error_responses(404)},
+        parameters=[
+            OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The shipment's id."),
+            LAST_UPDATED_HEADER,
+        ],
+        responses={
+            200: s.TrackSingleShipmentDoc,
+            204: OpenApiResponse(description="No tracking events yet for this shipment (no body)."),
+            **error_responses(404),
+        },
     )
-    def get(self, request: Request, shipment_id: str) -> Response:
-        result = selectors.shipment_for_customer(customer=self.customer, shipment_id=shipment_id)
+    def get(self, request: Request, id: str) -> Response:
+        result = selectors.shipment_for_customer(customer=self.customer, shipment_id=id)
         if result is None:
             raise NotFound(SHIPMENT_NOT_FOUND)
-        return Response(_track_bodies(result)[0], headers=_last_updated_headers(result))
+        if result.last_updated is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(_track_bodies(result, single=True)[0], headers=_last_updated_headers(result))
 
 
 class BatchTrackView(CustomerAPIView):

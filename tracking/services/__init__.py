@@ -27,6 +27,7 @@ from tracking.services.recording import (
 from tracking.services.registration import (
     CarrierNotDetected,
     ParcelInput,
+    RegistrationConflict,
     UnknownCarrier,
     customer_create,
     shipment_register,
@@ -42,6 +43,7 @@ __all__ = [
     "MappingRow",
     "ParcelInput",
     "RecordResult",
+    "RegistrationConflict",
     "UnknownCarrier",
     "code_mappings_csv",
     "code_mappings_import",

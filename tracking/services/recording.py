@@ -26,7 +26,11 @@ from tracking import db
 from tracking.harmonise import MappingTable, harmonise, mapping_table
 from tracking.models import Parcel, Shipment, TrackedItem, TrackingEvent
 from tracking.signals import events_recorded
-from tracking.types import CarrierEvent
+from tracking.types import CarrierEvent, ImageFormat, LocationType, ParcelCondition
+
+_CONDITIONS = tuple(c.value for c in ParcelCondition)
+_IMAGE_FORMATS = tuple(f.value for f in ImageFormat)
+_LOCATION_TYPES = tuple(t.value for t in LocationType)
 
 
 class InvalidEvent(ValueError):
@@ -57,6 +61,12 @@ def _validate(event: CarrierEvent, index: int) -> None:
         raise InvalidEvent(f"event {index}: occurred_at must be a timezone-aware datetime")
     if event.eta is not None and (not isinstance(event.eta, datetime) or event.eta.utcoffset() is None):
         raise InvalidEvent(f"event {index}: eta must be a timezone-aware datetime")
+    if event.condition and event.condition not in _CONDITIONS:
+        raise InvalidEvent(f"event {index}: condition must be one of {', '.join(_CONDITIONS)}")
+    if event.photo_format and event.photo_format not in _IMAGE_FORMATS:
+        raise InvalidEvent(f"event {index}: photo_format must be one of {', '.join(_IMAGE_FORMATS)}")
+    if event.location.type and event.location.type not in _LOCATION_TYPES:
+        raise InvalidEvent(f"event {index}: location type must be one of {', '.join(_LOCATION_TYPES)}")
     # PostgreSQL stores no NUL in text or jsonb: refuse it here rather than fail the transaction.
     loc = event.location
     texts = (
@@ -65,6 +75,10 @@ def _validate(event: CarrierEvent, index: int) -> None:
         event.sub_code or "",
         event.description or "",
         event.signed_by or "",
+        event.shipping_cost_currency,
+        event.photo_format,
+        event.new_tracking_id,
+        event.new_tracking_url,
         loc.city,
         loc.postal_code,
         loc.iso_country,
@@ -85,6 +99,24 @@ def _offset_minutes(when: datetime) -> int:
     return int(offset.total_seconds() // 60) if offset is not None else 0
 
 
+def event_other(event: CarrierEvent) -> dict[str, object]:
+    """The stored ``other`` of an event: only what the carrier gave (see tracking.representations)."""
+    other: dict[str, object] = {}
+    if event.eta is not None:
+        other["eta_offset_minutes"] = _offset_minutes(event.eta)
+    if event.condition:
+        other["condition"] = event.condition
+    if event.dimensions_cm is not None:
+        other["dimensions_cm"] = list(event.dimensions_cm)
+    for name in ("shipping_cost", "co2_footprint_kg"):
+        if getattr(event, name) is not None:
+            other[name] = getattr(event, name)
+    for name in ("shipping_cost_currency", "photo_base64", "photo_format", "new_tracking_id", "new_tracking_url"):
+        if getattr(event, name):
+            other[name] = getattr(event, name)
+    return other
+
+
 def _event_from_row(pk: int, row: dict[str, object]) -> TrackingEvent:
     """Build the model object for a row we just inserted without Model.__init__.
 
@@ -95,6 +127,7 @@ def _event_from_row(pk: int, row: dict[str, object]) -> TrackingEvent:
     event = TrackingEvent.__new__(TrackingEvent)
     event.__dict__.update(row)
     event.id = pk
+    event.corrected_at = None  # not an inserted column: a new event is never a correction
     event._state = ModelState()
     event._state.adding = False
     event._state.db = "default"
@@ -189,6 +222,7 @@ def _row(
         "carrier_meta": [{"key": k, "value": v} for k, v in event.meta],
         "channel": channel,
         "inbound_message_id": inbound_message_id,
+        "other": event_other(event),
     }
 
 

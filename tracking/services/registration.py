@@ -39,7 +39,24 @@ def tracked_items_purge_expired(*, now: datetime | None = None) -> int:
 
 
 class UnknownCarrier(LookupError):
-    pass
+    """``known``: the carrier ids that exist (at most 50), so the caller can say which to use."""
+
+    def __init__(self, carrier_id: str, known: Sequence[str]) -> None:
+        self.carrier_id = carrier_id
+        self.known = list(known)
+        names = ", ".join(self.known) if self.known else "none configured yet"
+        super().__init__(f"Unknown carrier {carrier_id!r}. Known carriers: {names}.")
+
+
+class RegistrationConflict(ValueError):
+    """The number is already registered with another ``uuid_ref``; nothing was changed."""
+
+    def __init__(self, shipment: Shipment, uuid_ref: str) -> None:
+        self.shipment = shipment
+        super().__init__(
+            f"{shipment.carrier_id} {shipment.carrier_tracking_id} is already registered as shipment "
+            f"{shipment.pk} with uuid_ref {shipment.uuid_ref!r}, not {uuid_ref!r}; nothing was changed."
+        )
 
 
 def customer_create(*, name: str) -> tuple[Customer, str]:
@@ -76,17 +93,19 @@ def shipment_register(
     """Register a tracking number for a customer; returns (shipment, created).
 
     Registering the same (carrier, tracking id) again returns the existing
-    shipment unchanged. Events already recorded for the number (it may have
+    shipment unchanged, unless it names a different ``uuid_ref``: that raises
+    RegistrationConflict rather than silently keeping the old one. Events already recorded for the number (it may have
     arrived before anyone registered it) become visible at once.
     """
     carrier_model = Shipment._meta.get_field("carrier").related_model
     if not carrier_model._default_manager.filter(pk=carrier_id).exists():
-        raise UnknownCarrier(f"unknown carrier_id {carrier_id!r}")
+        known = list(carrier_model._default_manager.order_by("pk").values_list("pk", flat=True)[:50])
+        raise UnknownCarrier(carrier_id, known)
     existing = Shipment.objects.filter(
         customer=customer, carrier_id=carrier_id, carrier_tracking_id=carrier_tracking_id
     ).first()
     if existing is not None:
-        return existing, False
+        return _repeat(existing, uuid_ref), False
     try:
         with transaction.atomic():
             item = tracked_item_get_or_create(carrier_id=carrier_id, tracking_id=carrier_tracking_id)
@@ -116,10 +135,10 @@ def shipment_register(
             shipment_registered.send(sender=Shipment, shipment=shipment, tracked_items=items)
     except IntegrityError:
         # A concurrent request registered it first: answer as a repeat.
-        return (
-            Shipment.objects.get(customer=customer, carrier_id=carrier_id, carrier_tracking_id=carrier_tracking_id),
-            False,
+        existing = Shipment.objects.get(
+            customer=customer, carrier_id=carrier_id, carrier_tracking_id=carrier_tracking_id
         )
+        return _repeat(existing, uuid_ref), False
     return shipment, True
 
 
@@ -150,7 +169,7 @@ def shipment_register_detected(
     detection = carrier_detect(tracking_id=carrier_tracking_id)
     existing = list(Shipment.objects.filter(customer=customer, carrier_tracking_id=carrier_tracking_id)[:2])
     if len(existing) == 1:
-        return existing[0], False, detection
+        return _repeat(existing[0], fields.get("uuid_ref", "")), False, detection
     if len(detection.candidates) != 1:
         raise CarrierNotDetected(detection)
     winner = detection.candidates[0]
@@ -162,3 +181,9 @@ def shipment_register_detected(
         **fields,
     )
     return shipment, created, detection
+
+
+def _repeat(existing: Shipment, uuid_ref: str) -> Shipment:
+    if uuid_ref and existing.uuid_ref != uuid_ref:
+        raise RegistrationConflict(existing, uuid_ref)
+    return existing
