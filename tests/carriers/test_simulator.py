@@ -17,6 +17,7 @@ from tests.carriers.conftest import wait_until
 from tracking.models import Customer, Shipment, TrackingEvent
 
 
+@pytest.mark.slow  # a real worker, broker and live server
 @pytest.mark.django_db(transaction=True)
 def test_events_arrive_by_webhook_sftp_and_polling(taxonomy, live_server, celery_worker, tmp_path):
     simulator = Simulator(state_dir=tmp_path / "sim", base_url=live_server.url, step_seconds=1, shipments_per_carrier=1)
@@ -62,6 +63,7 @@ def test_setup_is_idempotent_and_journeys_survive_a_restart(taxonomy, tmp_path):
     assert Carrier.objects.get(pk="sim-files").config["port"] == second.sftp_server.port
 
 
+@pytest.mark.slow  # runs the simulator command: seconds
 @pytest.mark.django_db(transaction=True)
 def test_command_runs_once_and_refuses_bad_options(taxonomy, tmp_path, capsys):
     call_command(

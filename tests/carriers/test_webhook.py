@@ -205,6 +205,7 @@ def test_events_for_unregistered_numbers_are_kept_and_appear_on_registration(car
     assert created and shipment.tracked_item.events.get().channel == "webhook"
 
 
+@pytest.mark.slow  # a real worker and broker
 @pytest.mark.django_db(transaction=True)
 def test_accepted_webhook_is_processed_by_a_real_worker(taxonomy, post_webhook, celery_worker):
     carrier = make_carrier()

@@ -112,6 +112,7 @@ def test_operator_errors(args: list[str], message: str) -> None:
         call_command("edi", *args, stdout=io.StringIO())
 
 
+@pytest.mark.slow  # a command-line subprocess: seconds
 def test_bad_file_gives_one_line_on_stderr_and_nonzero_exit(tmp_path: Path) -> None:
     bad = tmp_path / "bad.edi"
     bad.write_bytes((FIXTURES / "x12_4010_two_groups.edi").read_bytes().replace(b"*CT~", b"*XX~"))

@@ -6,6 +6,7 @@ import io
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -19,6 +20,8 @@ from edi.x12.ack import build_997
 from edi.x12.writer import X12Profile, write_x12_214
 from edi.zones import resolve_zone
 from tests.edi.helpers import event_dict, fixture
+
+pytestmark = pytest.mark.slow  # long Hypothesis runs
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

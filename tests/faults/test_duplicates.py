@@ -28,6 +28,8 @@ from tests.factories import make_carrier, make_customer
 from tracking.models import TrackedItem, TrackingEvent
 from tracking.services import shipment_register
 
+pytestmark = pytest.mark.slow  # fault injection
+
 T0 = datetime(2026, 11, 5, 8, 0, tzinfo=timezone(timedelta(hours=1)))
 TRACKING = "JD0002234001100086"
 # (code, minutes after T0, city): one journey, E0 … E6.

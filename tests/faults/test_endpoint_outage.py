@@ -28,7 +28,7 @@ from tests.notifications.receiver import Receiver, Reply
 from tracking.models import TrackingEvent
 from tracking.services import events_record, shipment_register
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]  # fault injection
 
 HOUR = 3600.0
 

@@ -36,6 +36,8 @@ from tests.faults.support import feed_settled
 from tracking.models import TrackingEvent
 from tracking.services import events_record, shipment_register
 
+pytestmark = pytest.mark.slow  # fault injection
+
 T0 = datetime(2026, 11, 4, 6, 0, tzinfo=UTC)
 
 

@@ -42,6 +42,8 @@ from tests.fuzz.strategies import (
 from tracking.services import InvalidEvent, events_record
 from tracking.types import CarrierEvent
 
+pytestmark = pytest.mark.slow  # Hypothesis fuzzing
+
 EDI_MUTATORS = {"x12_214": mutated_x12, "edifact_iftsta": mutated_edifact, "csv": mutated_csv}
 
 

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -34,6 +35,8 @@ from tests.fuzz.strategies import (
     mutated_x12,
     text,
 )
+
+pytestmark = pytest.mark.slow  # Hypothesis fuzzing
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 X12 = sorted([*(FIXTURES / "edi").glob("x12_*.edi"), *(FIXTURES / "carriers" / "x12_214").glob("*.edi")])

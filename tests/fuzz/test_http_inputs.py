@@ -36,7 +36,7 @@ from tests.fuzz.strategies import (
 )
 from tracking.services import shipment_register
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]  # Hypothesis fuzzing
 
 GENERIC = json.loads((fixtures_dir("generic_json") / "journey.json").read_text())
 UPS_ALERT = json.loads((fixtures_dir("ups") / "track_alert_out_for_delivery.json").read_text())

@@ -10,6 +10,7 @@ from gluey.celery import app
 from gluey.tasks import HEARTBEAT_KEY, heartbeat
 
 
+@pytest.mark.slow  # a real broker round trip
 @pytest.mark.django_db(transaction=True)
 def test_heartbeat_round_trip_through_the_broker():
     cache.delete(HEARTBEAT_KEY)

@@ -94,6 +94,7 @@ def test_bad_environment_stops_start_up(env, message, tmp_path):
     assert message in result.stderr
 
 
+@pytest.mark.slow  # a manage.py subprocess: seconds
 def test_production_settings_start_with_required_values(tmp_path):
     from cryptography.fernet import Fernet
 

@@ -19,7 +19,11 @@ from tests.notifications.conftest import record
 from tests.notifications.receiver import Reply
 from tracking.services import shipment_register
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("taxonomy")]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("taxonomy"),
+    pytest.mark.slow,  # real broker round trips
+]
 
 
 def wait_until(predicate, timeout: float = 30.0) -> bool:

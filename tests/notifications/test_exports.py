@@ -134,6 +134,7 @@ def destination(acme, server, tmp_path, shipment):
     return make_destination(acme, server, tmp_path)
 
 
+@pytest.mark.slow  # a whole interchange through an sFTP server: seconds
 def test_export_uploads_one_interchange_that_reads_back(server, destination, carrier):
     record(carrier, event(code="HUB", minutes=1), event(code="DLV", sub_code="NB", minutes=2))
 
@@ -156,6 +157,7 @@ def test_export_uploads_one_interchange_that_reads_back(server, destination, car
     assert destination.last_export_at is not None
 
 
+@pytest.mark.slow  # whole interchanges through an sFTP server: seconds
 @pytest.mark.parametrize("fmt, suffix", [("x12_214", ".edi"), ("edifact_iftsta", ".edi"), ("csv", ".csv")])
 def test_every_format_reads_back_with_the_edi_readers(acme, server, tmp_path, shipment, carrier, fmt, suffix):
     from tracking.models import Shipment

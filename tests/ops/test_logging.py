@@ -95,6 +95,7 @@ def remember_ids() -> None:
     SEEN.append(current_ids())
 
 
+@pytest.mark.slow  # a real broker round trip
 def test_ids_travel_with_a_task_through_the_real_broker():
     SEEN.clear()
     with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10, queues=["default"]):

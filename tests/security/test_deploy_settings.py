@@ -40,6 +40,7 @@ def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str
     )
 
 
+@pytest.mark.slow  # a manage.py subprocess: seconds
 def test_check_deploy_reports_no_issues(production_env):
     result = run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], production_env)
     output = result.stdout + result.stderr
@@ -72,6 +73,7 @@ print("cookie", ";".join(sorted(k for k, m in admin.cookies.items() if m["secure
 """
 
 
+@pytest.mark.slow  # a production server subprocess: seconds
 def test_production_responses_redirect_to_https_and_carry_the_security_headers(production_env):
     result = run(["manage.py", "shell", "-c", PROBE], production_env)
     assert result.returncode == 0, result.stderr[-2000:]
