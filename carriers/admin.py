@@ -19,7 +19,15 @@ from django.utils.html import format_html
 from django_celery_beat.models import PeriodicTask
 
 from carriers.adapters.registry import ADAPTERS, UnknownAdapter, adapter_class
-from carriers.models import Carrier, InboundMessage, InboundStatus, ItemState, SftpFile, new_webhook_secret
+from carriers.models import (
+    Carrier,
+    InboundMessage,
+    InboundStatus,
+    ItemState,
+    SftpFile,
+    WebhookRefusal,
+    new_webhook_secret,
+)
 from carriers.services.channels import carrier_channels
 from carriers.services.inbound import inbound_messages_reprocess
 from carriers.services.polling import item_states_release
@@ -443,4 +451,23 @@ class ItemStateAdmin(admin.ModelAdmin):
         self.message_user(request, f"{count} number(s) will be polled at the next dispatch.", messages.SUCCESS)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(WebhookRefusal)
+class WebhookRefusalAdmin(admin.ModelAdmin):
+    """Read-only: what the inbound webhook refused, per carrier and hour (the requests are not kept)."""
+
+    list_display = ["hour", "carrier", "status", "count", "last_at", "last_reason"]
+    list_filter = ["status", "carrier"]
+    list_select_related = ["carrier"]
+    date_hierarchy = "hour"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TypedDict
 
-from django.db.models import Count, Max
+from django.db.models import Count, Max, Q
+from django.db.models.functions import TruncHour
 from django_celery_beat.models import PeriodicTask
 
-from carriers.models import Carrier, InboundMessage, InboundStatus
+from carriers.models import Carrier, InboundMessage, InboundStatus, WebhookRefusal
 from carriers.services.channels import carrier_channels
 from carriers.services.schedules import DISPATCH_NAME, sftp_task_name
 
@@ -148,3 +149,41 @@ def carrier_sftp_settings(*, carrier: Carrier) -> CarrierSftpSettings:
         "remote_dir": str(config.get("remote_dir") or ""),
         "pinned": [str(k) for k in raw_keys],
     }
+
+
+@dataclass
+class Refusals:
+    """Inbound webhooks a carrier had refused at the door in a window."""
+
+    count: int = 0
+    by_status: dict[int, int] = field(default_factory=dict)
+    last_reason: str = ""
+    last_at: datetime | None = None
+
+
+def webhook_refusals(*, since: datetime) -> dict[str, Refusals]:
+    """Per carrier: refusals (401 / 400 / 413) counted since ``since`` (hour buckets), and the latest reason."""
+    result: dict[str, Refusals] = defaultdict(Refusals)
+    for row in WebhookRefusal.objects.filter(hour__gte=since.replace(minute=0, second=0, microsecond=0)).order_by(
+        "last_at"
+    ):
+        summary = result[row.carrier_id]
+        summary.count += row.count
+        summary.by_status[row.status] = summary.by_status.get(row.status, 0) + row.count
+        summary.last_reason, summary.last_at = row.last_reason, row.last_at
+    return dict(result)
+
+
+def inbound_per_hour(*, since: datetime) -> dict[str, dict[datetime, tuple[int, int]]]:
+    """Per carrier and hour received: (inbound messages, of which failed)."""
+    rows = (
+        InboundMessage.objects.filter(received_at__gte=since.replace(minute=0, second=0, microsecond=0))
+        .annotate(hour=TruncHour("received_at"))
+        .values("carrier_id", "hour")
+        .annotate(n=Count("id"), failed=Count("id", filter=Q(status=InboundStatus.FAILED)))
+        .order_by()
+    )
+    result: dict[str, dict[datetime, tuple[int, int]]] = defaultdict(dict)
+    for row in rows:
+        result[row["carrier_id"]][row["hour"].replace(minute=0, second=0, microsecond=0)] = (row["n"], row["failed"])
+    return dict(result)

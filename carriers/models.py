@@ -228,3 +228,29 @@ class Lease(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} until {self.expires_at:%H:%M:%S}"
+
+
+class WebhookRefusal(models.Model):
+    """Inbound webhooks refused at the door (401, 400, 413), counted per carrier, hour and status.
+
+    Nothing of a refused request is stored (it may be an attacker's), but ops must see that a
+    carrier's pushes are bouncing: the count and the last reason are. One row per carrier, hour
+    and status keeps the table small whatever the traffic; rows older than a week are dropped.
+    """
+
+    carrier = models.ForeignKey(Carrier, on_delete=models.CASCADE, related_name="webhook_refusals")
+    hour = models.DateTimeField()
+    status = models.PositiveSmallIntegerField()
+    count = models.PositiveIntegerField(default=0)
+    last_reason = models.CharField(max_length=300, blank=True, default="")
+    last_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-hour", "carrier"]
+        constraints = [
+            models.UniqueConstraint(fields=["carrier", "hour", "status"], name="webhookrefusal_carrier_hour_status")
+        ]
+        verbose_name = "refused webhook"
+
+    def __str__(self) -> str:
+        return f"{self.carrier_id} {self.status} ×{self.count} at {self.hour:%Y-%m-%d %H:00}"

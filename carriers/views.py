@@ -21,6 +21,7 @@ from carriers.adapters.registry import UnknownAdapter, adapter_for
 from carriers.models import Carrier
 from carriers.services.channels import carrier_channels
 from carriers.services.inbound import MAX_WEBHOOK_BYTES, inbound_message_store
+from carriers.services.refusals import webhook_refusal_record
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,12 @@ def _error(status: int, detail: str) -> JsonResponse:
     return JsonResponse({"detail": detail}, status=status)
 
 
+def _refused(carrier: Carrier, status: int, detail: str) -> JsonResponse:
+    """Answer a refusal and count it for the ops dashboard (the request itself is not stored)."""
+    webhook_refusal_record(carrier_id=carrier.pk, status=status, reason=detail)
+    return _error(status, detail)
+
+
 def _read_body(request: HttpRequest) -> bytes | None:
     """The raw body, or None when it is over the limit (read at most one byte past it)."""
     try:
@@ -78,7 +85,7 @@ def carrier_webhook(request: HttpRequest, carrier_id: str) -> JsonResponse:
         return _error(404, f"Carrier {carrier_id!r} does not receive webhooks.")
     body = _read_body(request)
     if body is None:
-        return _error(413, f"Body is larger than {MAX_WEBHOOK_BYTES // (1024 * 1024)} MB.")
+        return _refused(carrier, 413, f"Body is larger than {MAX_WEBHOOK_BYTES // (1024 * 1024)} MB.")
     try:
         adapter = adapter_for(carrier)
     except UnknownAdapter as exc:
@@ -88,13 +95,13 @@ def carrier_webhook(request: HttpRequest, carrier_id: str) -> JsonResponse:
     try:
         adapter.verify_webhook(WebhookRequest(headers=headers, body=body))
     except WebhookAuthError as exc:
-        return _error(401, f"Authentication failed: {exc}.")
+        return _refused(carrier, 401, f"Authentication failed: {exc}.")
     try:
         events = adapter.parse(body)
     except CarrierError as exc:
-        return _error(400, f"Body rejected: {exc}.")
+        return _refused(carrier, 400, f"Body rejected: {exc}.")
     if not events:
-        return _error(400, "Body rejected: it holds no events.")
+        return _refused(carrier, 400, "Body rejected: it holds no events.")
     # One short transaction (INSERT, COMMIT); processing is queued once it has committed.
     stored = inbound_message_store(
         carrier=carrier, channel="webhook", body=body, content_type=request.META.get("CONTENT_TYPE", "")

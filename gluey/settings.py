@@ -148,6 +148,8 @@ LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# Times in the admin and the ops console: 24-hour, with seconds, zone named (gluey/formats/en_GB).
+FORMAT_MODULE_PATH = ["gluey.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"

@@ -18,10 +18,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import Count, Max, Q, QuerySet
+from django.db.models import Avg, Count, Max, Min, Q, QuerySet
+from django.db.models.functions import TruncHour
 
 from notifications.models import (
     Delivery,
+    DeliveryAttempt,
     DeliveryKind,
     DeliveryStatus,
     Export,
@@ -162,3 +164,57 @@ def export_lags(*, now: datetime) -> dict[str, ExportLag]:
             seconds=max((now - since).total_seconds(), 0.0), failing=failing
         )
     return result
+
+
+@dataclass
+class EndpointQueue:
+    pending: int = 0
+    retrying: int = 0  # pending after at least one failed attempt
+    dead: int = 0
+    oldest_pending_at: datetime | None = None  # when the oldest waiting delivery was created
+
+
+def endpoint_queues() -> dict[int, EndpointQueue]:
+    """Per endpoint: event deliveries waiting (and since when) and dead-lettered, in one query."""
+    rows = (
+        Delivery.objects.filter(kind=DeliveryKind.EVENTS, status__in=[DeliveryStatus.PENDING, DeliveryStatus.DEAD])
+        .values("endpoint_id")
+        .annotate(
+            pending=Count("id", filter=Q(status=DeliveryStatus.PENDING)),
+            retrying=Count("id", filter=Q(status=DeliveryStatus.PENDING, attempt_count__gt=0)),
+            dead=Count("id", filter=Q(status=DeliveryStatus.DEAD)),
+            oldest=Min("created_at", filter=Q(status=DeliveryStatus.PENDING)),
+        )
+    )
+    return {
+        row["endpoint_id"]: EndpointQueue(
+            pending=row["pending"], retrying=row["retrying"], dead=row["dead"], oldest_pending_at=row["oldest"]
+        )
+        for row in rows
+    }
+
+
+def endpoints_listed() -> list[WebhookEndpoint]:
+    """Every subscribed endpoint (unsubscribed ones left out), with its customer, for the dashboard."""
+    return list(
+        WebhookEndpoint.objects.filter(unsubscribed_at__isnull=True)
+        .select_related("customer")
+        .order_by("customer__name", "url")
+    )
+
+
+def attempts_per_hour(*, since: datetime) -> dict[int, dict[datetime, tuple[int, int, float]]]:
+    """Per endpoint and hour: (attempts, failed attempts, mean latency in ms), test sends left out."""
+    rows = (
+        DeliveryAttempt.objects.filter(started_at__gte=since.replace(minute=0, second=0, microsecond=0))
+        .exclude(delivery__kind=DeliveryKind.TEST)
+        .annotate(hour=TruncHour("started_at"))
+        .values("delivery__endpoint_id", "hour")
+        .annotate(n=Count("id"), failed=Count("id", filter=Q(succeeded=False)), latency=Avg("latency_ms"))
+        .order_by()
+    )
+    result: dict[int, dict[datetime, tuple[int, int, float]]] = defaultdict(dict)
+    for row in rows:
+        hour = row["hour"].replace(minute=0, second=0, microsecond=0)
+        result[row["delivery__endpoint_id"]][hour] = (row["n"], row["failed"], float(row["latency"] or 0.0))
+    return dict(result)

@@ -32,6 +32,7 @@ urlpatterns = [
     path("ops/carriers/<str:carrier_id>/sftp-test/", _admin(views.carrier_sftp_test), name="carrier-sftp-test"),
     path("ops/endpoints/<int:endpoint_id>/replay/", _admin(views.endpoint_replay), name="endpoint-replay"),
     path("ops/endpoints/<int:endpoint_id>/test-event/", _admin(views.endpoint_test_event), name="endpoint-test-event"),
+    path("ops/endpoints/<int:endpoint_id>/retry-now/", _admin(views.endpoint_retry_now), name="endpoint-retry-now"),
     path("tracking/codemapping/import-csv/", _admin(views.mappings_import_csv), name="codemapping-import-csv"),
     path("tracking/codemapping/export-csv/", _admin(views.mappings_export_csv), name="codemapping-export-csv"),
 ]

@@ -24,9 +24,10 @@ from carriers.health import carrier_sftp_settings, failed_inbound_ids
 from carriers.models import Carrier
 from carriers.services import inbound_messages_reprocess
 from gluey.sftp import SftpError
-from notifications.health import endpoint_window_deliveries
+from notifications.health import endpoint_queues, endpoint_window_deliveries
 from notifications.models import WebhookEndpoint
 from notifications.services import deliveries_requeue, endpoint_send_test
+from notifications.services import endpoint_retry_now as endpoint_retry_now_service
 from ops import services as ops_services
 from tracking.services import MappingError, code_mappings_csv, code_mappings_import, mapping_rows_from_csv
 from tracking.tasks import reharmonise_carrier_after_commit
@@ -120,7 +121,17 @@ def carrier_sftp_test(request: HttpRequest, carrier_id: str) -> HttpResponse:
                 return HttpResponseRedirect(reverse("ops:carrier-sftp-test", args=[carrier.pk]))
         scan_form = SftpScanForm(request.POST)
     elif request.method == "POST":
+        # A connection test is an outbound connection: it needs change rights, and only the carrier's
+        # own configured server may be tried (the address policy applies too), so the form cannot
+        # be used to probe other hosts or ports.
+        _require(request, "carriers.change_carrier")
         scan_form = SftpScanForm(request.POST)
+        if scan_form.is_valid() and not _is_configured(current, scan_form.cleaned_data):
+            scan_form.add_error(
+                None,
+                f"Only {carrier.pk}'s configured server ({current['host'] or 'none'}:{current['port']}) can be tested; "
+                "change host and port on the carrier first.",
+            )
         if scan_form.is_valid():
             probe = ops_services.carrier_sftp_probe(
                 carrier=carrier, host=scan_form.cleaned_data["host"], port=scan_form.cleaned_data["port"]
@@ -142,6 +153,14 @@ def carrier_sftp_test(request: HttpRequest, carrier_id: str) -> HttpResponse:
         pin_fingerprint=_fingerprint_or_problem(pin_form["key_line"].value() or "") if pin_form is not None else "",
         can_pin=request.user.has_perm("carriers.change_carrier"),
     )
+
+
+def _is_configured(current: dict[str, Any], data: dict[str, Any]) -> bool:
+    try:
+        port = int(current["port"])
+    except (TypeError, ValueError):
+        return False
+    return bool(current["host"]) and (data["host"], data["port"]) == (current["host"], port)
 
 
 def _fingerprint_or_problem(line: str) -> str:
@@ -204,6 +223,8 @@ def endpoint_test_event(request: HttpRequest, endpoint_id: int) -> HttpResponse:
     _require(request, "notifications.change_webhookendpoint")
     endpoint = get_object_or_404(WebhookEndpoint.objects.select_related("customer"), pk=endpoint_id)
     attempt = endpoint_send_test(endpoint=endpoint)
+    queue = endpoint_queues().get(endpoint.pk)
+    endpoint.refresh_from_db()
     return _page(
         request,
         "admin/ops/test_event.html",
@@ -211,7 +232,22 @@ def endpoint_test_event(request: HttpRequest, endpoint_id: int) -> HttpResponse:
         endpoint=endpoint,
         attempt=attempt,
         sent_body=attempt.delivery.body,
+        # A test that got through while real deliveries wait behind a retry: offer to send them now.
+        release_pending=queue.pending if attempt.succeeded and queue and queue.pending and endpoint.is_active else 0,
     )
+
+
+@require_POST
+def endpoint_retry_now(request: HttpRequest, endpoint_id: int) -> HttpResponse:
+    """Send a failing endpoint's waiting deliveries now, oldest first, instead of at the next retry."""
+    _require(request, "notifications.change_delivery")
+    endpoint = get_object_or_404(WebhookEndpoint, pk=endpoint_id)
+    if not endpoint.is_active:
+        messages.error(request, f"{endpoint.url} is disabled: enable it first (Webhook endpoints › Enable).")
+        return _back(request)
+    waiting = endpoint_retry_now_service(endpoint=endpoint)
+    messages.success(request, f"Sending {waiting} waiting delivery(ies) to {endpoint.url} now, oldest first.")
+    return _back(request)
 
 
 # --- Code mappings as CSV (served at the code-mapping admin's address) ------------------------------------------

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from django.db.models import Count, DurationField, ExpressionWrapper, F, Max, Min, Q, Sum
+from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Max, Min, Q, Sum
 from django.db.models.functions import TruncHour
 
 from tracking.models import Shipment, TrackedItem, TrackingEvent, UnmappedCode
@@ -176,3 +176,19 @@ def shipment_for_timeline() -> Shipment | None:
         .first()
     )
     return with_events or Shipment.objects.order_by("-created_at").first()
+
+
+def event_latency_per_hour(*, since: datetime) -> dict[str, dict[datetime, float]]:
+    """Per carrier and hour recorded: the mean seconds from the carrier's event time to recording."""
+    rows = (
+        TrackingEvent.objects.filter(recorded_at__gte=_hour(since))
+        .annotate(hour=TruncHour("recorded_at"))
+        .values("carrier_id", "hour")
+        .annotate(lag=Avg(F("recorded_at") - F("occurred_at")))
+        .order_by()
+    )
+    result: dict[str, dict[datetime, float]] = defaultdict(dict)
+    for row in rows:
+        lag = row["lag"]
+        result[row["carrier_id"]][_hour(row["hour"])] = max(lag.total_seconds(), 0.0) if lag is not None else 0.0
+    return dict(result)

@@ -34,6 +34,7 @@ from notifications.services.outbox import (
     deliveries_replay,
     deliveries_requeue,
     deliveries_sweep,
+    endpoint_retry_now,
     endpoints_wake,
     outbox_write_for_events,
 )
@@ -61,6 +62,7 @@ __all__ = [
     "endpoint_deliver",
     "endpoint_disable",
     "endpoint_enable",
+    "endpoint_retry_now",
     "endpoint_send_test",
     "endpoint_signers",
     "endpoint_subscribe",

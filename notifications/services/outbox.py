@@ -156,6 +156,24 @@ def deliveries_requeue(*, deliveries: QuerySet[Delivery], now: datetime | None =
     return count
 
 
+def endpoint_retry_now(*, endpoint: WebhookEndpoint, now: datetime | None = None) -> int:
+    """Send an endpoint's pending deliveries now instead of at their next retry; returns how many wait.
+
+    The order is kept (oldest first, one in flight); a failure goes back to the
+    usual retry schedule. A disabled endpoint is left alone: enable it first.
+    """
+    now = now or timezone.now()
+    if not WebhookEndpoint.objects.filter(pk=endpoint.pk, is_active=True).exists():
+        return 0
+    with transaction.atomic():
+        pending = Delivery.objects.filter(endpoint_id=endpoint.pk, status=DeliveryStatus.PENDING)
+        pending.filter(next_attempt_at__gt=now).update(next_attempt_at=now)
+        WebhookEndpoint.objects.filter(pk=endpoint.pk).update(retry_at=None)
+        count = pending.count()
+        _wake_after_commit([endpoint.pk])
+    return count
+
+
 def deliveries_replay(
     *, customer: Customer, since: datetime, until: datetime | None = None, now: datetime | None = None
 ) -> int:

@@ -60,7 +60,8 @@ def test_actions_need_post(ops, busy_day):
 
 def test_actions_need_their_permission(staff_without_perms, busy_day):
     client = staff_without_perms
-    assert client.get("/admin/ops/").status_code == 200  # looking is fine for staff
+    assert client.get("/admin/ops/").status_code == 403  # even looking needs the view permissions
+    assert client.post(f"/admin/ops/endpoints/{busy_day.endpoint.pk}/retry-now/").status_code == 403
     assert client.post(f"/admin/ops/carriers/{busy_day.carrier.pk}/reprocess-failed/").status_code == 403
     assert client.post(f"/admin/ops/carriers/{busy_day.carrier.pk}/reharmonise/").status_code == 403
     assert client.get(f"/admin/ops/endpoints/{busy_day.endpoint.pk}/replay/").status_code == 403
@@ -188,3 +189,37 @@ def test_a_failing_test_event_shows_the_failure(ops, acme, receiver, settings):
     receiver.script(Reply(500, b"boom"))
     page = ops.post(f"/admin/ops/endpoints/{endpoint.pk}/test-event/").content.decode()
     assert "not accepted" in page and "HTTP <strong>500</strong>" in page and "boom" in page
+
+
+def test_a_successful_test_send_offers_to_release_the_queue_and_retry_now_sends_it(
+    ops, acme, carrier, receiver, settings, eager_tasks, django_capture_on_commit_callbacks
+):
+    import ipaddress
+
+    from tests.factories import event
+    from tracking.services import events_record, shipment_register
+
+    settings.WEBHOOK_ALLOWED_NETWORKS = [ipaddress.ip_network("127.0.0.0/8")]
+    settings.WEBHOOK_CONNECT_TIMEOUT = 2.0
+    settings.WEBHOOK_TOTAL_TIMEOUT = 5.0
+    endpoint, _ = endpoint_subscribe(customer=acme, url=receiver.url())
+    shipment_register(customer=acme, carrier_id=carrier.pk, carrier_tracking_id="JD0002234001100086")
+    later = timezone.now() + timedelta(hours=3)
+    with django_capture_on_commit_callbacks(execute=False):  # the endpoint is failing: nothing is sent yet
+        events_record(carrier=carrier, events=[event(code="HUB"), event(code="DEP", minutes=5)], channel="webhook")
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
+        failing_since=timezone.now(), consecutive_failures=3, retry_at=later, last_error="HTTP 503"
+    )
+    Delivery.objects.filter(endpoint=endpoint).update(next_attempt_at=later, attempt_count=1)
+    receiver.script(Reply(200, b"ok"), Reply(200, b"ok"), Reply(200, b"ok"))
+
+    page = ops.post(f"/admin/ops/endpoints/{endpoint.pk}/test-event/").content.decode()
+    assert 'id="release-queue"' in page and "1 delivery(ies) are waiting" in page
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = ops.post(f"/admin/ops/endpoints/{endpoint.pk}/retry-now/", {"next": "/admin/ops/"}, follow=True)
+    assert "Sending 1 waiting delivery(ies)" in messages_of(response)
+    assert not Delivery.objects.filter(endpoint=endpoint, kind="events", status=DeliveryStatus.PENDING).exists()
+    assert len(receiver.requests) == 2  # the test event, then the released delivery
+    endpoint.refresh_from_db()
+    assert endpoint.failing_since is None and endpoint.retry_at is None

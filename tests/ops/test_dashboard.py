@@ -29,30 +29,36 @@ def test_non_staff_is_refused(clerk):
 
 
 def _row(page: str, attr: str, value: str) -> str:
-    match = re.search(rf'<tr class="\w+" data-{attr}="{re.escape(value)}">(.*?)</tr>', page, re.DOTALL)
+    match = re.search(rf'<tr class="[\w -]+" data-{attr}="{re.escape(value)}"[^>]*>(.*?)</tr>', page, re.DOTALL)
     assert match, f"no row for {value}"
-    return match.group(1)
+    return match.group(0)
+
+
+def _state(page: str, attr: str, value: str) -> str:
+    return re.search(r'data-state="(\w+)"', _row(page, attr, value)).group(1)
 
 
 def test_carrier_row_shows_events_failures_unmapped_and_charts(ops, busy_day):
     page = ops.get(URL).content.decode()
     row = _row(page, "carrier", "acme-post")
-    assert "3 in 24 h" in row  # three events recorded in the last day
-    assert row.count("<svg") >= 3  # status dot, events per hour, freshness
-    assert 'aria-label="acme-post events per hour, last 24 h: 3 in total' in row
-    assert "?status=failed&amp;carrier__id__exact=acme-post" in row and ">1</a>" in row  # one failed inbound message
-    assert "carrier__id__exact=acme-post" in row and "Reprocess failed" in row
-    assert "1 unmapped code(s)" in row  # the state dot's label names the problem
+    assert "3 in 24h" in row  # three events recorded in the last day
+    assert row.count("axis-chart") == 3  # volume, latency, failure rate
+    assert "events recorded: peak 1, total 3" in row  # values written on the chart, no hovering needed
+    assert "event → recorded: peak 10 min" in row  # each event was recorded 10 minutes after its carrier time
+    assert "?status=failed&amp;carrier__id__exact=acme-post" in row and ">1 failed</a>" in row
+    assert "Reprocess failed" in row
+    assert "1 unmapped code(s)" in row and "1 failed inbound" in row
+    assert _state(page, "carrier", "acme-post") == "bad"
     quiet = _row(page, "carrier", "parcelco")
-    assert "0 in 24 h" in quiet and "never" in quiet and "Reprocess failed" not in quiet
+    assert "0 in 24h" in quiet and "never" in quiet and "no events ever" in quiet and "Reprocess failed" not in quiet
+    assert _state(page, "carrier", "parcelco") == "warn"  # never green without a single event
 
 
-def test_freshness_is_carrier_time_to_recorded_time(ops, busy_day):
-    # Each event was recorded 10 minutes after its carrier time.
-    page = ops.get(URL).content.decode()
+def test_the_chart_window_can_be_seven_days(ops, busy_day):
+    page = ops.get(URL + "?window=7d").content.decode()
     row = _row(page, "carrier", "acme-post")
-    assert "<title>≤5m: 0</title>" in row and "<title>≤15m: 3</title>" in row and "<title>≤1h: 0</title>" in row
-    assert "median ≤15m over 3" in row
+    assert "3 in 7d" in row and "events recorded: peak 3, total 3" in row  # 6-hour bars
+    assert "<strong>last 7d</strong>" in page
 
 
 def test_backoff_and_schedules_are_shown(ops, busy_day):
@@ -62,7 +68,7 @@ def test_backoff_and_schedules_are_shown(ops, busy_day):
     )
     page = ops.get(URL).content.decode()
     row = _row(page, "carrier", "acme-post")
-    assert f"until {until:%H:%M:%S}" in row and "3 failure(s)" in row and "HTTP 503 from carrier" in row
+    assert f"until {until:%Y-%m-%d %H:%M:%S} UTC" in row and "3 failure(s)" in row and "HTTP 503 from carrier" in row
 
 
 def test_sftp_schedule_last_and_next_run(ops, busy_day, tmp_path):
@@ -83,22 +89,81 @@ def test_sftp_schedule_last_and_next_run(ops, busy_day, tmp_path):
     last = timezone.now() - timezone.timedelta(seconds=20)
     PeriodicTask.objects.filter(name=sftp_task_name("filer")).update(last_run_at=last)
     row = _row(ops.get(URL).content.decode(), "carrier", "filer")
-    assert f"{last:%H:%M:%S} / " in row and "Test sFTP" in row
+    assert f"sFTP fetch last {last:%Y-%m-%d %H:%M:%S} UTC, next" in row and "Test sFTP" in row
 
 
-def test_customer_row_shows_endpoint_health_deliveries_and_exports(ops, busy_day):
+def test_endpoint_row_shows_its_queue_its_oldest_delivery_and_retry_now(ops, busy_day):
     from notifications.models import WebhookEndpoint
 
     WebhookEndpoint.objects.filter(pk=busy_day.endpoint.pk).update(
-        failing_since=timezone.now(), consecutive_failures=4, last_error="connection refused"
+        failing_since=timezone.now(),
+        consecutive_failures=4,
+        last_error="connection refused",
+        retry_at=timezone.now() + timezone.timedelta(minutes=30),
     )
     page = ops.get(URL).content.decode()
-    row = _row(page, "customer", busy_day.shipment.customer.account_number)
-    assert "failing since" in row and "4 failure(s)" in row
-    assert "http://127.0.0.1:9/gluey" in row
-    assert 'aria-label="acme deliveries waiting: pending 1, retrying 0, dead-lettered 1"' in row
-    assert "Send test event" in row and "Replay a window" in row
-    assert "no export yet" not in row and "none" in row  # acme has no sFTP destination
+    row = _row(page, "endpoint", str(busy_day.endpoint.pk))
+    assert "http://127.0.0.1:9/gluey" in row and "failing (4 failure(s)): connection refused" in row
+    assert f"?endpoint__id__exact={busy_day.endpoint.pk}&amp;status__exact=pending" in row
+    assert re.search(r'class="num queue"><a [^>]*>1</a>', row)  # one delivery waiting
+    assert "1 dead" in row and "ago" in row  # the oldest waiting delivery's age
+    assert "Retry now" in row and "Send test event" in row and "Replay a window" in row
+    assert _state(page, "endpoint", str(busy_day.endpoint.pk)) == "bad"  # dead letters
+
+
+def test_a_carrier_without_a_webhook_secret_is_red(ops, busy_day):
+    Carrier.objects.filter(pk="parcelco").update(webhook_secret="")
+    page = ops.get(URL).content.decode()
+    assert _state(page, "carrier", "parcelco") == "bad"
+    assert "no webhook secret" in _row(page, "carrier", "parcelco")
+
+
+def test_refused_webhooks_are_counted_per_carrier_with_the_last_reason(ops, busy_day, client):
+    from django.test import Client
+
+    for signature in ("v1,bm9wZQ==", "v1,c3RpbGwgbm8="):
+        response = Client().post(
+            "/carriers/parcelco/webhook",
+            data=b'{"events": []}',
+            content_type="application/json",
+            headers={"webhook-id": "msg_1", "webhook-timestamp": "1", "webhook-signature": signature},
+        )
+        assert response.status_code == 401
+    page = ops.get(URL).content.decode()
+    row = _row(page, "carrier", "parcelco")
+    assert "2 webhook(s) refused in 24 h (2×401)" in row and "Authentication failed" in row
+    assert _state(page, "carrier", "parcelco") == "bad"  # nothing accepted since
+    assert "/admin/carriers/webhookrefusal/?carrier__id__exact=parcelco" in row
+    assert '<strong class="value">2</strong> webhooks refused' in page
+    listing = ops.get("/admin/carriers/webhookrefusal/").content.decode()
+    assert "parcelco" in listing and "401" in listing
+
+
+def test_polling_on_schedule_is_not_orange(ops, busy_day):
+    from tracking.models import TrackedItem
+
+    Carrier.objects.filter(pk="acme-post").update(webhook_secret="x")  # keep other checks quiet
+    TrackedItem.objects.update(next_check_at=timezone.now() - timezone.timedelta(seconds=30))
+    page = ops.get(URL).content.decode()
+    row = _row(page, "carrier", "acme-post")
+    assert "overdue" not in row
+
+
+def test_every_colour_has_a_legend(ops, busy_day):
+    page = ops.get(URL).content.decode()
+    legend = re.search(r'<div class="legend" id="legend".*?</div>', page, re.DOTALL).group(0)
+    for meaning in ("green: healthy", "orange:", "red:", "grey:"):
+        assert meaning in legend
+
+
+def test_a_healthy_carrier_is_green(ops, busy_day):
+    from carriers.models import InboundMessage
+    from tracking.models import UnmappedCode
+
+    InboundMessage.objects.filter(status="failed").delete()
+    UnmappedCode.objects.filter(carrier_id="acme-post").delete()
+    page = ops.get(URL).content.decode()
+    assert _state(page, "carrier", "acme-post") == "ok", _row(page, "carrier", "acme-post")
 
 
 def test_health_checks_and_timeline_link_on_top(ops, busy_day):
@@ -140,6 +205,6 @@ def test_last_export_and_its_control_number(ops, busy_day):
             status=status,
             uploaded_at=timezone.now() if status == ExportStatus.UPLOADED else None,
         )
-    row = _row(ops.get(URL).content.decode(), "customer", busy_day.shipment.customer.account_number)
+    row = _row(ops.get(URL).content.decode(), "destination", str(destination.pk))
     assert '<strong class="control-number">42</strong>' in row and "GLUEY_000000042.x12" in row and "pending" in row
     assert "Connection refused" in row

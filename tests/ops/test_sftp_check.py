@@ -100,11 +100,12 @@ def test_pin_refuses_a_key_the_server_does_not_present(ops, server):
     assert carrier.config["host_key"] == old
 
 
-def test_pin_refuses_another_host_than_the_configured_one(ops, server, tmp_path):
+def test_another_host_or_port_cannot_be_probed_or_pinned(ops, server, tmp_path):
+    """The test only ever connects to the carrier's configured server: no port scanning from the admin."""
     carrier = filer(server, other_key_line())
     with SftpServer(tmp_path / "other") as elsewhere:
         page = ops.post(url(carrier), {"action": "scan", "host": "127.0.0.1", "port": elsewhere.port}).content.decode()
-        assert "can only be copied, not pinned" in page and 'id="pin-form"' not in page
+        assert "Only filer&#x27;s configured server" in page and 'id="probe-result"' not in page
         pin = {
             "action": "pin",
             "host": "127.0.0.1",
@@ -118,10 +119,37 @@ def test_pin_refuses_another_host_than_the_configured_one(ops, server, tmp_path)
     assert carrier.config["host_key"] != elsewhere.host_key_line
 
 
-def test_an_unreachable_server_says_so(ops, server):
-    carrier = filer(server, server.host_key_line)
+def test_an_unreachable_configured_server_says_so(ops, server):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         closed_port = s.getsockname()[1]
+    carrier = make_carrier(
+        "filer",
+        host="127.0.0.1",
+        port=closed_port,
+        username="gluey",
+        password="pw",
+        host_key=server.host_key_line,
+        remote_dir="/inbox",
+        stable_seconds=0,
+    )
     page = ops.post(url(carrier), {"action": "scan", "host": "127.0.0.1", "port": closed_port}).content.decode()
     assert f"cannot connect to 127.0.0.1:{closed_port}" in page
+
+
+def test_a_private_configured_server_is_refused_by_the_address_policy(ops, server, settings):
+    settings.WEBHOOK_ALLOWED_NETWORKS = []
+    carrier = filer(server, server.host_key_line)
+    page = ops.post(url(carrier), {"action": "scan", "host": "127.0.0.1", "port": server.port}).content.decode()
+    assert "not a public address" in page and "Logged in" not in page
+
+
+def test_probing_needs_the_change_permission(server, client, django_user_model):
+    from django.contrib.auth.models import Permission
+
+    user = django_user_model.objects.create_user("viewer", password="pw-viewer-1", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="view_carrier"))
+    client.force_login(user)
+    carrier = filer(server, server.host_key_line)
+    assert client.get(url(carrier)).status_code == 200
+    assert client.post(url(carrier), {"action": "scan", "host": "127.0.0.1", "port": server.port}).status_code == 403
