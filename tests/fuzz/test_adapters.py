@@ -48,7 +48,7 @@ EDI_MUTATORS = {"x12_214": mutated_x12, "edifact_iftsta": mutated_edifact, "csv"
 
 
 def inputs(adapter: str) -> list[Path]:
-    return sorted(p for p in fixtures_dir(adapter).glob("*") if not p.name.endswith(".expected.json"))
+    return sorted(p for p in fixtures_dir(adapter).glob("*") if p.is_file() and not p.name.endswith(".expected.json"))
 
 
 def payloads(adapter: str) -> st.SearchStrategy[bytes]:
