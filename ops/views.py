@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from carriers.health import carrier_sftp_settings, failed_inbound_ids
+from carriers.health import CarrierSftpSettings, carrier_sftp_settings, failed_inbound_ids
 from carriers.models import Carrier
 from carriers.services import inbound_messages_reprocess
 from gluey.sftp import SftpError
@@ -155,7 +155,7 @@ def carrier_sftp_test(request: HttpRequest, carrier_id: str) -> HttpResponse:
     )
 
 
-def _is_configured(current: dict[str, Any], data: dict[str, Any]) -> bool:
+def _is_configured(current: CarrierSftpSettings, data: dict[str, Any]) -> bool:
     try:
         port = int(current["port"])
     except (TypeError, ValueError):

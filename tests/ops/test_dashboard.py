@@ -35,7 +35,9 @@ def _row(page: str, attr: str, value: str) -> str:
 
 
 def _state(page: str, attr: str, value: str) -> str:
-    return re.search(r'data-state="(\w+)"', _row(page, attr, value)).group(1)
+    match = re.search(r'data-state="(\w+)"', _row(page, attr, value))
+    assert match, f"no state for {value}"
+    return match.group(1)
 
 
 def test_carrier_row_shows_events_failures_unmapped_and_charts(ops, busy_day):
