@@ -12,7 +12,7 @@ from typing import Literal
 
 from edi.zones import normalise_country
 
-ZoneSource = Literal["explicit", "location", "partner_default"]
+ZoneSource = Literal["explicit", "coordinates", "location", "partner_default"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,11 +27,22 @@ class Location:
     # A carrier or UN/LOCODE location code (EDIFACT LOC, CSV column).
     code: str = ""
     name: str = ""
+    # Decimal degrees (X12 MS1 coordinates), when the file gives them.
+    lat: float | None = None
+    lng: float | None = None
 
     def is_empty(self) -> bool:
-        return not (self.city or self.state or self.postal_code or self.iso_country or self.code or self.name)
+        return not (
+            self.city
+            or self.state
+            or self.postal_code
+            or self.iso_country
+            or self.code
+            or self.name
+            or self.lat is not None
+        )
 
-    def as_dict(self) -> dict[str, str]:
+    def as_dict(self) -> dict[str, str | float]:
         return {
             k: v
             for k, v in (
@@ -41,8 +52,10 @@ class Location:
                 ("iso_country", self.iso_country),
                 ("code", self.code),
                 ("name", self.name),
+                ("lat", self.lat),
+                ("lng", self.lng),
             )
-            if v
+            if v not in ("", None)
         }
 
 
@@ -52,7 +65,8 @@ class StatusEvent:
 
     ``occurred_at`` is always timezone-aware. ``zone_source`` says where its
     zone came from: ``explicit`` (the file gave a zone or offset),
-    ``location`` (resolved from the event's place) or ``partner_default``
+    ``coordinates`` or ``location`` (resolved from the event's point or
+    place, see :mod:`edi.zones`) or ``partner_default``
     (the trading partner's configured zone).
     """
 
@@ -74,6 +88,9 @@ class StatusEvent:
     quantity: int | None = None
     # Anything else worth passing on (equipment, lading exceptions...).
     meta: tuple[tuple[str, str], ...] = ()
+    # A forecast (X12 AT7 AG "estimated delivery"...): ``eta`` is the forecast,
+    # ``occurred_at`` when the sender reported it, never the forecast itself.
+    estimate: bool = False
 
     def weight_kg(self) -> float | None:
         if self.weight is None:
@@ -144,6 +161,9 @@ class GroupInfo:
     sender_id: str
     receiver_id: str
     version: str
+    # GS04/GS05, the group's creation date and time in the partner's zone
+    # (None when they do not parse): when the statuses in it were reported.
+    created: datetime | None = None
 
 
 @dataclass(slots=True)

@@ -1,15 +1,25 @@
-"""Time zones for events whose file gives a local time without a zone.
+"""Time zones for events whose file or payload gives a local time without a zone.
 
 A place resolves to a zone only when the answer is unambiguous at the level
-the file gives: a US state or Canadian province (its prevailing zone), or a
-country that has one zone. Anything else falls back to the trading partner's
-default zone, and the event records which of the two was used.
+given, in this order:
+
+1. coordinates (X12 MS1, a carrier's geo point): the zone whose boundary
+   contains the point, from ``timezonefinder`` (the IANA zone boundaries);
+2. a US state, Canadian province or Australian state: its prevailing zone;
+3. a country: from the IANA database's own ``zone.tab`` (shipped by
+   ``tzdata``), when all of the country's zones keep the same offsets, or
+   for a few countries whose principal zone carries nearly all freight.
+
+Anything else falls back to the trading partner's (carrier's) default zone,
+and the event records which way was used (``zone_source``: ``explicit``,
+``coordinates``, ``location`` or ``partner_default``).
 """
 
 from __future__ import annotations
 
-from datetime import tzinfo
+from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
+from importlib import resources
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -102,73 +112,19 @@ _AU_STATES = {
     "NT": "Australia/Darwin",
 }
 
-# Countries with a single civil time zone (or one that covers nearly all
-# freight, as mainland Spain and Portugal do).
-_COUNTRIES = {
-    "GB": "Europe/London",
-    "IE": "Europe/Dublin",
-    "FR": "Europe/Paris",
-    "DE": "Europe/Berlin",
-    "NL": "Europe/Amsterdam",
-    "BE": "Europe/Brussels",
-    "LU": "Europe/Luxembourg",
+# Countries with several zones in the IANA database whose principal zone
+# carries nearly all freight (mainland Spain and Portugal, eastern China...).
+_PRINCIPAL_ZONES = {
     "ES": "Europe/Madrid",
     "PT": "Europe/Lisbon",
-    "IT": "Europe/Rome",
-    "CH": "Europe/Zurich",
-    "AT": "Europe/Vienna",
-    "DK": "Europe/Copenhagen",
-    "SE": "Europe/Stockholm",
-    "NO": "Europe/Oslo",
-    "FI": "Europe/Helsinki",
-    "PL": "Europe/Warsaw",
-    "CZ": "Europe/Prague",
-    "SK": "Europe/Bratislava",
-    "HU": "Europe/Budapest",
-    "RO": "Europe/Bucharest",
-    "BG": "Europe/Sofia",
-    "GR": "Europe/Athens",
-    "TR": "Europe/Istanbul",
-    "SI": "Europe/Ljubljana",
-    "HR": "Europe/Zagreb",
-    "RS": "Europe/Belgrade",
-    "EE": "Europe/Tallinn",
-    "LV": "Europe/Riga",
-    "LT": "Europe/Vilnius",
-    "IS": "Atlantic/Reykjavik",
-    "UA": "Europe/Kyiv",
-    "JP": "Asia/Tokyo",
-    "KR": "Asia/Seoul",
     "CN": "Asia/Shanghai",
-    "HK": "Asia/Hong_Kong",
-    "TW": "Asia/Taipei",
-    "SG": "Asia/Singapore",
-    "MY": "Asia/Kuala_Lumpur",
-    "TH": "Asia/Bangkok",
-    "VN": "Asia/Ho_Chi_Minh",
-    "PH": "Asia/Manila",
-    "IN": "Asia/Kolkata",
-    "PK": "Asia/Karachi",
-    "BD": "Asia/Dhaka",
-    "AE": "Asia/Dubai",
-    "SA": "Asia/Riyadh",
-    "QA": "Asia/Qatar",
-    "IL": "Asia/Jerusalem",
-    "EG": "Africa/Cairo",
-    "ZA": "Africa/Johannesburg",
-    "MA": "Africa/Casablanca",
-    "NG": "Africa/Lagos",
-    "KE": "Africa/Nairobi",
-    "NZ": "Pacific/Auckland",
-    "CO": "America/Bogota",
-    "PE": "America/Lima",
-    "AR": "America/Argentina/Buenos_Aires",
     "CL": "America/Santiago",
-    "PA": "America/Panama",
-    "GT": "America/Guatemala",
-    "CR": "America/Costa_Rica",
-    "DO": "America/Santo_Domingo",
-    "PR": "America/Puerto_Rico",
+    "NZ": "Pacific/Auckland",
+    "EC": "America/Guayaquil",
+    "DK": "Europe/Copenhagen",
+    "FR": "Europe/Paris",
+    "NL": "Europe/Amsterdam",
+    "GB": "Europe/London",
 }
 
 # X12 often sends three-letter country codes.
@@ -235,6 +191,45 @@ def get_zone(name: str) -> tzinfo:
         raise EdiError(f"unknown time zone {name!r}") from exc
 
 
+@lru_cache(maxsize=1)
+def _country_zones() -> dict[str, str]:
+    """Country → zone, from the IANA ``zone.tab``: one entry per country that resolves unambiguously."""
+    listed: dict[str, list[str]] = {}
+    text = resources.files("tzdata.zoneinfo").joinpath("zone.tab").read_text(encoding="utf-8")
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            parts = line.split("\t")
+            if len(parts) >= 3:
+                listed.setdefault(parts[0], []).append(parts[2])
+    year = datetime.now(UTC).year
+    probes = (datetime(year, 1, 15, tzinfo=UTC), datetime(year, 7, 15, tzinfo=UTC))
+    result: dict[str, str] = {}
+    for country, names in listed.items():
+        offsets = {tuple(probe.astimezone(ZoneInfo(name)).utcoffset() for probe in probes) for name in names}
+        if len(offsets) == 1:
+            result[country] = names[0]
+    result.update(_PRINCIPAL_ZONES)
+    return result
+
+
+@lru_cache(maxsize=1)
+def _finder() -> object:
+    from timezonefinder import TimezoneFinder  # loads its boundary data (about half a second): only when needed
+
+    return TimezoneFinder(in_memory=False)
+
+
+@lru_cache(maxsize=4096)
+def zone_for_point(lat: float, lng: float) -> str | None:
+    """The zone containing a point, or None (at sea the IANA answer is a nautical Etc/ zone: not a place's zone)."""
+    if not (-90 <= lat <= 90 and -180 <= lng <= 180):
+        return None
+    name = _finder().timezone_at(lng=lng, lat=lat)  # type: ignore[attr-defined]
+    if not name or name.startswith("Etc/"):
+        return None
+    return str(name)
+
+
 @lru_cache(maxsize=4096)
 def zone_for_place(iso_country: str, state: str) -> str | None:
     """The zone name a (country, state) pair resolves to, or None."""
@@ -247,14 +242,18 @@ def zone_for_place(iso_country: str, state: str) -> str | None:
         return _CA_PROVINCES[state]
     if country == "AU" and state in _AU_STATES:
         return _AU_STATES[state]
-    return _COUNTRIES.get(country)
+    return _country_zones().get(country) if country else None
 
 
 @lru_cache(maxsize=4096)
 def resolve_zone(
-    iso_country: str, state: str, default_zone: str
-) -> tuple[tzinfo, Literal["location", "partner_default"]]:
+    iso_country: str, state: str, default_zone: str, lat: float | None = None, lng: float | None = None
+) -> tuple[tzinfo, Literal["coordinates", "location", "partner_default"]]:
     """(zone, zone_source) for a local time at a place."""
+    if lat is not None and lng is not None:
+        name = zone_for_point(lat, lng)
+        if name is not None:
+            return get_zone(name), "coordinates"
     name = zone_for_place(iso_country, state)
     if name is not None:
         return get_zone(name), "location"

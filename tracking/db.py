@@ -35,6 +35,7 @@ EVENT_COLUMNS = (
     "code",
     "sub_code",
     "unmapped",
+    "estimate",
     "occurred_at",
     "utc_offset_minutes",
     "recorded_at",
@@ -60,6 +61,7 @@ _PG_TYPES = (
     "varchar",
     "varchar",
     "varchar",
+    "boolean",
     "boolean",
     "timestamptz",
     "smallint",
@@ -118,12 +120,16 @@ def pg_array(values: Iterable[object], kind: str = "text") -> str:
     return "{" + ",".join(parts) + "}"
 
 
+ItemState = tuple[int, datetime | None, str, str]
+
+
 def tracked_items_lock(
     *, carrier_id: str, tracking_ids: Sequence[str], created_at: datetime, expires_at: datetime
-) -> tuple[dict[str, tuple[int, datetime | None]], int]:
+) -> tuple[dict[str, ItemState], int]:
     """Lock the tracked items (in id order), creating the missing ones; and this transaction's id.
 
-    Returns (tracking id → (item id, current status time), transaction id). On
+    Returns (tracking id → (item id, current status time, status milestone,
+    status code), transaction id). On
     PostgreSQL the common case — every item exists — is one statement that
     also reads the transaction id (the feed cursor compares it with the
     snapshot's xmin): lock what exists, then insert what is missing (rows this
@@ -133,16 +139,17 @@ def tracked_items_lock(
     if not _postgres():
         return _tracked_items_lock_sqlite(carrier_id, tracking_ids, created_at, expires_at), 0
     table = _table(TrackedItem)
-    found: dict[str, tuple[int, datetime | None]] = {}
+    found: dict[str, ItemState] = {}
     txid = 0
     lock = (
-        f"SELECT tracking_id, id, status_at, pg_current_xact_id()::text::bigint FROM {table} "
+        f"SELECT tracking_id, id, status_at, status_milestone, status_code, pg_current_xact_id()::text::bigint "
+        f"FROM {table} "
         "WHERE carrier_id = %s AND tracking_id = ANY(%s::varchar[]) ORDER BY id FOR UPDATE"
     )
     with connection.cursor() as cursor:
         cursor.execute(lock, [carrier_id, pg_array(tracking_ids)])
-        for tid, pk, status_at, txid in cursor.fetchall():
-            found[tid] = (pk, status_at)
+        for tid, pk, status_at, milestone, code, txid in cursor.fetchall():
+            found[tid] = (pk, status_at, milestone, code)
         missing = [tid for tid in tracking_ids if tid not in found]
         if not missing:
             return found, txid
@@ -155,18 +162,18 @@ def tracked_items_lock(
                 [carrier_id, created_at, expires_at, pg_array(missing[start : start + CHUNK])],
             )
             for tid, pk, txid in cursor.fetchall():
-                found[tid] = (pk, None)
+                found[tid] = (pk, None, "", "")
         raced = [tid for tid in missing if tid not in found]
         if raced:
             cursor.execute(lock, [carrier_id, pg_array(raced)])
-            for tid, pk, status_at, txid in cursor.fetchall():
-                found[tid] = (pk, status_at)
+            for tid, pk, status_at, milestone, code, txid in cursor.fetchall():
+                found[tid] = (pk, status_at, milestone, code)
     return found, txid
 
 
 def _tracked_items_lock_sqlite(
     carrier_id: str, tracking_ids: Sequence[str], created_at: datetime, expires_at: datetime
-) -> dict[str, tuple[int, datetime | None]]:
+) -> dict[str, ItemState]:
     # SQLite has one writer at a time: the transaction itself is the lock.
     created = connection.ops.adapt_datetimefield_value(created_at)
     expires = connection.ops.adapt_datetimefield_value(expires_at)
@@ -184,7 +191,8 @@ def _tracked_items_lock_sqlite(
                 params,
             )
     qs = TrackedItem.objects.filter(carrier_id=carrier_id, tracking_id__in=tracking_ids).order_by("id")
-    return {tid: (pk, status_at) for tid, pk, status_at in qs.values_list("tracking_id", "id", "status_at")}
+    rows = qs.values_list("tracking_id", "id", "status_at", "status_milestone", "status_code")
+    return {tid: (pk, at, milestone, code) for tid, pk, at, milestone, code in rows}
 
 
 def _row_values(r: dict[str, object], adapt_dt: Any) -> tuple[Any, ...]:
@@ -200,6 +208,7 @@ def _row_values(r: dict[str, object], adapt_dt: Any) -> tuple[Any, ...]:
         r["code"],
         r["sub_code"],
         r["unmapped"],
+        r["estimate"],
         adapt_dt(r["occurred_at"]),
         r["utc_offset_minutes"],
         adapt_dt(r["recorded_at"]),

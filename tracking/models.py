@@ -221,6 +221,8 @@ class TrackingEvent(models.Model):
     code = models.CharField(max_length=64)
     sub_code = models.CharField(max_length=64)
     unmapped = models.BooleanField(default=False)
+    # An ETA update, not a status: never moves the current state (tracking/state_rules.py).
+    estimate = models.BooleanField(default=False, db_default=False)
 
     occurred_at = models.DateTimeField()  # stored in UTC
     utc_offset_minutes = models.SmallIntegerField(default=0)  # the carrier's offset, kept for display

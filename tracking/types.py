@@ -110,5 +110,8 @@ class CarrierEvent:
     # The carrier re-labelled the parcel: its new tracking number (and URL).
     new_tracking_id: str = ""
     new_tracking_url: str = ""
+    # A forecast, not something that happened: the event carries an ETA and
+    # never moves the shipment's state (tracking/state_rules.py).
+    estimate: bool = False
     # Anything else the carrier sent that a customer may want, as key/value.
     meta: tuple[tuple[str, str], ...] = ()

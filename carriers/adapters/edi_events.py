@@ -62,8 +62,11 @@ def to_carrier_event(event: StatusEvent) -> CarrierEvent:
             name=loc.name,
             code=loc.code,
             code_type="UNLOCODE" if _is_locode(loc.code, loc.iso_country) else "",
+            lat=loc.lat,
+            lng=loc.lng,
         ),
         eta=event.eta,
+        estimate=event.estimate,
         weight_kg=event.weight_kg(),
         meta=tuple(meta),
     )

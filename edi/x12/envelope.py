@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from edi.errors import EdiError
@@ -23,6 +24,39 @@ from edi.zones import get_zone
 
 ENVELOPE_TAGS = frozenset({"ISA", "GS", "ST", "SE", "GE", "IEA"})
 _SEGMENT_ID = re.compile("[A-Z][A-Z0-9]{1,2}").fullmatch
+
+
+def group_created(el: list[str], default_zone: str) -> datetime | None:
+    """GS04 (CCYYMMDD) and GS05 (HHMM[SS[d..]]) in the partner's zone, or None."""
+    date, time = el[4].strip(), el[5].strip()
+    if len(date) != 8 or not date.isdigit() or len(time) < 4 or not time[:4].isdigit():
+        return None
+    seconds = int(time[4:6]) if len(time) >= 6 and time[4:6].isdigit() else 0
+    try:
+        return datetime(
+            int(date[:4]),
+            int(date[4:6]),
+            int(date[6:]),
+            int(time[:2]),
+            int(time[2:4]),
+            seconds,
+            tzinfo=get_zone(default_zone),
+        )
+    except ValueError:
+        return None
+
+
+def same_number(declared: str, actual: str | int) -> bool:
+    """Whether a numeric envelope field (a count or control number) says ``actual``.
+
+    X12 numeric fields may carry leading zeros (GE01 ``000019``, IEA01
+    ``00001``, a GE02 of ``0042`` for GS06 ``42``), so they compare as numbers;
+    anything that is not all digits compares as text.
+    """
+    expected = str(actual).strip()
+    if declared.isascii() and declared.isdigit() and expected.isascii() and expected.isdigit():
+        return int(declared) == int(expected)
+    return declared == expected
 
 
 @dataclass(slots=True)
@@ -123,6 +157,7 @@ class Envelope:
                     syntax_for(delims.element, delims.segment),
                     self.st_segno + 1,
                     self.default_zone,
+                    self.group.info.created if self.group is not None else None,
                 )
             except EdiError as err:
                 self.problem(err, result.problems)
@@ -139,7 +174,7 @@ class Envelope:
                     EdiError(f"SE01 says {se01!r} segments, the set has {count}", segno, "SE", 1, ack=("AK5", "4")),
                     result.problems,
                 )
-            if se02 != tx.control_number:
+            if not same_number(se02, tx.control_number):
                 self.problem(
                     EdiError(
                         f"SE02 {se02!r} does not match ST02 {tx.control_number!r}", segno, "SE", 2, ack=("AK5", "3")
@@ -203,7 +238,7 @@ class Envelope:
             self.seen_sets.add(st02)
         if st01 == "214":
             try:
-                build_214(tx, body, syntax_for(sep, delims.segment), segno + 1, self.default_zone)
+                build_214(tx, body, syntax_for(sep, delims.segment), segno + 1, self.default_zone, info.created)
             except EdiError as err:
                 self.problem(err, problems)
         elif not st01:
@@ -219,7 +254,7 @@ class Envelope:
                 problems,
             )
         se02 = se[2].strip() if len(se) > 2 else ""
-        if se02 != st02:
+        if not same_number(se02, st02):
             self.problem(
                 EdiError(f"SE02 {se02!r} does not match ST02 {st02!r}", segno + count - 1, "SE", 2, ack=("AK5", "3")),
                 problems,
@@ -267,7 +302,7 @@ class Envelope:
             ge01 = trailer[1].strip() if len(trailer) > 1 else ""
             ge02 = trailer[2].strip() if len(trailer) > 2 else ""
             group.declared_sets = ge01
-            if ge01 != str(group.n_sets):
+            if not same_number(ge01, group.n_sets):
                 self.problem(
                     EdiError(
                         f"GE01 says {ge01!r} transaction sets, the group has {group.n_sets}",
@@ -278,7 +313,7 @@ class Envelope:
                     ),
                     group.problems,
                 )
-            if ge02.lstrip("0") != gs06.lstrip("0"):
+            if not same_number(ge02, gs06):
                 self.problem(
                     EdiError(f"GE02 {ge02!r} does not match GS06 {gs06!r}", segno, "GE", 2, ack=("AK9", "4")),
                     group.problems,
@@ -294,7 +329,7 @@ class Envelope:
         else:
             iea01 = trailer[1].strip() if len(trailer) > 1 else ""
             iea02 = trailer[2].strip() if len(trailer) > 2 else ""
-            if iea01 != str(self.n_groups):
+            if not same_number(iea01, self.n_groups):
                 self.problem(
                     EdiError(
                         f"IEA01 says {iea01!r} groups, the interchange has {self.n_groups}",
@@ -305,7 +340,7 @@ class Envelope:
                     ),
                     self.isa_problems,
                 )
-            if self.isa is not None and iea02 != self.isa.control_number:
+            if self.isa is not None and not same_number(iea02, self.isa.control_number):
                 self.problem(
                     EdiError(
                         f"IEA02 {iea02!r} does not match ISA13 {self.isa.control_number!r}",
@@ -379,6 +414,7 @@ class Envelope:
                 sender_id=el[2].strip(),
                 receiver_id=el[3].strip(),
                 version=el[8].strip(),
+                created=group_created(el, self.default_zone),
             ),
             self.isa,
             delimiters=self.reader.delimiters,

@@ -173,7 +173,9 @@ def iter_214(
                         group.n_sets += 1
                         if events_only:
                             events: list[StatusEvent] = []
-                            read_214(events, text, syntax, segno + 1, default_zone, first_at + 1, last_at)
+                            read_214(
+                                events, text, syntax, segno + 1, default_zone, first_at + 1, last_at, group.info.created
+                            )
                             yield events
                         else:
                             info = group.info
@@ -190,7 +192,7 @@ def iter_214(
                                 info.control_number,
                                 env.isa.control_number if env.isa else "",
                             )
-                            build_214(tx, text[first_at + 1 : last_at], syntax, segno + 1, default_zone)
+                            build_214(tx, text[first_at + 1 : last_at], syntax, segno + 1, default_zone, info.created)
                             yield tx
                     else:
                         body = text[first_at + 1 : last_at] if first_at < last_at else ""

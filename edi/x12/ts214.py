@@ -33,8 +33,14 @@ from edi.x12.timecodes import ZONE_CODES as _ZONE_CODES
 from edi.x12.timecodes import zone_for_code
 from edi.zones import normalise_country, resolve_zone
 
-# AT7 statuses whose date is a forecast, not something that happened.
-ETA_CODES = frozenset({"AG", "X2", "B6"})
+# AT7-01 statuses whose date is a forecast, not something that happened (X12
+# element 1650): AG estimated delivery, X2 estimated arrival at the consignee's
+# location, B6 estimated to arrive at carrier terminal, C1 estimated to depart
+# terminal location. Such a status becomes an estimate whose event time is when
+# the group was created (GS04/05); the forecast of a delivery (AG, X2) is the
+# event's ETA, the others' forecast is kept in its meta as ``forecast_at``.
+FORECAST_CODES = frozenset({"AG", "X2", "B6", "C1"})
+ETA_CODES = frozenset({"AG", "X2"})
 
 
 _DATES: dict[str, tuple[int, int, int]] = {}
@@ -147,30 +153,70 @@ _LOOP_PREFIXES = frozenset({"AT", "MS", "K1", "Q7"})
 _LOCATIONS: dict[tuple[str, str, str], Location] = {}
 
 
-def _location(city: str, state: str, country: str) -> Location:
-    """A shared Location per place: files repeat the same terminals endlessly,
-    and Location is immutable, so one object serves every event there."""
-    key = (city, state, country)
+def _location(el: list[str]) -> Location:
+    """A shared Location per MS1: files repeat the same terminals endlessly,
+    and Location is immutable, so one object serves every event there.
+
+    MS1-01..03 city, state, country; MS1-04/05 longitude/latitude as
+    (D)DDMMSS[.SS] with MS1-06 E/W and MS1-07 N/S; MS1-08 postal code;
+    MS1-09/10 longitude/latitude in decimal degrees (5010 and later).
+    """
+    key = tuple(v.strip() for v in el[1:11])
     loc = _LOCATIONS.get(key)
     if loc is None:
         if len(_LOCATIONS) > 50_000:
             _LOCATIONS.clear()
-        loc = _LOCATIONS[key] = Location(city, state, "", country if len(country) == 2 else normalise_country(country))
+        city, state, country, lon, lat, east_west, north_south, postal, lon_dec, lat_dec = key + ("",) * (10 - len(key))
+        lng_value = _decimal_degrees(lon_dec) if lon_dec else _dms_degrees(lon, east_west, "W")
+        lat_value = _decimal_degrees(lat_dec) if lat_dec else _dms_degrees(lat, north_south, "S")
+        if lng_value is None or lat_value is None or not (-180 <= lng_value <= 180 and -90 <= lat_value <= 90):
+            lng_value = lat_value = None
+        loc = _LOCATIONS[key] = Location(
+            city,
+            state,
+            postal,
+            country if len(country) == 2 else normalise_country(country),
+            lat=lat_value,
+            lng=lng_value,
+        )
     return loc
+
+
+def _decimal_degrees(value: str) -> float | None:
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if isfinite(number) else None
+
+
+def _dms_degrees(value: str, direction: str, negative: str) -> float | None:
+    """``DDDMMSS`` or ``DDDMMSS.SS`` (degrees, minutes, seconds) → signed decimal degrees."""
+    whole, _, fraction = value.partition(".")
+    if len(whole) < 6 or not whole.isdigit() or (fraction and not fraction.isdigit()):
+        return None
+    degrees, minutes, seconds = int(whole[:-4]), int(whole[-4:-2]), float(f"{whole[-2:]}.{fraction or 0}")
+    if minutes >= 60 or seconds >= 60:
+        return None
+    result = round(degrees + minutes / 60 + seconds / 3600, 6)
+    return -result if direction.upper() == negative else result
 
 
 _NOWHERE = Location()
 
 
-def build_214(tx: Transaction, body: str, syn: Syntax, first_segno: int, default_zone: str) -> None:
+def build_214(
+    tx: Transaction, body: str, syn: Syntax, first_segno: int, default_zone: str, reported: datetime | None = None
+) -> None:
     """Fill ``tx`` from the text between its ST and SE segments (terminators inside).
 
     ``first_segno`` is the file position of the body's first segment (the
     one after ST); a segment's position in the set is counted from ST = 1.
-    ``default_zone`` must already be a valid zone name.
+    ``default_zone`` must already be a valid zone name. ``reported`` is the
+    group's creation time, the event time of estimates.
     """
     tx.tracking_id, tx.shipper_id, tx.scac, tx.references, tx.header_text = read_214(
-        tx.events, body, syn, first_segno, default_zone
+        tx.events, body, syn, first_segno, default_zone, reported=reported
     )
     tx.element_separator, tx.segment_terminator = syn.sep, syn.term
 
@@ -183,6 +229,7 @@ def read_214(
     default_zone: str,
     start: int = 0,
     end: int | None = None,
+    reported: datetime | None = None,
 ) -> tuple[str, str, str, tuple[tuple[str, str], ...], str]:
     """Append the set's events to ``events``; return (tracking id, shipper id,
     SCAC, header references, header text) for a Transaction, if one is wanted.
@@ -214,12 +261,14 @@ def read_214(
         lead = raw[:4]
         if lead == l11_head:
             el = raw.split(sep)
-            items.append((el[2] if len(el) > 2 else "", el[1]))
+            items.append(((el[2] if len(el) > 2 else "").strip(), el[1].strip()))
         elif lead == b10_head:
             el = raw.split(sep)
             if len(el) < 4:
                 el += _PAD
-            tracking, shipper, scac = el[1] or el[2], el[2], el[3]
+            # Padded identifiers are common (fixed-width exports): never store the padding.
+            pro, shipper, scac = el[1].strip(), el[2].strip(), el[3].strip()
+            tracking = pro or shipper
             if not tracking:
                 i = header.split(term).index(raw)
                 raise EdiError(
@@ -233,8 +282,8 @@ def read_214(
             has_b10 = True
         elif lead == ms3_head:
             el = raw.split(sep)
-            if el[1]:
-                meta = (("interline_scac", el[1]),)
+            if el[1].strip():
+                meta = (("interline_scac", el[1].strip()),)
         elif lead[:2] in _LOOP_PREFIXES and raw.split(sep, 1)[0] in loop_only:
             i = header.split(term).index(raw)
             tag = raw.split(sep, 1)[0]
@@ -258,6 +307,7 @@ def read_214(
             refs,
             meta,
             default_zone,
+            reported,
         )
     return tracking, shipper, scac, refs, header
 
@@ -287,6 +337,7 @@ def _loops(
     head_refs: tuple[tuple[str, str], ...],
     head_meta: tuple[tuple[str, str], ...],
     zone: str,
+    reported: datetime | None,
 ) -> None:
     """Events from the LX loops; each of ``loops`` is one loop's text after its ``LX<sep>``.
 
@@ -302,7 +353,7 @@ def _loops(
     dates, times, zones = _DATES, _TIMES, _ZONE_CODES
     sep, term, known = syn.sep, syn.term, syn.known
     # Globals bound as locals: this runs for every loop of every set.
-    new_event, new_datetime, resolve, eta_codes, pad = StatusEvent, datetime, resolve_zone, ETA_CODES, _PAD
+    new_event, new_datetime, resolve, forecasts, pad = StatusEvent, datetime, resolve_zone, FORECAST_CODES, _PAD
     if len(known) > 50_000:
         known.clear()
     for loop in loops:
@@ -335,17 +386,17 @@ def _loops(
                 el += pad
             tag = el[0]
             if tag == "AT7":
-                code = el[1]
+                code = el[1].strip()
                 if not code:
                     continue  # an appointment (AT7-03), not a status
                 ymd = dates.get(el[5])
                 hms = times.get(el[6])
                 if ymd is None or hms is None:
                     segno, pos = _where(loops, header, term, first_segno, loop, segments, raw)
-                    if not el[5]:
+                    if not el[5].strip():
                         raise EdiError("status has no date", segno, "AT7", 5, ack=("AK4", "2"), set_position=pos)
-                    ymd, hms = parse_parts(el[5], el[6], segno, pos)
-                tcode = el[7]
+                    ymd, hms = parse_parts(el[5].strip(), el[6].strip(), segno, pos)
+                tcode = el[7].strip()
                 tz = None
                 if tcode and tcode != "LT":
                     tz = zones.get(tcode) or zone_for_code(tcode)
@@ -360,14 +411,14 @@ def _loops(
                             set_position=pos,
                             bad_value=tcode,
                         )
-                statuses.append([code, el[2], ymd, hms, tz, _NOWHERE, ()])
+                statuses.append([code, el[2].strip(), ymd, hms, tz, _NOWHERE, ()])
             elif tag == "MS1":
-                loc = _location(el[1], el[2], el[3])
+                loc = _location(el)
                 known[raw] = (_MS1, loc)
                 if statuses:
                     statuses[-1][5] = loc
             elif tag == "L11":
-                refs += ((el[2], el[1]),)
+                refs += ((el[2].strip(), el[1].strip()),)
             elif tag == "K1":
                 parts = [v for v in (el[1].strip(), el[2].strip()) if v]
                 known[raw] = (_K1, parts)
@@ -391,13 +442,15 @@ def _loops(
                         set_position=pos,
                     ) from None
             elif tag == "MS2":
-                known[raw] = (_MS2, el[2])
-                if statuses and el[2]:
-                    statuses[-1][6] += (("equipment", el[2]),)
+                equipment = el[2].strip()
+                known[raw] = (_MS2, equipment)
+                if statuses and equipment:
+                    statuses[-1][6] += (("equipment", equipment),)
             elif tag == "Q7":
-                known[raw] = (_Q7, el[1])
-                if el[1]:
-                    loop_meta += (("lading_exception", el[1]),)
+                lading = el[1].strip()
+                known[raw] = (_Q7, lading)
+                if lading:
+                    loop_meta += (("lading_exception", lading),)
             elif tag == "B10" or tag == "N1":
                 segno, pos = _where(loops, header, term, first_segno, loop, segments, raw)
                 raise EdiError(f"{tag} inside an LX loop", segno, tag, ack=("AK3", "7"), set_position=pos)
@@ -409,8 +462,33 @@ def _loops(
                 if tz is not None:
                     source = "explicit"
                 else:
-                    tz, source = resolve(loc.iso_country, loc.state, zone)
+                    tz, source = resolve(loc.iso_country, loc.state, zone, loc.lat, loc.lng)
                 occurred = new_datetime(ymd[0], ymd[1], ymd[2], hms[0], hms[1], hms[2], hms[3], tz)
+                if code in forecasts:
+                    # A forecast: the date is the ETA; the event is the report of it.
+                    eta = occurred if code in ETA_CODES else None
+                    extra = () if eta is not None else (("forecast_at", occurred.isoformat()),)
+                    append(
+                        new_event(
+                            tracking,
+                            code,
+                            reported or occurred,
+                            reason,
+                            "partner_default",
+                            description,
+                            loc,
+                            refs,
+                            scac,
+                            shipper,
+                            eta,
+                            weight,
+                            unit,
+                            quantity,
+                            base + st_meta + extra,
+                            True,
+                        )
+                    )
+                    continue
                 append(
                     new_event(
                         tracking,
@@ -423,7 +501,7 @@ def _loops(
                         refs,
                         scac,
                         shipper,
-                        occurred if code in eta_codes else None,
+                        None,
                         weight,
                         unit,
                         quantity,

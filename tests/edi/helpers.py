@@ -34,6 +34,7 @@ def event_dict(event: StatusEvent) -> dict[str, Any]:
         "weight_unit": event.weight_unit,
         "quantity": event.quantity,
         "meta": [list(m) for m in event.meta],
+        **({"estimate": True} if event.estimate else {}),
     }
 
 

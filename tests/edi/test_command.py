@@ -42,6 +42,7 @@ def _run(*args: str) -> str:
                 "carrier_sub_code": "NS",
                 "occurred_at": "2026-03-02T08:15:00-06:00",
                 "location": {"city": "CHICAGO", "state": "IL", "iso_country": "US"},
+                "zone_source": "location",
             },
         ),
         (
@@ -53,6 +54,7 @@ def _run(*args: str) -> str:
                 "carrier_sub_code": "Z1",
                 "occurred_at": "2026-03-10T09:30:00+01:00",
                 "location": {"city": "COPENHAGEN", "iso_country": "DK", "code": "DKCPH"},
+                "zone_source": "location",
             },
         ),
         (
@@ -64,6 +66,7 @@ def _run(*args: str) -> str:
                 "carrier_sub_code": "",
                 "occurred_at": "2026-03-12T14:03:00-05:00",
                 "location": {"city": "Austin", "state": "TX", "postal_code": "78701", "iso_country": "US"},
+                "zone_source": "explicit",
             },
         ),
     ],

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from edi.errors import EdiError
-from edi.x12.reader import iter_events, iter_transactions
+from edi.x12.reader import iter_events, iter_transactions, validate
 from tests.edi.helpers import event_dict, expected, fixture, trickle
 
 GOLDEN = [
@@ -103,9 +103,12 @@ def test_explicit_encoding_is_honoured() -> None:
         list(iter_events(io.BytesIO(data), "UTC", encoding="utf-8"))
 
 
-def test_eta_statuses_carry_an_eta() -> None:
+def test_estimated_delivery_is_an_estimate_reported_at_the_group_time() -> None:
     ag = list(iter_events(io.BytesIO(fixture("x12_4010_wrapped80.edi")), "UTC"))[-1]
-    assert ag.carrier_code == "AG" and ag.eta == ag.occurred_at
+    assert ag.carrier_code == "AG" and ag.estimate
+    # The AT7 date is the forecast (the ETA), never the event time; the event is when the group was created.
+    assert ag.eta is not None and ag.eta.replace(tzinfo=None).isoformat() == "2026-03-09T17:00:00"
+    assert ag.occurred_at != ag.eta and ag.occurred_at.tzinfo is not None
 
 
 def test_repetition_separator_read_from_isa11_on_5010() -> None:
@@ -159,3 +162,64 @@ def test_error_string_names_segment_and_element() -> None:
     err = EdiError("unknown time code 'XX'", 12, "AT7", 7)
     assert str(err) == "segment 12 (AT7) element 7: unknown time code 'XX'"
     assert str(EdiError("row too short", 4, "Datum", 3, unit="row")) == "row 4 column 3 (Datum): row too short"
+
+
+def _one_set(body: list[str], *, ge01: str = "1", iea01: str = "1", se02: str = "0001") -> bytes:
+    """A 4010 interchange around one 214 body (segments without terminators)."""
+    segments = [
+        "ISA*00*          *00*          *02*SAIA           *ZZ*GLUEYTRACK     *260304*1412*U*00401*000000077*0*P*>",
+        "GS*QM*SAIA*GLUEYTRACK*20260304*1412*0077*X*004010",
+        "ST*214*0001",
+        *body,
+        f"SE*{len(body) + 2}*{se02}",
+        f"GE*{ge01}*0077",
+        f"IEA*{iea01}*000000077",
+    ]
+    return ("~\n".join(segments) + "~\n").encode()
+
+
+_BODY = ["B10*1234567*BOL1*SAIA", "LX*1", "AT7*X6*NS***20260303*0605*ET", "MS1*ATLANTA*GA*US"]
+
+
+def test_numeric_envelope_fields_compare_as_numbers() -> None:
+    """GE01 000001, IEA01 00001 and a zero-padded SE02 say the same as 1 and 0001: the file is read."""
+    data = _one_set(_BODY, ge01="000001", iea01="00001", se02="000001")
+    [ev] = list(iter_events(io.BytesIO(data), "UTC"))
+    assert ev.tracking_id == "1234567"
+    assert validate(io.BytesIO(data)) == []
+    with pytest.raises(EdiError, match="GE01 says '000002'"):
+        list(iter_events(io.BytesIO(_one_set(_BODY, ge01="000002")), "UTC"))
+
+
+def test_padded_identifiers_and_codes_are_trimmed() -> None:
+    body = [
+        "B10*4343638097845589              *  BOL-7  *SAIA ",
+        "L11*  PO-1 *PO ",
+        "LX*1",
+        "AT7*D1 *NS ***20260303*1605*ET",
+        "MS1* ATLANTA *GA*US ",
+    ]
+    [ev] = list(iter_events(io.BytesIO(_one_set(body)), "UTC"))
+    assert (ev.tracking_id, ev.shipper_id, ev.scac) == ("4343638097845589", "BOL-7", "SAIA")
+    assert (ev.carrier_code, ev.carrier_sub_code) == ("D1", "NS")
+    assert ev.references == (("PO", "PO-1"),)
+    assert (ev.location.city, ev.location.iso_country) == ("ATLANTA", "US")
+
+
+def test_ms1_coordinates_become_the_events_point_and_its_zone() -> None:
+    """MS1-04/05 are (D)DDMMSS with MS1-06 E/W and MS1-07 N/S; MS1-09/10 decimal degrees (5010)."""
+    body = [
+        "B10*1234567*BOL1*SAIA",
+        "LX*1",
+        "AT7*X1*NS***20260303*0605",
+        "MS1****0874200*0415300*W*N",
+        "LX*2",
+        "AT7*X1*NS***20260304*0605",
+        "MS1*BERLIN**DE******13.4050*52.5200",
+    ]
+    first, second = list(iter_events(io.BytesIO(_one_set(body)), "UTC"))
+    assert (first.location.lat, first.location.lng) == (pytest.approx(41.883333), pytest.approx(-87.7))
+    # No city or country, only the point: the zone comes from the coordinates (Chicago, CST in March).
+    assert first.zone_source == "coordinates" and first.occurred_at.utcoffset() == timedelta(hours=-6)
+    assert (second.location.lat, second.location.lng) == (52.52, 13.405)
+    assert second.zone_source == "coordinates" and second.occurred_at.utcoffset() == timedelta(hours=1)

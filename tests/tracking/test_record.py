@@ -169,7 +169,8 @@ def test_registering_twice_returns_existing(carrier, acme):
 def test_reharmonise_after_mapping_a_code(carrier):
     record(carrier, event(code="ZZ9", minutes=50), event(code="HUB", minutes=10))
     item = TrackedItem.objects.get()
-    assert (item.status_milestone, item.status_code) == ("admin", "other")
+    # The unmapped, newer ZZ9 does not move the state; once mapped, the state is recomputed.
+    assert (item.status_milestone, item.status_code) == ("in_transit", "arrived_at_carrier_facility")
     counts = code_mappings_import(
         carrier_id=carrier.pk, rows=[MappingRow("ZZ9", "", "delivery", "delivered", "with_signature")]
     )
@@ -268,3 +269,53 @@ def test_awkward_text_round_trips_exactly(carrier):
     assert stored.location["city"] == 'St. "Quote" \\ {City}'
     assert stored.carrier_meta == [{"key": "note", "value": text}]
     assert stored.tracked_item.tracking_id == 'T"1\\{x}'
+
+
+def _state(tracking_id="JD0002234001100086"):
+    item = TrackedItem.objects.get(tracking_id=tracking_id)
+    return item.status_milestone, item.status_code
+
+
+def test_unmapped_event_never_moves_the_state(carrier):
+    record(carrier, event(code="HUB", minutes=10))
+    record(carrier, event(code="ZZ9", minutes=20))
+    assert _state() == ("in_transit", "arrived_at_carrier_facility")
+    # Only unmapped events: the item has no state yet rather than admin/other.
+    record(carrier, event(tracking_id="ONLY-UNMAPPED", code="ZZ9"))
+    assert _state("ONLY-UNMAPPED") == ("", "")
+
+
+def test_estimate_updates_eta_and_never_moves_the_state(carrier):
+    record(carrier, event(code="HUB", minutes=10))
+    eta = T0 + timedelta(days=2)
+    result = record(carrier, event(code="OFD", minutes=20, estimate=True, eta=eta))
+    assert result.created[0].estimate and result.created[0].eta == eta
+    assert _state() == ("in_transit", "arrived_at_carrier_facility")
+
+
+def test_after_delivery_only_delivery_return_exception_or_post_delivery_move_the_state(carrier):
+    code_mappings_import(
+        carrier_id=carrier.pk,
+        rows=[
+            MappingRow("RTS", "", "return_to_sender", "initiated", "other"),
+            MappingRow("NOTE", "", "delivery", "notification", "email"),
+        ],
+    )
+    # One batch: the housekeeping HUB scan after DLV is not the state.
+    record(carrier, event(code="DLV", minutes=10), event(code="HUB", minutes=20))
+    assert _state() == ("delivery", "delivered")
+    record(carrier, event(code="HUB", minutes=30), event(code="NOTE", minutes=31))
+    assert _state() == ("delivery", "delivered")
+    record(carrier, event(code="RTS", minutes=40))
+    assert _state() == ("return_to_sender", "initiated")
+
+
+def test_reharmonise_recomputes_the_state_by_the_same_rules(carrier):
+    record(carrier, event(code="DLV", minutes=10), event(code="ZZ9", minutes=20))
+    code_mappings_import(carrier_id=carrier.pk, rows=[MappingRow("ZZ9", "", "in_transit", "carrier", "other")])
+    # ZZ9 is now mapped to a transit scan: after the delivery it still does not move the state.
+    assert _state() == ("delivery", "delivered")
+    code_mappings_import(
+        carrier_id=carrier.pk, rows=[MappingRow("ZZ9", "", "exception", "damage_loss", "parcel_damaged")]
+    )
+    assert _state() == ("exception", "damage_loss")

@@ -18,7 +18,6 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import OuterRef, Subquery
 from django.db.models.base import ModelState
 from django.utils import timezone
 
@@ -26,6 +25,7 @@ from tracking import db
 from tracking.harmonise import MappingTable, harmonise, mapping_table
 from tracking.models import Parcel, Shipment, TrackedItem, TrackingEvent
 from tracking.signals import events_recorded
+from tracking.state_rules import fold_state
 from tracking.types import CarrierEvent, ImageFormat, LocationType, ParcelCondition
 
 _CONDITIONS = tuple(c.value for c in ParcelCondition)
@@ -146,43 +146,62 @@ def _count_unmapped(carrier_id: str, created: list[TrackingEvent], now: datetime
     return sum(c for c, _ in counts.values())
 
 
-def _advance_states(created: list[TrackingEvent], current: dict[int, datetime | None], now: datetime) -> None:
-    """Move each item's state to its newest new event, unless it already holds a newer one.
+def _advance_states(
+    created: list[TrackingEvent], current: dict[int, tuple[datetime | None, str, str]], now: datetime
+) -> None:
+    """Move each item's state to its newest new event that may move it (tracking/state_rules.py).
 
-    The items are locked, so ``current`` is exact; new events have higher ids
-    than anything stored, so on a tie in carrier time the new event wins
-    ("ties: the later recorded"). A late, older event changes nothing.
+    The items are locked, so ``current`` (item id → status time, milestone,
+    code) is exact; new events have higher ids than anything stored, so on a
+    tie in carrier time the new event wins ("ties: the later recorded"). A
+    late, older event changes nothing.
     """
-    newest: dict[int, TrackingEvent] = {}
+    by_item: dict[int, list[TrackingEvent]] = defaultdict(list)
     for event in created:  # ascending id
-        best = newest.get(event.tracked_item_id)
-        if best is None or event.occurred_at >= best.occurred_at:
-            newest[event.tracked_item_id] = event
+        by_item[event.tracked_item_id].append(event)
     changed: list[TrackingEvent] = []
     stale: list[int] = []
-    for item_id, event in newest.items():
-        status_at = current.get(item_id)
-        if status_at is None or event.occurred_at >= status_at:
-            changed.append(event)
-        else:
+    for item_id, events in by_item.items():
+        status_at, milestone, code = current.get(item_id, (None, "", ""))
+        events.sort(key=lambda e: e.occurred_at)  # stable: ids stay ascending within a tie
+        chosen = fold_state(events, current=(milestone, code), current_at=status_at)
+        if chosen is None:
             stale.append(item_id)
+        else:
+            changed.append(chosen)
     db.tracked_items_set_state(events=changed, now=now)
     if stale:
         TrackedItem.objects.filter(id__in=stale).update(last_event_recorded_at=now)
 
 
 def tracked_items_refresh_state(*, item_ids: Iterable[int]) -> None:
-    """Recompute current states from the stored history (after re-harmonisation)."""
-    item_ids = list(item_ids)
+    """Recompute current states from the stored history (after re-harmonisation), by the same rules."""
+    item_ids = sorted(set(item_ids))
     if not item_ids:
         return
-    latest = TrackingEvent.objects.filter(tracked_item=OuterRef("pk")).order_by("-occurred_at", "-id")
-    TrackedItem.objects.filter(id__in=item_ids).update(
-        current_event_id=Subquery(latest.values("id")[:1]),
-        status_milestone=Subquery(latest.values("milestone")[:1]),
-        status_code=Subquery(latest.values("code")[:1]),
-        status_sub_code=Subquery(latest.values("sub_code")[:1]),
-        status_at=Subquery(latest.values("occurred_at")[:1]),
+    history: dict[int, list[TrackingEvent]] = {item_id: [] for item_id in item_ids}
+    events = (
+        TrackingEvent.objects.filter(tracked_item_id__in=db.ids_in(set(item_ids)))
+        .order_by("tracked_item_id", "occurred_at", "id")
+        .only("id", "tracked_item_id", "milestone", "code", "sub_code", "unmapped", "estimate", "occurred_at")
+    )
+    for event in events.iterator(chunk_size=2000):
+        history[event.tracked_item_id].append(event)
+    items = []
+    for item_id, stored in history.items():
+        chosen = fold_state(stored, current=("", ""), current_at=None)
+        items.append(
+            TrackedItem(
+                id=item_id,
+                current_event_id=chosen.id if chosen else None,
+                status_milestone=chosen.milestone if chosen else "",
+                status_code=chosen.code if chosen else "",
+                status_sub_code=chosen.sub_code if chosen else "",
+                status_at=chosen.occurred_at if chosen else None,
+            )
+        )
+    TrackedItem.objects.bulk_update(
+        items, ["current_event_id", "status_milestone", "status_code", "status_sub_code", "status_at"], batch_size=2000
     )
 
 
@@ -212,6 +231,7 @@ def _row(
         "code": code,
         "sub_code": sub_code,
         "unmapped": unmapped,
+        "estimate": event.estimate,
         "occurred_at": event.occurred_at,
         "utc_offset_minutes": _offset_minutes(event.occurred_at),
         "recorded_at": now,
@@ -297,7 +317,7 @@ def events_record(
         if not created:
             return result
         result.unmapped = _count_unmapped(carrier_id, created, now)
-        _advance_states(created, {pk: status_at for pk, status_at in items.values()}, now)
+        _advance_states(created, {pk: (at, milestone, code) for pk, at, milestone, code in items.values()}, now)
 
         shipments, parcels = _audience({e.tracked_item_id for e in created})
         events_recorded.send(sender=TrackingEvent, events=created, shipments=shipments, parcels=parcels)

@@ -33,16 +33,20 @@ from edi.x12.ack import build_997
 
 
 def event_json(event: StatusEvent) -> str:
-    return json.dumps(
-        {
-            "tracking_id": event.tracking_id,
-            "carrier_code": event.carrier_code,
-            "carrier_sub_code": event.carrier_sub_code,
-            "occurred_at": event.occurred_at.isoformat(),
-            "location": event.location.as_dict(),
-        },
-        ensure_ascii=False,
-    )
+    """The event as the carrier adapters record it: same id, codes, time, place, zone source and ETA."""
+    body: dict[str, object] = {
+        "tracking_id": event.tracking_id,
+        "carrier_code": event.carrier_code,
+        "carrier_sub_code": event.carrier_sub_code,
+        "occurred_at": event.occurred_at.isoformat(),
+        "location": event.location.as_dict(),
+        "zone_source": event.zone_source,
+    }
+    if event.eta is not None:
+        body["eta"] = event.eta.isoformat()
+    if event.estimate:
+        body["estimate"] = True
+    return json.dumps(body, ensure_ascii=False)
 
 
 class Command(BaseCommand):
