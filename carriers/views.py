@@ -17,11 +17,13 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from carriers.adapters.base import CarrierError, WebhookAuthError, WebhookRequest
+from carriers.adapters.common import utf8_problem
 from carriers.adapters.registry import UnknownAdapter, adapter_for
-from carriers.models import Carrier
+from carriers.models import Carrier, carrier_id_validator
 from carriers.services.channels import carrier_channels
 from carriers.services.inbound import MAX_WEBHOOK_BYTES, inbound_message_store
 from carriers.services.refusals import webhook_refusal_record
+from tracking.services import InvalidEvent, events_check
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +80,8 @@ def carrier_webhook(request: HttpRequest, carrier_id: str) -> JsonResponse:
         response = _error(405, f"Method {request.method} not allowed; carriers POST their events here.")
         response["Allow"] = "POST"
         return response
-    carrier = carrier_cached(carrier_id)
+    # An id no carrier can have (a NUL, a slash...) is unknown without asking the database.
+    carrier = carrier_cached(carrier_id) if carrier_id_validator.regex.fullmatch(carrier_id) else None
     if carrier is None:
         return _error(404, f"Unknown carrier {carrier_id!r}.")
     if "webhook" not in carrier_channels(carrier):
@@ -91,6 +94,11 @@ def carrier_webhook(request: HttpRequest, carrier_id: str) -> JsonResponse:
     except UnknownAdapter as exc:
         log.error("carrier %s has an unknown adapter: %s", carrier.pk, exc)
         return _error(404, f"Carrier {carrier_id!r} is not set up to receive webhooks.")
+    # Pushed bodies are JSON, which is UTF-8 (RFC 8259): say so rather than fail the signature check on it.
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return _refused(carrier, 400, f"Body rejected: it is not UTF-8: {utf8_problem(body, exc)}.")
     headers = {key.lower(): value for key, value in request.headers.items()}
     try:
         adapter.verify_webhook(WebhookRequest(headers=headers, body=body))
@@ -102,6 +110,11 @@ def carrier_webhook(request: HttpRequest, carrier_id: str) -> JsonResponse:
         return _refused(carrier, 400, f"Body rejected: {exc}.")
     if not events:
         return _refused(carrier, 400, "Body rejected: it holds no events.")
+    try:
+        # What recording would refuse (NUL or lone surrogates in text, times out of range) is refused here.
+        events_check(events=events)
+    except InvalidEvent as exc:
+        return _refused(carrier, 400, f"Body rejected: {exc}.")
     # One short transaction (INSERT, COMMIT); processing is queued once it has committed.
     stored = inbound_message_store(
         carrier=carrier, channel="webhook", body=body, content_type=request.META.get("CONTENT_TYPE", "")

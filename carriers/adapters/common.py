@@ -24,10 +24,27 @@ USER_AGENT = "gluey-tracking/1 (+event-service)"
 
 
 def load_json(payload: bytes, what: str) -> Any:
+    """JSON from bytes; every way it can fail is a permanent CarrierError naming the problem."""
     try:
         return json.loads(payload)
-    except (ValueError, UnicodeDecodeError):
-        raise CarrierError(f"{what} is not valid JSON", permanent=True) from None
+    except UnicodeDecodeError as exc:
+        raise CarrierError(f"{what} is not UTF-8: {utf8_problem(payload, exc)}", permanent=True) from None
+    except RecursionError:
+        raise CarrierError(f"{what} is nested too deeply to be a carrier's payload", permanent=True) from None
+    except ValueError as exc:
+        raise CarrierError(f"{what} is not valid JSON: {exc}", permanent=True) from None
+
+
+def utf8_problem(payload: bytes, exc: UnicodeDecodeError | None = None) -> str:
+    """Where bytes stop being UTF-8, in words (``exc`` from a failed decode, else found here)."""
+    if exc is None or exc.object != payload:
+        try:
+            payload.decode("utf-8")
+        except UnicodeDecodeError as found:
+            exc = found
+        else:
+            return "no problem"
+    return f"byte 0x{payload[exc.start]:02x} at position {exc.start} cannot start or continue a character"
 
 
 def as_dict(value: Any, where: str) -> dict[str, Any]:

@@ -128,7 +128,13 @@ def test_body_of_exactly_5_mb_is_accepted(carrier, post_webhook):
 @pytest.mark.parametrize(
     "body, detail",
     [
-        (b"{not json", "Body rejected: body is not valid JSON."),
+        (
+            b"{not json",
+            (
+                "Body rejected: body is not valid JSON: Expecting property name enclosed in double quotes: "
+                "line 1 column 2 (char 1)."
+            ),
+        ),
         (b'{"shipments": []}', "Body rejected: body must be an object with an 'events' list."),
         (
             json.dumps(
@@ -145,6 +151,64 @@ def test_malformed_body_is_400_naming_the_problem(carrier, post_webhook, body, d
     assert response.status_code == 400
     assert response.json() == {"detail": detail}
     assert InboundMessage.objects.count() == 0
+
+
+@pytest.mark.parametrize("carrier_id", ["%00", "acme%00post", "a", "UPPER", "x" * 60])
+def test_a_carrier_id_that_cannot_exist_is_404(client, carrier_id):
+    response = client.post(f"/carriers/{carrier_id}/webhook", data=b"{}", content_type="application/json")
+    assert response.status_code == 404
+    assert response.json()["detail"].startswith("Unknown carrier")
+
+
+def test_deeply_nested_body_is_400_and_nothing_is_stored(carrier, post_webhook):
+    body = b'{"events": ' + b"[" * 50_000 + b"]" * 50_000 + b"}"
+    response = post_webhook(carrier, body)
+    assert response.status_code == 400
+    assert response.json() == {"detail": "Body rejected: body is nested too deeply to be a carrier's payload."}
+    assert InboundMessage.objects.count() == 0
+
+
+def test_body_that_is_not_utf8_is_400_naming_the_byte(carrier, post_webhook):
+    body = generic_body().replace(b"Leeds", b"L\xe9eds")
+    response = post_webhook(carrier, body, sign=False)
+    assert response.status_code == 400
+    assert response.json() == {
+        "detail": "Body rejected: it is not UTF-8: byte 0xe9 at position "
+        f"{body.index(bytes([0xE9]))} cannot start or continue a character."
+    }
+    assert InboundMessage.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    "event, reason",
+    [
+        ({"description": "bad \ud800 half"}, "lone surrogate (U+D800)"),
+        ({"description": "nul \u0000 here"}, "NUL character"),
+        ({"occurred_at": "0001-01-01T00:00:00+14:00"}, "occurred_at 0001-01-01T00:00:00+14:00 is out of range in UTC"),
+        ({"occurred_at": "9999-12-31T23:59:00-14:00"}, "out of range in UTC"),
+    ],
+)
+def test_events_recording_would_refuse_are_refused_at_the_door(carrier, post_webhook, event, reason):
+    base = {"tracking_id": "T1", "code": "DLV", "occurred_at": "2026-11-28T14:03:00+01:00"}
+    body = generic_body({**base, **event})  # json.dumps writes the surrogate and NUL as \\u escapes
+    response = post_webhook(carrier, body)
+    assert response.status_code == 400, response.content
+    assert reason in response.json()["detail"]
+    assert InboundMessage.objects.count() == 0
+
+
+def test_a_stored_message_recording_refuses_fails_at_once_with_the_reason(carrier):
+    from carriers.services.inbound import inbound_message_store
+
+    body = generic_body(
+        {"tracking_id": "T1", "code": "DLV", "description": "bad \ud800 half", "occurred_at": "2026-11-28T14:03:00Z"}
+    )
+    stored = inbound_message_store(carrier=carrier, channel="sftp", body=body, process=False)
+    outcome = inbound_message_process(message_id=stored.message.pk)
+    stored.message.refresh_from_db()
+    # Permanent: failed on the first attempt with the reason, not retried as if the database had hiccupped.
+    assert outcome.status == "failed" and stored.message.status == "failed" and stored.message.attempts == 1
+    assert "lone surrogate" in stored.message.error
 
 
 def test_unknown_carrier_is_404(client):

@@ -21,6 +21,7 @@ from tracking.services.prediction import lane_stats_refresh, predicted_deliverie
 from tracking.services.recording import (
     InvalidEvent,
     RecordResult,
+    events_check,
     events_record,
     tracked_items_refresh_state,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "code_mappings_csv",
     "code_mappings_import",
     "customer_create",
+    "events_check",
     "events_record",
     "events_reharmonise",
     "lane_stats_refresh",

@@ -67,6 +67,14 @@ def _validate(event: CarrierEvent, index: int) -> None:
         raise InvalidEvent(f"event {index}: photo_format must be one of {', '.join(_IMAGE_FORMATS)}")
     if event.location.type and event.location.type not in _LOCATION_TYPES:
         raise InvalidEvent(f"event {index}: location type must be one of {', '.join(_LOCATION_TYPES)}")
+    for name, when in (("occurred_at", event.occurred_at), ("eta", event.eta)):
+        if when is None:
+            continue
+        try:
+            when.astimezone(UTC)
+        except OverflowError:
+            # Year 1 at +14:00 is before the first instant a datetime holds in UTC (9999 at -14:00 after the last).
+            raise InvalidEvent(f"event {index}: {name} {when.isoformat()} is out of range in UTC") from None
     # PostgreSQL stores no NUL in text or jsonb: refuse it here rather than fail the transaction.
     loc = event.location
     texts = (
@@ -90,8 +98,22 @@ def _validate(event: CarrierEvent, index: int) -> None:
         loc.description,
         *(key + value for key, value in event.meta),
     )
-    if "\x00" in "".join(texts):
+    joined = "".join(texts)
+    if "\x00" in joined:
         raise InvalidEvent(f"event {index}: text contains a NUL character, which cannot be stored")
+    if not joined.isascii():
+        try:
+            joined.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidEvent(
+                f"event {index}: text contains a lone surrogate (U+{ord(joined[exc.start]):04X}), which is not a character"
+            ) from None
+
+
+def events_check(*, events: Sequence[CarrierEvent]) -> None:
+    """Raise InvalidEvent naming the first event recording would refuse (cheap: no database)."""
+    for index, event in enumerate(events):
+        _validate(event, index)
 
 
 def _offset_minutes(when: datetime) -> int:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
 from carriers.adapters.base import Adapter, CarrierError
+from carriers.adapters.common import load_json
 from tracking.types import CarrierEvent, Location
 
 _LOCATION_KEYS = {"city", "postal_code", "iso_country", "state", "street", "name", "code", "code_type", "description"}
@@ -46,10 +46,7 @@ class GenericJsonAdapter(Adapter):
     channels = frozenset({"webhook", "sftp"})
 
     def parse(self, payload: bytes) -> list[CarrierEvent]:
-        try:
-            data = json.loads(payload)
-        except (ValueError, UnicodeDecodeError):
-            raise CarrierError("body is not valid JSON", permanent=True) from None
+        data = load_json(payload, "body")
         if not isinstance(data, dict) or not isinstance(data.get("events"), list):
             raise CarrierError("body must be an object with an 'events' list", permanent=True)
         events = []
