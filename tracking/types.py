@@ -78,8 +78,17 @@ class Location:
     lng: float | None = None
 
     def dedupe_key(self) -> str:
-        """A short string that identifies the place for event deduplication."""
-        parts = (self.code, self.postal_code, self.city, self.iso_country)
+        """A short string that identifies the place for event deduplication.
+
+        The same scan reaches us by several channels that name its place with
+        different detail (UPS's Track API adds a SLIC depot code, Track Alert a
+        postal code, both the city): a city with its country is the place when
+        given; only without a city do the codes identify it.
+        """
+        if self.city.strip():
+            parts: tuple[str, ...] = (self.city, self.iso_country)
+        else:
+            parts = (self.code, self.postal_code, self.iso_country)
         return "|".join(p.strip().upper() for p in parts)
 
     def as_dict(self) -> dict[str, object]:

@@ -18,7 +18,7 @@ override any figure.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -67,6 +67,26 @@ def _verify_reason(exc: Exception) -> str:
     if "no matching signature" in text:
         return "signature does not match"
     return "the signature headers could not be checked"
+
+
+class ParsedEvents(list[CarrierEvent]):
+    """What ``parse`` returns: the events it could read, and why it left any element out.
+
+    One incomplete element (an event without a time, a shipment without an
+    id) never loses the others: the adapter skips it, says why in
+    ``problems`` ("shipments[0].events[3]: timestamp is missing"), and the
+    inbound service stores those reasons on the message. A plain list is a
+    valid answer too (no problems).
+    """
+
+    def __init__(self, events: Iterable[CarrierEvent] = (), problems: Iterable[str] = ()) -> None:
+        super().__init__(events)
+        self.problems: list[str] = list(problems)
+
+
+def parse_problems(events: Sequence[CarrierEvent]) -> list[str]:
+    """The problems ``parse`` reported alongside its events (none for a plain list)."""
+    return list(getattr(events, "problems", ()))
 
 
 class WebhookAuthError(Exception):

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import requests
 
 from carriers.adapters.base import CarrierError, RequestHook
+from edi.zones import resolve_zone
 
 # Connect and read timeouts for every carrier API call.
 TIMEOUT = (5.0, 30.0)
@@ -100,6 +101,29 @@ def parse_iso(value: Any, where: str, *, default_zone: str = "UTC") -> datetime:
     if parsed.utcoffset() is None:
         parsed = parsed.replace(tzinfo=zone(default_zone))
     return parsed
+
+
+def parse_local_iso(
+    value: Any, where: str, *, country: str = "", state: str = "", default_zone: str = "UTC"
+) -> tuple[datetime, str]:
+    """An ISO 8601 time and where its zone came from (the ``zone_source`` events record).
+
+    With an offset (or ``Z``) the time is ``explicit``; without one it is local
+    time at the event's place, read in the zone of its country and state when
+    that resolves (``location``, see ``edi.zones``), else in the carrier's
+    default zone (``partner_default``).
+    """
+    raw = text(value, 64)
+    if not raw:
+        raise CarrierError(f"{where} is missing", permanent=True)
+    try:
+        parsed = datetime.fromisoformat(raw)
+    except ValueError:
+        raise CarrierError(f"{where} is not an ISO 8601 time: {raw!r}", permanent=True) from None
+    if parsed.utcoffset() is not None:
+        return parsed, "explicit"
+    place_zone, source = resolve_zone(country, state, default_zone or "UTC")
+    return parsed.replace(tzinfo=place_zone), source
 
 
 def zone(name: str) -> Any:

@@ -20,7 +20,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from carriers.adapters.base import CarrierError
+from carriers.adapters.base import CarrierError, parse_problems
 from carriers.adapters.registry import UnknownAdapter, adapter_for
 from carriers.models import Carrier, InboundMessage, InboundStatus
 from tracking.services import InvalidEvent, events_record
@@ -337,13 +337,17 @@ def inbound_message_process(*, message_id: int, force: bool = False) -> Processe
                 )
                 log.warning("inbound message %s failed: %s", message.pk, error)
                 return Processed(status=InboundStatus.FAILED, error=error)
+            # Elements the adapter had to leave out (an event without a time...): the rest is recorded, the reasons kept.
+            left_out = parse_problems(events)
+            stored_problems = [{"tracking_id": k, "problem": v} for k, v in problems.items()]
+            stored_problems += [{"problem": reason} for reason in left_out]
             InboundMessage.objects.filter(pk=message.pk).update(
                 status=InboundStatus.PROCESSED,
-                error="",
+                error="; ".join(left_out)[:5000],
                 attempts=F("attempts") + 1,
                 event_count=len(events),
                 processed_at=timezone.now(),
-                **({"problems": [{"tracking_id": k, "problem": v} for k, v in problems.items()]} if problems else {}),
+                **({"problems": stored_problems} if stored_problems else {}),
             )
     except InboundMessage.DoesNotExist:
         raise

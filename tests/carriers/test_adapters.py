@@ -104,7 +104,7 @@ def test_fedex_and_usps_and_dhl_maps_cover_their_documented_codes():
         (
             "dhl",
             b'{"shipments": [{"id": "1", "events": [{"timestamp": "2026-11-27T10:27:00Z"}]}]}',
-            "shipments[0].events[0].statusCode is missing",
+            "shipments[0].events[0] has neither statusCode, status nor description",
         ),
         ("dhl", b'{"hello": 1}', "neither 'shipments' nor a problem"),
         (

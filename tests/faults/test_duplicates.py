@@ -191,12 +191,6 @@ UPS_POLL = "delivered.json"
 
 
 @pytest.mark.django_db
-@pytest.mark.xfail(
-    strict=True,
-    reason="UPS: the same activity parses to different dedupe keys by Track Alert (code = activity type 'I', "
-    "postal code, no SLIC) and by the Track API (code = statusCode '021', SLIC location code, no postal code), "
-    "so an event seen by both channels is stored and delivered twice (see the issue 7 report)",
-)
 def test_ups_event_seen_by_track_alert_and_by_polling_is_stored_once():
 
     from tracking.services import events_record

@@ -5,21 +5,32 @@ with the ``DHL-API-Key`` header. A number DHL does not know answers 404 with a
 problem+json body. Each event carries DHL's five-value ``statusCode``
 (pre-transit, transit, delivered, failure, unknown); newer responses add a
 finer ``statusDetailed``, which we pass on as the sub-code.
+
+DHL's schema makes every event field optional. An event without
+``statusCode`` is kept with the best code there is (its ``status`` title, else
+its description), which no default mapping names, so it is recorded unmapped
+and flagged (meta ``status_code_missing``); an event without a usable
+timestamp is left out and named in the parse problems, and the others are
+kept. A timestamp without an offset is read in the zone of the event's
+address country (``edi.zones``), else the carrier's default zone (meta
+``zone_source``). The ETA is the end of ``estimatedDeliveryTimeFrame`` when
+given, else ``estimatedTimeOfDelivery``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from urllib.parse import urlencode
 
-from carriers.adapters.base import Adapter, CarrierError, PollResult, Quota, Selection
+from carriers.adapters.base import Adapter, CarrierError, ParsedEvents, PollResult, Quota, Selection
 from carriers.adapters.common import (
     as_dict,
     as_list,
     base_url,
     http,
     load_json,
-    parse_iso,
+    parse_local_iso,
     raise_for_status,
     text,
 )
@@ -69,49 +80,83 @@ class DhlAdapter(Adapter):
             if "status" in data or "title" in data:
                 return []
             raise CarrierError("DHL response has neither 'shipments' nor a problem description", permanent=True)
-        events: list[CarrierEvent] = []
+        result = ParsedEvents()
         for s_index, shipment in enumerate(as_list(data.get("shipments"), "shipments")):
-            shipment = as_dict(shipment, f"shipments[{s_index}]")
-            tracking_id = text(shipment.get("id"), 64)
-            if not tracking_id:
-                raise CarrierError(f"shipments[{s_index}].id is missing", permanent=True)
-            details = as_dict(shipment.get("details"), f"shipments[{s_index}].details")
-            weight = _weight_kg(as_dict(details.get("weight"), "details.weight"))
-            signer = _signed_by(details)
-            eta_raw = shipment.get("estimatedTimeOfDelivery")
-            eta = parse_iso(eta_raw, "estimatedTimeOfDelivery", default_zone=self.default_zone) if eta_raw else None
-            product = text(as_dict(details.get("product"), "details.product").get("productName"))
-            for e_index, raw in enumerate(as_list(shipment.get("events"), f"shipments[{s_index}].events")):
-                where = f"shipments[{s_index}].events[{e_index}]"
-                raw = as_dict(raw, where)
-                code = text(raw.get("statusCode"), 64)
-                if not code:
-                    raise CarrierError(f"{where}.statusCode is missing", permanent=True)
-                address = as_dict(
-                    as_dict(raw.get("location"), f"{where}.location").get("address"), f"{where}.location.address"
+            try:
+                self._shipment_events(as_dict(shipment, f"shipments[{s_index}]"), f"shipments[{s_index}]", result)
+            except CarrierError as exc:
+                result.problems.append(str(exc))
+        if result.problems and not result:
+            raise CarrierError("; ".join(result.problems), permanent=True)
+        return result
+
+    def _shipment_events(self, shipment: dict, where: str, result: ParsedEvents) -> None:
+        tracking_id = text(shipment.get("id"), 64)
+        if not tracking_id:
+            raise CarrierError(f"{where}.id is missing", permanent=True)
+        details = as_dict(shipment.get("details"), f"{where}.details")
+        weight = _weight_kg(as_dict(details.get("weight"), "details.weight"))
+        signer = _signed_by(details)
+        destination = as_dict(as_dict(shipment.get("destination"), f"{where}.destination").get("address"), "address")
+        eta = self._eta(shipment, text(destination.get("countryCode"), 2).upper())
+        product = text(as_dict(details.get("product"), "details.product").get("productName"))
+        for e_index, raw in enumerate(as_list(shipment.get("events"), f"{where}.events")):
+            e_where = f"{where}.events[{e_index}]"
+            try:
+                result.append(
+                    self._event(as_dict(raw, e_where), e_where, tracking_id, eta, signer, weight, shipment, product)
                 )
-                meta = (("service", text(shipment.get("service"))), ("product", product))
-                events.append(
-                    CarrierEvent(
-                        tracking_id=tracking_id,
-                        code=code,
-                        sub_code=text(raw.get("statusDetailed"), 64),
-                        description=text(raw.get("description")) or text(raw.get("status")),
-                        occurred_at=parse_iso(
-                            raw.get("timestamp"), f"{where}.timestamp", default_zone=self.default_zone
-                        ),
-                        location=Location(
-                            city=text(address.get("addressLocality"), 200),
-                            postal_code=text(address.get("postalCode"), 32),
-                            iso_country=text(address.get("countryCode"), 2).upper(),
-                        ),
-                        eta=eta,
-                        signed_by=signer if code == "delivered" else "",
-                        weight_kg=weight,
-                        meta=tuple((k, v) for k, v in meta if v),
-                    )
-                )
-        return events
+            except CarrierError as exc:
+                result.problems.append(str(exc))
+
+    def _eta(self, shipment: dict, country: str) -> datetime | None:
+        frame = as_dict(shipment.get("estimatedDeliveryTimeFrame"), "estimatedDeliveryTimeFrame")
+        raw = frame.get("estimatedThrough") or shipment.get("estimatedTimeOfDelivery")
+        if not raw:
+            return None
+        return self._time(raw, "estimatedTimeOfDelivery", country)[0]
+
+    def _time(self, raw: object, where: str, country: str) -> tuple[datetime, str]:
+        return parse_local_iso(raw, where, country=country, default_zone=self.default_zone)
+
+    def _event(
+        self,
+        raw: dict,
+        where: str,
+        tracking_id: str,
+        eta: datetime | None,
+        signer: str,
+        weight: float | None,
+        shipment: dict,
+        product: str,
+    ) -> CarrierEvent:
+        address = as_dict(as_dict(raw.get("location"), f"{where}.location").get("address"), f"{where}.location.address")
+        country = text(address.get("countryCode"), 2).upper()
+        occurred_at, zone_source = self._time(raw.get("timestamp"), f"{where}.timestamp", country)
+        code = text(raw.get("statusCode"), 64)
+        meta = [("service", text(shipment.get("service"))), ("product", product), ("zone_source", zone_source)]
+        if not code:
+            # No status code: the best code there is, which no mapping names, so the event is recorded unmapped.
+            code = text(raw.get("status"), 64) or text(raw.get("description"), 64)
+            if not code:
+                raise CarrierError(f"{where} has neither statusCode, status nor description", permanent=True)
+            meta.append(("status_code_missing", "true"))
+        return CarrierEvent(
+            tracking_id=tracking_id,
+            code=code,
+            sub_code=text(raw.get("statusDetailed"), 64),
+            description=text(raw.get("description")) or text(raw.get("status")),
+            occurred_at=occurred_at,
+            location=Location(
+                city=text(address.get("addressLocality"), 200),
+                postal_code=text(address.get("postalCode"), 32),
+                iso_country=country,
+            ),
+            eta=None if code == "delivered" else eta,
+            signed_by=signer if code == "delivered" else "",
+            weight_kg=weight,
+            meta=tuple((k, v) for k, v in meta if v),
+        )
 
     def poll(self, tracking_ids: Sequence[str], hints: Mapping[str, Mapping[str, str]] | None = None) -> PollResult:
         if len(tracking_ids) != 1:

@@ -6,21 +6,34 @@ request and ``includeDetailedScans``; OAuth client credentials from
 ``scanEvents`` with FedEx's two-letter ``eventType``; an exception scan adds
 an ``exceptionCode``, which we pass on as the sub-code. A number FedEx does
 not know comes back inside the 200 answer as a result with an ``error``.
+
+ETA: only a forecast of the delivery — the end of ``estimatedDeliveryTimeWindow``
+when FedEx gives a window, else the ``ESTIMATED_DELIVERY`` or
+``APPOINTMENT_DELIVERY`` date (never ``ANTICIPATED_TENDER``, the day the
+shipper hands the parcel over), and none once delivered.
+
+A scan time without an offset is local time at the scan: read in the zone
+of its country and state when that resolves, else with the offset the same
+result's other dates carry, else in the carrier's default zone (meta
+``zone_source``: location, sibling_offset, partner_default).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any
 
-from carriers.adapters.base import Adapter, CarrierError, PollResult, Quota, Selection
-from carriers.adapters.common import BearerClient, as_dict, as_list, base_url, load_json, parse_iso, text
+from carriers.adapters.base import Adapter, CarrierError, ParsedEvents, PollResult, Quota, Selection
+from carriers.adapters.common import BearerClient, as_dict, as_list, base_url, load_json, parse_local_iso, text
 from carriers.adapters.fedex.client import select_track_results, tracking_info
 from tracking.types import CarrierEvent, Location
 
 DEFAULT_BASE_URL = "https://apis.fedex.com"
 # FedEx accepts at most 30 tracking numbers in one Track request.
 BATCH_SIZE = 30
+# dateAndTimes types that forecast the delivery (FedEx Track API); the others are past or other milestones.
+_ETA_TYPES = ("ESTIMATED_DELIVERY", "APPOINTMENT_DELIVERY")
 _NOT_FOUND = ("TRACKING.TRACKINGNUMBER.NOTFOUND", "TRACKING.TRACKINGNUMBER.INVALID", "TRACKING.DATA.NOTFOUND")
 
 
@@ -55,6 +68,33 @@ def _results(data: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
+def _destination(result: dict[str, Any]) -> dict[str, Any]:
+    for key in ("recipientInformation", "destinationLocation"):
+        holder = as_dict(result.get(key), key)
+        address = holder.get("address") or as_dict(holder.get("locationContactAndAddress"), key).get("address")
+        if isinstance(address, dict) and address:
+            return address
+    return {}
+
+
+def _sibling_offset(result: dict[str, Any]) -> tzinfo | None:
+    """The offset the result's other dates (dateAndTimes) carry, when they agree on one."""
+    offsets = set()
+    for item in as_list(result.get("dateAndTimes"), "dateAndTimes"):
+        raw = text(item.get("dateTime"), 64) if isinstance(item, dict) else ""
+        try:
+            parsed = datetime.fromisoformat(raw) if raw else None
+        except ValueError:
+            parsed = None
+        if parsed is not None and parsed.tzinfo is not None:
+            offsets.add(parsed.utcoffset())
+    if len(offsets) == 1:
+        (offset,) = offsets
+        if isinstance(offset, timedelta):
+            return timezone(offset)
+    return None
+
+
 def unknown_numbers(data: dict[str, Any]) -> dict[str, str]:
     invalid = {}
     for number, result in _results(data):
@@ -87,61 +127,120 @@ class FedexAdapter(Adapter):
             if "errors" in data:
                 return []  # a request-level error answer: no parcel news in it
             raise CarrierError("FedEx response has neither 'output' nor 'errors'", permanent=True)
-        events: list[CarrierEvent] = []
+        events = ParsedEvents()
         for number, result in _results(data):
             if result.get("error") and not result.get("scanEvents"):
                 continue
             if not number:
-                raise CarrierError("a FedEx track result has no trackingNumber", permanent=True)
-            delivery = as_dict(result.get("deliveryDetails"), "deliveryDetails")
-            weight = _weight_kg(as_dict(result.get("packageDetails"), "packageDetails"))
-            service = text(as_dict(result.get("serviceDetail"), "serviceDetail").get("description"))
-            eta = None
-            for item in as_list(result.get("dateAndTimes"), "dateAndTimes"):
-                if isinstance(item, dict) and item.get("type") in ("ESTIMATED_DELIVERY", "ANTICIPATED_TENDER"):
-                    eta = parse_iso(item.get("dateTime"), "dateAndTimes.dateTime", default_zone=self.default_zone)
-            scans = as_list(result.get("scanEvents"), f"{number}.scanEvents")
-            for s_index, scan in enumerate(scans):
-                where = f"{number}.scanEvents[{s_index}]"
-                scan = as_dict(scan, where)
-                code = text(scan.get("eventType"), 64)
-                if not code:
-                    raise CarrierError(f"{where}.eventType is missing", permanent=True)
-                place = as_dict(scan.get("scanLocation"), f"{where}.scanLocation")
-                street = " ".join(text(s) for s in as_list(place.get("streetLines"), "streetLines") if text(s))
-                description = text(scan.get("eventDescription"))
-                if text(scan.get("exceptionDescription")):
-                    description = (
-                        f"{description}: {text(scan.get('exceptionDescription'))}"
-                        if description
-                        else text(scan.get("exceptionDescription"))
-                    )
-                meta = (("derived_status", text(scan.get("derivedStatusCode"))), ("service", service))
+                events.problems.append("a FedEx track result has no trackingNumber")
+                continue
+            self._result_events(number, result, events)
+        if events.problems and not events:
+            raise CarrierError("; ".join(events.problems), permanent=True)
+        return events
+
+    def _result_events(self, number: str, result: dict[str, Any], events: ParsedEvents) -> None:
+        delivery = as_dict(result.get("deliveryDetails"), "deliveryDetails")
+        weight = _weight_kg(as_dict(result.get("packageDetails"), "packageDetails"))
+        service = text(as_dict(result.get("serviceDetail"), "serviceDetail").get("description"))
+        sibling = _sibling_offset(result)
+        eta = self._eta(result, number)
+        scans = as_list(result.get("scanEvents"), f"{number}.scanEvents")
+        for s_index, scan in enumerate(scans):
+            where = f"{number}.scanEvents[{s_index}]"
+            try:
                 events.append(
-                    CarrierEvent(
-                        tracking_id=number,
-                        code=code,
-                        sub_code=text(scan.get("exceptionCode"), 64),
-                        description=description,
-                        occurred_at=parse_iso(scan.get("date"), f"{where}.date", default_zone=self.default_zone),
-                        location=Location(
-                            city=text(place.get("city"), 200),
-                            state=text(place.get("stateOrProvinceCode"), 64),
-                            postal_code=text(place.get("postalCode"), 32),
-                            iso_country=text(place.get("countryCode"), 2).upper(),
-                            street=street[:200],
-                            code=text(scan.get("locationId"), 32),
-                            code_type="fedex_location" if scan.get("locationId") else "",
-                        ),
-                        eta=eta if s_index == 0 else None,
-                        signed_by=text(delivery.get("receivedByName") or delivery.get("signedByName"), 200)
-                        if code == "DL"
-                        else "",
-                        weight_kg=weight,
-                        meta=tuple((k, v) for k, v in meta if v),
+                    self._scan(
+                        as_dict(scan, where),
+                        where,
+                        number,
+                        delivery,
+                        weight,
+                        service,
+                        sibling,
+                        eta if s_index == 0 else None,
                     )
                 )
-        return events
+            except CarrierError as exc:
+                events.problems.append(str(exc))
+
+    def _eta(self, result: dict[str, Any], number: str) -> datetime | None:
+        dates = {
+            text(item.get("type")): item.get("dateTime")
+            for item in as_list(result.get("dateAndTimes"), f"{number}.dateAndTimes")
+            if isinstance(item, dict)
+        }
+        if "ACTUAL_DELIVERY" in dates:
+            return None
+        window = as_dict(
+            as_dict(result.get("estimatedDeliveryTimeWindow"), "estimatedDeliveryTimeWindow").get("window"), "window"
+        )
+        raw = window.get("ends") or next((dates[t] for t in _ETA_TYPES if dates.get(t)), None)
+        if not raw:
+            return None
+        address = _destination(result)
+        return parse_local_iso(
+            raw,
+            f"{number}.estimated delivery",
+            country=text(address.get("countryCode"), 2).upper(),
+            state=text(address.get("stateOrProvinceCode"), 8),
+            default_zone=self.default_zone,
+        )[0]
+
+    def _scan(
+        self,
+        scan: dict[str, Any],
+        where: str,
+        number: str,
+        delivery: dict[str, Any],
+        weight: float | None,
+        service: str,
+        sibling: tzinfo | None,
+        eta: datetime | None,
+    ) -> CarrierEvent:
+        code = text(scan.get("eventType"), 64)
+        if not code:
+            raise CarrierError(f"{where}.eventType is missing", permanent=True)
+        place = as_dict(scan.get("scanLocation"), f"{where}.scanLocation")
+        country, state = text(place.get("countryCode"), 2).upper(), text(place.get("stateOrProvinceCode"), 64)
+        occurred_at, zone_source = parse_local_iso(
+            scan.get("date"), f"{where}.date", country=country, state=state, default_zone=self.default_zone
+        )
+        if zone_source == "partner_default" and sibling is not None:
+            occurred_at, zone_source = occurred_at.replace(tzinfo=sibling), "sibling_offset"
+        street = " ".join(text(s) for s in as_list(place.get("streetLines"), "streetLines") if text(s))
+        description = text(scan.get("eventDescription"))
+        if text(scan.get("exceptionDescription")):
+            description = (
+                f"{description}: {text(scan.get('exceptionDescription'))}"
+                if description
+                else text(scan.get("exceptionDescription"))
+            )
+        meta = (
+            ("derived_status", text(scan.get("derivedStatusCode"))),
+            ("service", service),
+            ("zone_source", zone_source),
+        )
+        return CarrierEvent(
+            tracking_id=number,
+            code=code,
+            sub_code=text(scan.get("exceptionCode"), 64),
+            description=description,
+            occurred_at=occurred_at,
+            location=Location(
+                city=text(place.get("city"), 200),
+                state=state,
+                postal_code=text(place.get("postalCode"), 32),
+                iso_country=country,
+                street=street[:200],
+                code=text(scan.get("locationId"), 32),
+                code_type="fedex_location" if scan.get("locationId") else "",
+            ),
+            eta=eta,
+            signed_by=text(delivery.get("receivedByName") or delivery.get("signedByName"), 200) if code == "DL" else "",
+            weight_kg=weight,
+            meta=tuple((k, v) for k, v in meta if v),
+        )
 
     def client(self) -> BearerClient:
         return BearerClient(

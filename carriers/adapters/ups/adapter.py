@@ -8,11 +8,24 @@ three-digit ``statusCode`` and a two-letter activity ``code``.
 
 Push (Track Alert): UPS POSTs one JSON object per event to our webhook URL
 with the ``credential`` header we chose when subscribing; for a UPS carrier
-that credential is the carrier's webhook secret.
+that credential is the carrier's webhook secret. Its ``activityStatus`` has
+the same ``type`` and two-letter ``code``, and the three-digit code as
+``descriptionCode``.
 
-Harmonisation key: the detailed ``statusCode`` when UPS sends one, else the
-activity ``type``; the two-letter activity code is passed on as the sub-code
-(it has no mapping of its own, so the code's row applies).
+Harmonisation key, the same for both shapes so one scan seen by push and by
+poll is one event: the three-digit code (``statusCode`` / ``descriptionCode``)
+when UPS sends one, else the activity ``type``; the two-letter activity code
+is the sub-code.
+
+Times: UPS gives local dates and times. Their zone is, in order, the
+activity's ``gmtOffset``, the offset between the local and the GMT twin, the
+zone of the activity's country and state (``edi.zones``), and the carrier's
+default zone; the event's meta ``zone_source`` says which.
+
+ETA: the Track API's scheduled or rescheduled delivery date (``SDD``/``RDD``)
+with the end of the delivery window or commit time when given; Track Alert's
+``scheduledDeliveryDate`` with ``deliveryEndTime``. A delivered date is never
+an ETA.
 """
 
 from __future__ import annotations
@@ -20,11 +33,19 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta, timezone
 from typing import Any
 from urllib.parse import quote
 
-from carriers.adapters.base import Adapter, CarrierError, PollResult, Quota, WebhookAuthError, WebhookRequest
+from carriers.adapters.base import (
+    Adapter,
+    CarrierError,
+    ParsedEvents,
+    PollResult,
+    Quota,
+    WebhookAuthError,
+    WebhookRequest,
+)
 from carriers.adapters.common import (
     BearerClient,
     as_dict,
@@ -33,9 +54,9 @@ from carriers.adapters.common import (
     load_json,
     parse_offset,
     text,
-    zone,
 )
 from carriers.adapters.ups.push import push_token_issue, verify_push
+from edi.zones import resolve_zone
 from tracking.types import CarrierEvent, Location
 
 DEFAULT_BASE_URL = "https://onlinetools.ups.com"
@@ -55,17 +76,19 @@ _UNKNOWN_NUMBER_PREFIXES = ("TW", "TV")
 
 
 def _local_time(
-    date: Any, time: Any, offset: str, gmt_date: str, gmt_time: str, default_zone: str, where: str
-) -> datetime:
-    """UPS gives a local date (YYYYMMDD) and time (HHMMSS), sometimes with gmtOffset or a GMT date/time."""
+    date: str, time: str, offset: str, gmt_date: str, gmt_time: str, place: Location, default_zone: str, where: str
+) -> tuple[datetime, str]:
+    """A local date (YYYYMMDD) and time (HHMMSS) in its zone, and where the zone came from."""
     date, time = text(date), text(time).zfill(6) if text(time) else "000000"
     try:
         local = datetime.strptime(date + time, "%Y%m%d%H%M%S")
     except ValueError:
         raise CarrierError(f"{where}: date/time {date!r} {time!r} is not YYYYMMDD HHMMSS", permanent=True) from None
     tz = parse_offset(offset) if offset else None
-    if tz is None and gmt_date and gmt_time:
-        # Derive the offset from the GMT twin, rounded to a quarter hour.
+    if tz is not None:
+        return local.replace(tzinfo=tz), "explicit"
+    if gmt_date and gmt_time:
+        # The offset is the difference to the GMT twin, rounded to a quarter hour.
         try:
             gmt = datetime.strptime(text(gmt_date) + text(gmt_time).zfill(6), "%Y%m%d%H%M%S")
         except ValueError:
@@ -73,13 +96,26 @@ def _local_time(
         if gmt is not None:
             minutes = round((local - gmt).total_seconds() / 900) * 15
             if abs(minutes) <= 14 * 60:
-                from datetime import timezone as _tz
+                return local.replace(tzinfo=timezone(timedelta(minutes=minutes))), "explicit"
+    zone, source = resolve_zone(place.iso_country, place.state, default_zone)
+    return local.replace(tzinfo=zone), source
 
-                tz = _tz(timedelta(minutes=minutes))
-    return local.replace(tzinfo=tz or zone(default_zone))
+
+def _eta(date: str, end_time: str, place: Location, default_zone: str) -> datetime | None:
+    """A delivery date (YYYYMMDD) and the end of its window (HHMMSS, else end of day) in the place's zone."""
+    date, end_time = text(date), text(end_time)
+    if not date:
+        return None
+    try:
+        day = datetime.strptime(date, "%Y%m%d")
+        at = datetime.strptime(end_time.zfill(6), "%H%M%S").time() if end_time else time(23, 59, 59)
+    except ValueError:
+        return None
+    return datetime.combine(day, at, tzinfo=resolve_zone(place.iso_country, place.state, default_zone)[0])
 
 
 def _location(address: dict[str, Any]) -> Location:
+    # The Track API says countryCode, Track Alert country.
     country = text(address.get("countryCode"), 2) or text(address.get("country"), 2)
     return Location(
         city=text(address.get("city"), 200),
@@ -99,6 +135,20 @@ def _weight_kg(weight: dict[str, Any]) -> float | None:
     if unit == "LBS":
         return round(value * 0.45359237, 3)
     return value if unit == "KGS" else None
+
+
+def _dimensions(dimension: dict[str, Any]) -> str:
+    """'30x20x10 IN' from the Track API's package dimension (length x width x height, UPS's unit)."""
+    sides = [text(dimension.get(k), 16) for k in ("length", "width", "height")]
+    if not all(sides):
+        return ""
+    unit = text(
+        as_dict(dimension.get("unitOfDimension"), "unitOfDimension").get("code")
+        if isinstance(dimension.get("unitOfDimension"), dict)
+        else dimension.get("unitOfDimension"),
+        8,
+    )
+    return "x".join(sides) + (f" {unit}" if unit else "")
 
 
 def unknown_numbers(payload: dict[str, Any], requested: Sequence[str]) -> dict[str, str]:
@@ -152,85 +202,145 @@ class UpsAdapter(Adapter):
             permanent=True,
         )
 
-    def _parse_track_response(self, data: dict[str, Any]) -> list[CarrierEvent]:
-        events = []
+    def _parse_track_response(self, data: dict[str, Any]) -> ParsedEvents:
+        result = ParsedEvents()
         shipments = as_list(as_dict(data["trackResponse"], "trackResponse").get("shipment"), "trackResponse.shipment")
         for s_index, shipment in enumerate(shipments):
             shipment = as_dict(shipment, f"shipment[{s_index}]")
             for p_index, package in enumerate(as_list(shipment.get("package"), f"shipment[{s_index}].package")):
                 where = f"shipment[{s_index}].package[{p_index}]"
-                package = as_dict(package, where)
-                tracking_id = text(package.get("trackingNumber"), 64) or text(shipment.get("inquiryNumber"), 64)
-                if not tracking_id:
-                    raise CarrierError(f"{where}.trackingNumber is missing", permanent=True)
-                delivery = as_dict(package.get("deliveryInformation"), f"{where}.deliveryInformation")
-                weight = _weight_kg(as_dict(package.get("weight"), f"{where}.weight"))
-                service = text(as_dict(package.get("service"), f"{where}.service").get("description"))
-                for a_index, activity in enumerate(as_list(package.get("activity"), f"{where}.activity")):
-                    a_where = f"{where}.activity[{a_index}]"
-                    activity = as_dict(activity, a_where)
-                    status = as_dict(activity.get("status"), f"{a_where}.status")
-                    code = text(status.get("statusCode"), 64) or text(status.get("type"), 64)
-                    if not code:
-                        raise CarrierError(f"{a_where}.status has neither statusCode nor type", permanent=True)
-                    location = as_dict(activity.get("location"), f"{a_where}.location")
-                    loc = _location(as_dict(location.get("address"), f"{a_where}.location.address"))
-                    if location.get("slic"):
-                        slic = text(location.get("slic"), 32)
-                        with_slic: dict[str, Any] = {**loc.as_dict(), "code": slic, "code_type": "slic"}
-                        loc = Location(**with_slic)
-                    meta = (("status_type", text(status.get("type"))), ("service", service))
-                    events.append(
-                        CarrierEvent(
-                            tracking_id=tracking_id,
-                            code=code,
-                            sub_code=text(status.get("code"), 64),
-                            description=text(status.get("description")),
-                            occurred_at=_local_time(
-                                activity.get("date"),
-                                activity.get("time"),
-                                text(activity.get("gmtOffset")),
-                                text(activity.get("gmtDate")),
-                                text(activity.get("gmtTime")),
-                                self.default_zone,
-                                a_where,
-                            ),
-                            location=loc,
-                            signed_by=text(delivery.get("receivedBy"), 200) if text(status.get("type")) == "D" else "",
-                            weight_kg=weight,
-                            meta=tuple((k, v) for k, v in meta if v),
-                        )
-                    )
+                try:
+                    result.extend(self._package_events(as_dict(package, where), shipment, where))
+                except CarrierError as exc:
+                    result.problems.append(str(exc))
+        if result.problems and not result:
+            raise CarrierError("; ".join(result.problems), permanent=True)
+        return result
+
+    def _package_events(self, package: dict[str, Any], shipment: dict[str, Any], where: str) -> list[CarrierEvent]:
+        tracking_id = text(package.get("trackingNumber"), 64) or text(shipment.get("inquiryNumber"), 64)
+        if not tracking_id:
+            raise CarrierError(f"{where}.trackingNumber is missing", permanent=True)
+        delivery = as_dict(package.get("deliveryInformation"), f"{where}.deliveryInformation")
+        weight = _weight_kg(as_dict(package.get("weight"), f"{where}.weight"))
+        service = text(as_dict(package.get("service"), f"{where}.service").get("description"))
+        dimensions = _dimensions(as_dict(package.get("dimension"), f"{where}.dimension"))
+        activities = [
+            as_dict(a, f"{where}.activity[{i}]")
+            for i, a in enumerate(as_list(package.get("activity"), f"{where}.activity"))
+        ]
+        # The ETA is given in the destination's terms: the newest activity's place is the best guess of its zone.
+        newest_place = (
+            _location(as_dict(as_dict(activities[0].get("location"), "location").get("address"), "address"))
+            if activities
+            else Location()
+        )
+        eta = self._track_eta(package, newest_place, where)
+        events = []
+        for a_index, activity in enumerate(activities):
+            a_where = f"{where}.activity[{a_index}]"
+            status = as_dict(activity.get("status"), f"{a_where}.status")
+            code = text(status.get("statusCode"), 64) or text(status.get("type"), 64)
+            if not code:
+                raise CarrierError(f"{a_where}.status has neither statusCode nor type", permanent=True)
+            location = as_dict(activity.get("location"), f"{a_where}.location")
+            loc = _location(as_dict(location.get("address"), f"{a_where}.location.address"))
+            if location.get("slic"):
+                with_slic: dict[str, Any] = {
+                    **loc.as_dict(),
+                    "code": text(location.get("slic"), 32),
+                    "code_type": "slic",
+                }
+                loc = Location(**with_slic)
+            occurred_at, zone_source = _local_time(
+                activity.get("date"),
+                activity.get("time"),
+                text(activity.get("gmtOffset")),
+                text(activity.get("gmtDate")),
+                text(activity.get("gmtTime")),
+                loc,
+                self.default_zone,
+                a_where,
+            )
+            delivered = text(status.get("type")) == "D" and code in ("011", "D")
+            meta = (
+                ("status_type", text(status.get("type"))),
+                ("service", service),
+                ("dimensions", dimensions),
+                ("zone_source", zone_source),
+            )
+            events.append(
+                CarrierEvent(
+                    tracking_id=tracking_id,
+                    code=code,
+                    sub_code=text(status.get("code"), 64),
+                    description=text(status.get("description")),
+                    occurred_at=occurred_at,
+                    location=loc,
+                    eta=None if delivered else eta,
+                    signed_by=text(delivery.get("receivedBy"), 200) if text(status.get("type")) == "D" else "",
+                    weight_kg=weight,
+                    meta=tuple((k, v) for k, v in meta if v),
+                )
+            )
         return events
+
+    def _track_eta(self, package: dict[str, Any], place: Location, where: str) -> datetime | None:
+        dates = {
+            text(d.get("type")): text(d.get("date"))
+            for d in as_list(package.get("deliveryDate"), f"{where}.deliveryDate")
+            if isinstance(d, dict)
+        }
+        date = dates.get("RDD") or dates.get("SDD")
+        if not date or "DEL" in dates:
+            return None
+        window = as_dict(package.get("deliveryTime"), f"{where}.deliveryTime")
+        end = text(window.get("endTime")) if text(window.get("type")) in ("EDW", "CDW", "IDW", "CMT") else ""
+        return _eta(date, end, place, self.default_zone)
 
     def _parse_alert(self, data: dict[str, Any]) -> CarrierEvent:
         status = as_dict(data.get("activityStatus"), "activityStatus")
-        code = text(status.get("type"), 64)
+        # descriptionCode is the Track API's statusCode: the same scan harmonises (and dedupes) the same way.
+        code = text(status.get("descriptionCode"), 64) or text(status.get("type"), 64)
         if not code:
-            raise CarrierError("activityStatus.type is missing", permanent=True)
+            raise CarrierError("activityStatus has neither descriptionCode nor type", permanent=True)
         tracking_id = text(data.get("trackingNumber"), 64)
         if not tracking_id:
             raise CarrierError("trackingNumber is missing", permanent=True)
+        loc = _location(as_dict(data.get("activityLocation"), "activityLocation"))
+        occurred_at, zone_source = _local_time(
+            data.get("localActivityDate"),
+            data.get("localActivityTime"),
+            "",
+            text(data.get("gmtActivityDate")),
+            text(data.get("gmtActivityTime")),
+            loc,
+            self.default_zone,
+            "Track Alert event",
+        )
+        delivered = bool(text(data.get("actualDeliveryDate")))
+        eta = (
+            None
+            if delivered
+            else _eta(data.get("scheduledDeliveryDate"), data.get("deliveryEndTime"), loc, self.default_zone)
+        )
+        meta = [
+            (k, text(data.get(k)))
+            for k in ("scheduledDeliveryDate", "actualDeliveryDate", "actualDeliveryTime", "deliveryTimeDescription")
+            if text(data.get(k))
+        ]
+        if text(status.get("type")):
+            meta.append(("status_type", text(status.get("type"))))
+        meta.append(("zone_source", zone_source))
         return CarrierEvent(
             tracking_id=tracking_id,
             code=code,
             sub_code=text(status.get("code"), 64),
             description=text(status.get("description")),
-            occurred_at=_local_time(
-                data.get("localActivityDate"),
-                data.get("localActivityTime"),
-                "",
-                text(data.get("gmtActivityDate")),
-                text(data.get("gmtActivityTime")),
-                self.default_zone,
-                "Track Alert event",
-            ),
-            location=_location(as_dict(data.get("activityLocation"), "activityLocation")),
-            meta=tuple(
-                (k, text(data.get(k)))
-                for k in ("scheduledDeliveryDate", "actualDeliveryDate", "actualDeliveryTime")
-                if text(data.get(k))
-            ),
+            occurred_at=occurred_at,
+            location=loc,
+            eta=eta,
+            meta=tuple(meta),
         )
 
     def client(self) -> BearerClient:
