@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("tracking", "0005_cache_table"),
+        ("tracking", "0008_lane_transit_stat"),
     ]
 
     operations = [
