@@ -11,8 +11,9 @@ from django.db import models
 
 from gluey.fields import EncryptedJSONField, EncryptedTextField
 
+CARRIER_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{1,49}$"
 carrier_id_validator = RegexValidator(
-    r"^[a-z0-9][a-z0-9_-]{1,49}$", "Carrier id must be 2–50 lowercase letters, digits, '-' or '_'."
+    CARRIER_ID_PATTERN, "Carrier id must be 2–50 lowercase letters, digits, '-' or '_'."
 )
 
 

@@ -150,7 +150,7 @@ _PAD = [""] * 8
 _MS1, _MS2, _K1, _Q7 = range(4)
 # First two characters of the segments that belong only in an LX loop.
 _LOOP_PREFIXES = frozenset({"AT", "MS", "K1", "Q7"})
-_LOCATIONS: dict[tuple[str, str, str], Location] = {}
+_LOCATIONS: dict[tuple[str, ...], Location] = {}
 
 
 def _location(el: list[str]) -> Location:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from carriers.adapters.base import parse_problems
+from carriers.adapters.registry import adapter_class
 from carriers.models import InboundMessage
 from carriers.services.inbound import inbound_message_process, inbound_message_store
 from tests.carriers.adapter_cases import StandInCarrier
@@ -20,10 +22,8 @@ from tests.factories import make_carrier
 from tracking.models import TrackingEvent
 
 
-def make(name: str, **carrier: object):
-    from carriers.adapters.registry import adapter_class
-
-    return adapter_class(name)(StandInCarrier(adapter=name, **carrier))
+def make(name: str, **carrier: Any):
+    return adapter_class(name)(StandInCarrier(adapter=name, **carrier))  # type: ignore[arg-type]  # duck-typed Carrier
 
 
 def _meta(event) -> dict[str, str]:

@@ -76,7 +76,7 @@ _UNKNOWN_NUMBER_PREFIXES = ("TW", "TV")
 
 
 def _local_time(
-    date: str, time: str, offset: str, gmt_date: str, gmt_time: str, place: Location, default_zone: str, where: str
+    date: Any, time: Any, offset: str, gmt_date: str, gmt_time: str, place: Location, default_zone: str, where: str
 ) -> tuple[datetime, str]:
     """A local date (YYYYMMDD) and time (HHMMSS) in its zone, and where the zone came from."""
     date, time = text(date), text(time).zfill(6) if text(time) else "000000"
@@ -101,7 +101,7 @@ def _local_time(
     return local.replace(tzinfo=zone), source
 
 
-def _eta(date: str, end_time: str, place: Location, default_zone: str) -> datetime | None:
+def _eta(date: Any, end_time: Any, place: Location, default_zone: str) -> datetime | None:
     """A delivery date (YYYYMMDD) and the end of its window (HHMMSS, else end of day) in the place's zone."""
     date, end_time = text(date), text(end_time)
     if not date:
