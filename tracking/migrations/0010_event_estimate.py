@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("tracking", "0008_lane_transit_stat"),
+        ("tracking", "0009_event_other_and_correction"),
     ]
 
     operations = [
