@@ -33,6 +33,7 @@ from edi.edifact.syntax import SegmentReader
 from edi.errors import EdiError
 from edi.guard import guarded
 from edi.model import Location, Party, StatusEvent, Transaction
+from edi.numeric import same_number
 from edi.zones import get_zone, normalise_country, resolve_zone
 
 _TIME_QUALIFIERS = ("334", "7", "35", "11", "13", "132", "133", "137")
@@ -40,11 +41,11 @@ _FORMATS = {"102": 8, "203": 12, "204": 14}
 
 
 def _c(elements: list[list[str]], i: int, j: int = 0) -> str:
-    """Element i (1-based), component j (0-based), or ""."""
+    """Element i (1-based), component j (0-based), trimmed, or "" (fixed-width senders pad values)."""
     if len(elements) >= i:
         comps = elements[i - 1]
         if len(comps) > j:
-            return comps[j]
+            return comps[j].strip()
     return ""
 
 
@@ -108,6 +109,61 @@ class _Status:
         )
 
 
+# RFF qualifiers (UN/EDIFACT 1153) that can identify a consignment when CNI has no document number,
+# best first: BM bill of lading number, BN booking reference number, CN carrier's reference number,
+# AAS transport document number, CU consignor's reference number.
+TRACKING_REFERENCES = ("BM", "BN", "CN", "AAS", "CU")
+
+
+class _Consignment:
+    """One CNI group: its statuses wait for the group's end, where the reference to track them by is known."""
+
+    def __init__(self, number: str, segno: int) -> None:
+        self.number = number
+        self.segno = segno
+        self.statuses: list[_Status] = []
+        self.refs: list[tuple[str, str]] = []  # RFF of the group itself (before any STS)
+        self.seen_refs: list[tuple[str, str]] = []  # every RFF anywhere in the group
+        self.goods_ids: list[str] = []  # GIN identity numbers (e.g. SSCC)
+        self.marks: list[str] = []  # PCI shipping marks
+
+    def tracking_id(self) -> str:
+        """CNI's document number, else the first RFF by TRACKING_REFERENCES, else a GIN, else a PCI mark."""
+        if self.number:
+            return self.number
+        for qualifier in TRACKING_REFERENCES:
+            for seen, value in self.seen_refs:
+                if seen == qualifier and value:
+                    return value
+        return next((v for v in (*self.goods_ids, *self.marks) if v), "")
+
+
+def _close(
+    consignment: _Consignment,
+    status: _Status | None,
+    tx: Transaction,
+    default_zone: str,
+    message_refs: list[tuple[str, str]],
+) -> None:
+    """Emit the group's events under the reference it is tracked by."""
+    if status is not None:
+        consignment.statuses.append(status)
+    tracking = consignment.tracking_id()
+    if not tracking:
+        raise EdiError(
+            "consignment has no reference to track it by (CNI document number, RFF "
+            + "/".join(TRACKING_REFERENCES)
+            + ", GIN or PCI)",
+            consignment.segno,
+            "CNI",
+            2,
+        )
+    tx.tracking_id = tx.tracking_id or tracking
+    for each in consignment.statuses:
+        each.tracking_id = tracking
+        tx.events.append(each.event(default_zone, message_refs + consignment.refs))
+
+
 def _parse(fileobj: IO[bytes], default_zone: str, encoding: str | None) -> Iterator[Transaction]:
     get_zone(default_zone)
     reader = SegmentReader(fileobj, encoding)
@@ -118,7 +174,7 @@ def _parse(fileobj: IO[bytes], default_zone: str, encoding: str | None) -> Itera
     tx: Transaction | None = None
     unh_ref = ""
     count = 0
-    consignment = ""
+    consignment: _Consignment | None = None
     status: _Status | None = None
     message_refs: list[tuple[str, str]] = []
     parties: list[Party] = []
@@ -139,7 +195,7 @@ def _parse(fileobj: IO[bytes], default_zone: str, encoding: str | None) -> Itera
         elif tag == "UNE":
             if group_ref is None:
                 raise EdiError("UNE without UNG", segno, "UNE")
-            if _c(el, 1) != str(group_messages):
+            if not same_number(_c(el, 1), group_messages):
                 raise EdiError(f"UNE says {_c(el, 1)!r} messages, the group has {group_messages}", segno, "UNE", 1)
             if _c(el, 2) != group_ref:
                 raise EdiError(f"UNE reference {_c(el, 2)!r} does not match UNG {group_ref!r}", segno, "UNE", 2)
@@ -162,30 +218,30 @@ def _parse(fileobj: IO[bytes], default_zone: str, encoding: str | None) -> Itera
                 interchange_control_number=unb_ref or "",
                 group_control_number=group_ref or "",
             )
-            count, consignment, status, message_refs, parties = 1, "", None, [], []
+            count, consignment, status, message_refs, parties = 1, None, None, [], []
         elif tag == "UNT":
             if tx is None:
                 raise EdiError("UNT without UNH", segno, "UNT")
-            if _c(el, 1) != str(count):
+            if not same_number(_c(el, 1), count):
                 raise EdiError(f"UNT says {_c(el, 1)!r} segments, the message has {count}", segno, "UNT", 1)
             if _c(el, 2) != unh_ref:
                 raise EdiError(f"UNT reference {_c(el, 2)!r} does not match UNH {unh_ref!r}", segno, "UNT", 2)
-            if status is not None:
-                tx.events.append(status.event(default_zone, message_refs))
+            if consignment is not None:
+                _close(consignment, status, tx, default_zone, message_refs)
             tx.parties = tuple(parties)
             tx.references = tuple(message_refs)
             n_messages += 1
             group_messages += 1
             if tx.set_id == "IFTSTA":
                 yield tx
-            tx, status = None, None
+            tx, status, consignment = None, None, None
         elif tag == "UNZ":
             if unb_ref is None:
                 raise EdiError("UNZ without UNB", segno, "UNZ")
             if tx is not None:
                 raise EdiError(f"message {unh_ref} has no UNT", segno, "UNZ")
             expected = n_groups if n_groups else n_messages
-            if _c(el, 1) != str(expected):
+            if not same_number(_c(el, 1), expected):
                 raise EdiError(f"UNZ says {_c(el, 1)!r}, the interchange has {expected}", segno, "UNZ", 1)
             if _c(el, 2) != unb_ref:
                 raise EdiError(f"UNZ reference {_c(el, 2)!r} does not match UNB {unb_ref!r}", segno, "UNZ", 2)
@@ -195,36 +251,44 @@ def _parse(fileobj: IO[bytes], default_zone: str, encoding: str | None) -> Itera
         elif tx.set_id != "IFTSTA":
             continue
         elif tag == "CNI":
-            if status is not None:
-                tx.events.append(status.event(default_zone, message_refs))
-                status = None
-            consignment = _c(el, 2)
-            if not consignment:
-                raise EdiError("CNI has no consignment reference", segno, "CNI", 2)
-            tx.tracking_id = tx.tracking_id or consignment
+            if consignment is not None:
+                _close(consignment, status, tx, default_zone, message_refs)
+            # CNI's document number (C503) is conditional: the reference may come later in the group.
+            consignment, status = _Consignment(_c(el, 2), segno), None
         elif tag == "STS":
-            if not consignment:
+            if consignment is None:
                 raise EdiError("STS before any CNI consignment", segno, "STS")
             if status is not None:
-                tx.events.append(status.event(default_zone, message_refs))
+                consignment.statuses.append(status)
             code = _c(el, 2)
             if not code:
                 raise EdiError("STS has no status code", segno, "STS", 2)
             text = [_c(el, 2, 3), _c(el, 3, 3)]
-            status = _Status(consignment, code, _c(el, 3), text, segno)
+            status = _Status("", code, _c(el, 3), text, segno)
+        elif tag == "GIN" and consignment is not None:
+            consignment.goods_ids.append(_c(el, 2))
+        elif tag == "PCI" and consignment is not None:
+            consignment.marks.append(_c(el, 2))
         elif tag == "DTM":
             qualifier, when = parse_dtm(el, segno)
             if status is not None:
                 status.times.append((qualifier, when))
         elif tag == "RFF":
             ref = (_c(el, 1, 0), _c(el, 1, 1))
-            (status.refs if status is not None else message_refs).append(ref)
+            if status is not None:
+                status.refs.append(ref)
+            elif consignment is not None:
+                consignment.refs.append(ref)
+            else:
+                message_refs.append(ref)
+            if consignment is not None:
+                consignment.seen_refs.append(ref)
         elif tag == "LOC" and status is not None:
             _read_loc(status.loc, el)
         elif tag == "NAD":
             if status is not None:
                 _read_nad(status.loc, el)
-            elif not consignment:
+            elif consignment is None:
                 parties.append(
                     Party(
                         role=_c(el, 1),
@@ -259,6 +323,11 @@ def place_zone_country(location: Location) -> str:
 
 
 def _read_loc(loc: dict[str, str], el: list[list[str]]) -> None:
+    # LOC: function qualifier, C517 place (id, code list, agency, name), C519 related place one
+    # (often the country: id with code list 162), C553 related place two.
+    related = _c(el, 3, 0)
+    if len(related) == 2 and related.isalpha() and "iso_country" not in loc:
+        loc["iso_country"] = related.upper()
     code, name = _c(el, 2, 0), _c(el, 2, 3)
     if code and "code" not in loc:
         loc["code"] = code

@@ -18,6 +18,7 @@ from typing import Any
 
 from edi.errors import EdiError
 from edi.model import GroupInfo, InterchangeInfo, Transaction
+from edi.numeric import same_number
 from edi.x12.tokenizer import Delimiters, PieceReader
 from edi.x12.ts214 import build_214, syntax_for
 from edi.zones import get_zone
@@ -44,19 +45,6 @@ def group_created(el: list[str], default_zone: str) -> datetime | None:
         )
     except ValueError:
         return None
-
-
-def same_number(declared: str, actual: str | int) -> bool:
-    """Whether a numeric envelope field (a count or control number) says ``actual``.
-
-    X12 numeric fields may carry leading zeros (GE01 ``000019``, IEA01
-    ``00001``, a GE02 of ``0042`` for GS06 ``42``), so they compare as numbers;
-    anything that is not all digits compares as text.
-    """
-    expected = str(actual).strip()
-    if declared.isascii() and declared.isdigit() and expected.isascii() and expected.isdigit():
-        return int(declared) == int(expected)
-    return declared == expected
 
 
 @dataclass(slots=True)

@@ -86,7 +86,7 @@ def test_message_envelope_and_parties() -> None:
         (lambda d: d.replace(b"UNZ+2+IC0000451", b"UNZ+2+IC0000452"), "UNZ reference"),
         (lambda d: d.replace(b"202603100930:203", b"202603100930:999"), "unsupported date format '999'"),
         (lambda d: d.replace(b"202603100930:203", b"2026031009:203"), "does not match format 203"),
-        (lambda d: d.replace(b"CNI+2+70713300012345679", b"CNI+2"), "CNI has no consignment reference"),
+        (lambda d: d.replace(b"CNI+2+70713300012345679", b"CNI+2"), "consignment has no reference to track it by"),
         (lambda d: d[: d.index(b"UNZ")], "interchange has no UNZ"),
     ],
 )
@@ -160,3 +160,41 @@ def test_writer_refuses_what_cannot_be_written() -> None:
         write_iftsta(
             [StatusEvent("C", "21", datetime(2026, 1, 1, tzinfo=UTC), description="€")], EdifactProfile("G", "A"), 1
         )
+
+
+def _iftsta(body: list[str], *, unt: str | None = None, unz: str = "1") -> bytes:
+    segments = ["UNH+1+IFTSTA:D:04A:UN", "BGM+23+REP1+9", *body]
+    count = unt if unt is not None else str(len(segments) + 1)
+    text = "UNB+UNOC:3+SENDER:ZZ+GLUEYTRACK:ZZ+260310:0815+77'" + "'".join(segments)
+    return (text + f"'UNT+{count}+1'UNZ+{unz}+77'").encode()
+
+
+@pytest.mark.parametrize(
+    ("references", "tracking_id"),
+    [
+        (["RFF+CU:PO-7", "RFF+CN:CARRIER-1", "RFF+BM:BOL-9"], "BOL-9"),  # BM first, wherever it appears
+        (["RFF+CU:PO-7", "RFF+CN:CARRIER-1"], "CARRIER-1"),
+        (["RFF+CU:PO-7"], "PO-7"),
+        (["GIN+BJ+00340434161094042557"], "00340434161094042557"),
+        (["PCI+24+SHIPMARK 12"], "SHIPMARK 12"),
+    ],
+)
+def test_consignment_without_document_number_is_tracked_by_its_best_reference(references, tracking_id) -> None:
+    body = ["CNI+1", "STS+1+21", "DTM+334:202603100930:203", *references]
+    [ev] = list(iter_events(io.BytesIO(_iftsta(body)), "UTC"))
+    assert ev.tracking_id == tracking_id and ev.carrier_code == "21"
+
+
+def test_padded_values_and_zero_padded_counts_are_read() -> None:
+    body = ["CNI+1+70713300012345678   ", "STS+1+21  +Z1 ", "DTM+334:202603100930:203", "LOC+175+DEHAM "]
+    data = _iftsta(body, unt="000007", unz="0001")
+    [ev] = list(iter_events(io.BytesIO(data), "UTC"))
+    assert (ev.tracking_id, ev.carrier_code, ev.carrier_sub_code) == ("70713300012345678", "21", "Z1")
+    assert ev.location.code == "DEHAM" and ev.occurred_at.utcoffset() == timedelta(hours=1)
+
+
+def test_loc_with_a_country_gives_the_events_zone() -> None:
+    body = ["CNI+1+C1", "STS+1+21", "DTM+334:202607100930:203", "LOC+175+:::OSAKA+JP:162"]
+    [ev] = list(iter_events(io.BytesIO(_iftsta(body)), "UTC"))
+    assert ev.location.iso_country == "JP" and ev.zone_source == "location"
+    assert ev.occurred_at.utcoffset() == timedelta(hours=9)
