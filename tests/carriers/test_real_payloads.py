@@ -207,3 +207,27 @@ def test_usps_z_on_the_local_timestamp_is_not_utc():
     delivered, out = make("usps").parse(json.dumps(payload).encode())
     assert delivered.occurred_at.isoformat() == "2026-11-27T13:05:00-07:00"
     assert out.occurred_at.isoformat() == "2026-11-27T06:10:00-07:00" and _meta(out)["zone_source"] == "location"
+
+
+def _default_map(adapter: str) -> dict[tuple[str, str], tuple[str, str, str]]:
+    import csv
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "carriers" / "adapters" / adapter / "codes.csv"
+    with path.open(newline="") as handle:
+        return {
+            (r["carrier_code"], r["carrier_sub_code"]): (r["milestone"], r["code"], r["sub_code"])
+            for r in csv.DictReader(handle)
+        }
+
+
+def test_default_maps_never_send_a_return_to_the_consignee_and_agree_on_same_meaning_codes():
+    ups = _default_map("ups")
+    # 037 "Returning to Sender: On Vehicle for Delivery" is going back to the shipper.
+    assert ups[("037", "")][0] == "return_to_sender"
+    # 044, 045 and 079 all say "processed, on its way to UPS": one milestone.
+    assert ups[("044", "")] == ups[("045", "")] == ups[("079", "")]
+    assert ups[("067", "")] == ups[("034", "")]  # returned to sender, by the post office or by UPS
+    x12 = _default_map("x12_214")
+    assert x12[("X5", "")] == x12[("X1", "")]
+    assert {x12[(code, "")][0] for code in ("AG", "X2")} == {"delivery"}  # estimates: ETA updates, mapped, not unmapped
