@@ -281,8 +281,19 @@ class Processed:
     events: int = 0
     created: int = 0
     error: str = ""
-    # Per tracking id, what the reply selection dropped or chose (poll answers only).
+    # Per tracking id asked (poll answers only): what the reply selection dropped or chose, and the
+    # elements parse left out.
     problems: dict[str, str] = field(default_factory=dict)
+
+
+def _per_number(reasons: list[str], asked: list[str]) -> dict[str, str]:
+    """Which asked number each left-out element was about: the one its reason names, or the only one asked."""
+    found: dict[str, list[str]] = {}
+    for reason in reasons:
+        named = [number for number in asked if number in reason] or (asked if len(asked) == 1 else [])
+        for number in named:
+            found.setdefault(number, []).append(reason)
+    return {number: "left out: " + "; ".join(found[number]) for number in found}
 
 
 def inbound_message_process(*, message_id: int, force: bool = False) -> Processed:
@@ -339,6 +350,11 @@ def inbound_message_process(*, message_id: int, force: bool = False) -> Processe
                 return Processed(status=InboundStatus.FAILED, error=error)
             # Elements the adapter had to leave out (an event without a time...): the rest is recorded, the reasons kept.
             left_out = parse_problems(events)
+            # Per asked number, for the poller to flag on each: what selection chose and what parse left out.
+            flags = dict(problems)
+            if message.asked:
+                for number, reason in _per_number(left_out, list(message.asked)).items():
+                    flags[number] = f"{flags[number]}; {reason}" if number in flags else reason
             stored_problems = [{"tracking_id": k, "problem": v} for k, v in problems.items()]
             stored_problems += [{"problem": reason} for reason in left_out]
             InboundMessage.objects.filter(pk=message.pk).update(
@@ -356,7 +372,7 @@ def inbound_message_process(*, message_id: int, force: bool = False) -> Processe
             error=f"attempt failed, will retry: {type(exc).__name__}: {exc}"[:5000], attempts=F("attempts") + 1
         )
         raise
-    return Processed(status=InboundStatus.PROCESSED, events=len(events), created=len(result.created), problems=problems)
+    return Processed(status=InboundStatus.PROCESSED, events=len(events), created=len(result.created), problems=flags)
 
 
 def inbound_message_mark_failed(*, message_id: int, error: str) -> None:

@@ -610,3 +610,39 @@ def test_ops_see_the_budget_warning_and_poll_an_isolated_number_again(admin_clie
     state = ItemState.objects.get(tracked_item=item)
     assert state.isolated_at is None and state.request_failures == 0
     assert TrackedItem.objects.get(pk=item.pk).next_check_at is not None
+
+
+def test_one_bad_scan_in_a_batch_is_flagged_on_its_number_and_the_rest_is_recorded(acme):
+    carrier = make_carrier("fedex", adapter="fedex", base_url=FEDEX, client_id="c", client_secret="s")
+    good, bad = register(acme, carrier, "794843185271"), register(acme, carrier, "794843185272")
+
+    def result(number: str, scans: list[dict]) -> dict:
+        return {
+            "trackingNumber": number,
+            "trackResults": [{"trackingNumberInfo": {"trackingNumber": number}, "scanEvents": scans}],
+        }
+
+    scan = {
+        "date": "2026-11-28T06:30:00-06:00",
+        "eventType": "AR",
+        "scanLocation": {"city": "DALLAS", "countryCode": "US"},
+    }
+    answer = {
+        "output": {
+            "completeTrackResults": [
+                result("794843185271", [scan]),
+                result("794843185272", [{**scan, "eventType": ""}, {**scan, "date": "2026-11-28T09:00:00-06:00"}]),
+            ]
+        }
+    }
+    with responses.RequestsMock() as rsps:
+        oauth(rsps, f"{FEDEX}/oauth/token")
+        rsps.add(responses.POST, f"{FEDEX}/track/v1/trackingnumbers", json=answer)
+        poll_batch_run(carrier_id=carrier.pk, item_ids=[good.id, bad.id])
+    assert TrackingEvent.objects.filter(tracked_item=good).count() == 1
+    assert TrackingEvent.objects.filter(tracked_item=bad).count() == 1  # its good scan is kept
+    flagged = ItemState.objects.get(tracked_item=bad).reply_problem
+    assert flagged.startswith("left out: ") and "794843185272.scanEvents[0]" in flagged
+    assert ItemState.objects.get(tracked_item=good).reply_problem == ""
+    message = InboundMessage.objects.get()
+    assert message.status == "processed" and any("scanEvents[0]" in p["problem"] for p in message.problems)
