@@ -10,6 +10,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -166,6 +167,7 @@ class CarrierAdmin(admin.ModelAdmin):
     list_filter = ["adapter", "enabled"]
     search_fields = ["id", "name"]
     readonly_fields = [
+        "links",
         "webhook_url",
         "stored_credentials",
         "channels",
@@ -176,7 +178,7 @@ class CarrierAdmin(admin.ModelAdmin):
         "last_error_at",
     ]
     fieldsets = [
-        (None, {"fields": ["id", "name", "adapter", "enabled", "default_zone", "channels"]}),
+        (None, {"fields": ["id", "name", "adapter", "enabled", "default_zone", "channels", "links"]}),
         ("Webhook", {"fields": ["webhook_url", "webhook_secret"]}),
         (
             "Channel settings",
@@ -234,6 +236,21 @@ class CarrierAdmin(admin.ModelAdmin):
                 + (f" and this signing secret (shown once, never again): {secret}" if secret else "."),
                 messages.WARNING,
             )
+
+    @admin.display(description="records")
+    def links(self, obj: Carrier) -> str:
+        if not obj.pk:
+            return "—"
+        query = f"?carrier__id__exact={obj.pk}"
+        return format_html(
+            '<a href="{}">inbound messages</a> · <a href="{}">failed</a> · <a href="{}">refused webhooks</a> · '
+            '<a href="{}">unmapped codes</a> · <a href="{}">code mappings</a>',
+            reverse("admin:carriers_inboundmessage_changelist") + query,
+            reverse("admin:carriers_inboundmessage_changelist") + query + "&status=failed",
+            reverse("admin:carriers_webhookrefusal_changelist") + query,
+            reverse("admin:tracking_unmappedcode_changelist") + query,
+            reverse("admin:tracking_codemapping_changelist") + query,
+        )
 
     @admin.display(description="channels")
     def channels(self, obj: Carrier) -> str:
@@ -325,16 +342,18 @@ class InboundStatusFilter(admin.SimpleListFilter):
 
 @admin.register(InboundMessage)
 class InboundMessageAdmin(admin.ModelAdmin):
+    # The columns that matter first; the error is cut here and whole on the record.
     list_display = [
-        "id",
+        "status",
+        "short_error",
+        "attempts",
+        "received_at",
         "carrier",
         "channel",
-        "status",
-        "filename",
-        "size",
         "event_count",
-        "received_at",
-        "short_error",
+        "size",
+        "filename",
+        "id",
     ]
     list_filter = [InboundStatusFilter, "channel", "carrier"]
     search_fields = ["=id", "sha256", "filename"]
@@ -382,13 +401,38 @@ class InboundMessageAdmin(admin.ModelAdmin):
 
     def reprocess_one(self, request: HttpRequest, message_id: int) -> HttpResponseRedirect:
         message = get_object_or_404(InboundMessage, pk=message_id)
-        if request.method != "POST" or not self.has_change_permission(request, message):
-            return HttpResponseRedirect(reverse("admin:carriers_inboundmessage_change", args=[message_id]))
-        if inbound_messages_reprocess(message_ids=[message_id]):
+        back = HttpResponseRedirect(reverse("admin:carriers_inboundmessage_change", args=[message_id]))
+        if request.method != "POST":
+            return back
+        if not request.user.has_perm("carriers.change_inboundmessage"):
+            raise PermissionDenied("needs permission: carriers.change_inboundmessage")
+        force = request.POST.get("force") == "yes"
+        if inbound_messages_reprocess(message_ids=[message_id], force=force):
             self.message_user(request, f"Message #{message_id} queued for processing.", messages.SUCCESS)
+        elif message.status == InboundStatus.PROCESSED:
+            self.message_user(
+                request,
+                f"Message #{message_id} was already processed ({message.event_count} event(s)), so nothing was "
+                "queued. Use “Process again anyway” to run it again: events already stored are not stored twice.",
+                messages.WARNING,
+            )
         else:
             self.message_user(request, f"Message #{message_id} is {message.status}; nothing to do.", messages.WARNING)
-        return HttpResponseRedirect(reverse("admin:carriers_inboundmessage_change", args=[message_id]))
+        return back
+
+    # A raw ledger row is a record, not a form: no Save, no Delete; its actions are buttons on the page.
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None) -> Any:
+        extra = {
+            **(extra_context or {}),
+            "can_reprocess": request.user.has_perm("carriers.change_inboundmessage"),
+        }
+        return super().change_view(request, object_id, form_url, extra)
 
 
 @admin.register(SftpFile)
@@ -403,6 +447,9 @@ class SftpFileAdmin(admin.ModelAdmin):
         return obj.error[:120]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 

@@ -5,14 +5,17 @@ Actions call services; nothing here changes rows directly.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
-from django.urls import reverse
-from django.utils.html import format_html
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
 
 from notifications import services
 from notifications.models import (
@@ -127,6 +130,23 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     def pending(self, obj: WebhookEndpoint) -> int:
         return getattr(obj, "pending_count", 0)
 
+    def get_urls(self) -> list[Any]:
+        return [
+            path(
+                "<int:endpoint_id>/test/",
+                self.admin_site.admin_view(self.test_one),
+                name="notifications_webhookendpoint_test",
+            ),
+            *super().get_urls(),
+        ]
+
+    def test_one(self, request: HttpRequest, endpoint_id: int) -> HttpResponseRedirect:
+        if request.method != "POST" or not request.user.has_perm("notifications.change_webhookendpoint"):
+            raise PermissionDenied("needs a POST and permission: notifications.change_webhookendpoint")
+        endpoint = get_object_or_404(WebhookEndpoint, pk=endpoint_id)
+        self.send_test_event(request, WebhookEndpoint.objects.filter(pk=endpoint.pk))
+        return HttpResponseRedirect(reverse("admin:notifications_webhookendpoint_change", args=[endpoint.pk]))
+
     @admin.action(description="Send a test event (start / start / gluey_test) and show the response")
     def send_test_event(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:
         for endpoint in queryset:
@@ -176,19 +196,23 @@ class DeliveryAttemptInline(admin.TabularInline):
 
 @admin.register(Delivery)
 class DeliveryAdmin(admin.ModelAdmin):
+    """Deliveries are records: read-only, with Replay and Retry now as buttons on the page."""
+
+    # The columns that matter first; long values are cut in the list, whole on the record.
     list_display = [
-        "msg_id",
-        "endpoint",
-        "customer",
         "status",
-        "kind",
-        "event_count",
-        "attempt_count",
         "last_status_code",
+        "short_error",
+        "attempt_count",
         "created_at",
         "next_attempt_at",
+        "endpoint",
+        "customer",
+        "event_count",
+        "kind",
+        "msg_id",
     ]
-    list_filter = ["status", "kind"]
+    list_filter = ["status", "kind", ("endpoint", admin.RelatedOnlyFieldListFilter), "customer"]
     search_fields = ["msg_id", "endpoint__url", "customer__name", "customer__account_number"]
     list_select_related = ["endpoint", "customer"]
     date_hierarchy = "created_at"
@@ -196,39 +220,133 @@ class DeliveryAdmin(admin.ModelAdmin):
     actions = ["replay"]
     exclude = ["body"]
     readonly_fields = [
+        "status",
+        "links",
+        "last_status_code",
+        "last_error",
+        "attempt_count",
+        "created_at",
+        "next_attempt_at",
+        "deadline_at",
+        "delivered_at",
+        "dead_at",
         "endpoint",
         "customer",
         "msg_id",
         "kind",
-        "status",
         "event_count",
         "first_event_id",
         "last_event_id",
-        "created_at",
-        "next_attempt_at",
-        "deadline_at",
-        "attempt_count",
         "schedule_step",
-        "last_status_code",
-        "last_error",
-        "delivered_at",
-        "dead_at",
         "replay_count",
         "replayed_at",
         "payload",
     ]
 
+    @admin.display(description="last response", ordering="last_status_code")
+    def last_response(self, obj: Delivery) -> str:
+        return str(obj.last_status_code or "—")
+
+    @admin.display(description="error")
+    def short_error(self, obj: Delivery) -> str:
+        return obj.last_error[:80]
+
+    @admin.display(description="goes with")
+    def links(self, obj: Delivery) -> str:
+        shipments: list[str] = []
+        try:
+            for item in json.loads(obj.body)[:100]:
+                if isinstance(item, dict) and item.get("shipment_id") and item["shipment_id"] not in shipments:
+                    shipments.append(str(item["shipment_id"]))
+        except ValueError:
+            pass
+        parts = [
+            format_html(
+                '<a href="{}">endpoint {}</a>',
+                reverse("admin:notifications_webhookendpoint_change", args=[obj.endpoint_id]),
+                obj.endpoint,
+            ),
+            format_html(
+                '<a href="{}">all deliveries to it</a>',
+                reverse("admin:notifications_delivery_changelist") + f"?endpoint__id__exact={obj.endpoint_id}",
+            ),
+        ]
+        if obj.first_event_id:
+            parts.append(
+                format_html(
+                    '<a href="{}">its {} event(s)</a>',
+                    reverse("admin:tracking_trackingevent_changelist")
+                    + f"?id__gte={obj.first_event_id}&id__lte={obj.last_event_id or obj.first_event_id}",
+                    obj.event_count,
+                )
+            )
+        parts += [
+            format_html('<a href="{}">shipment {}</a>', reverse("admin:tracking_shipment_change", args=[pk]), pk[:8])
+            for pk in shipments[:10]
+        ]
+        return format_html_join(" · ", "{}", ((p,) for p in parts))
+
     @admin.display(description="body")
     def payload(self, obj: Delivery) -> str:
-        return format_html("<pre style='white-space:pre-wrap;max-height:30em;overflow:auto'>{}</pre>", obj.body[:20000])
+        return format_html('<pre class="payload">{}</pre>', obj.body[:20000])
 
     def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
     @admin.action(description="Replay: send the selected deliveries again (same webhook-id)")
     def replay(self, request: HttpRequest, queryset: QuerySet[Delivery]) -> None:
         count = services.deliveries_requeue(deliveries=queryset)
         self.message_user(request, f"Queued {count} delivery(ies) to be sent again.")
+
+    def get_urls(self) -> list[Any]:
+        return [
+            path(
+                "<int:delivery_id>/replay/",
+                self.admin_site.admin_view(self.replay_one),
+                name="notifications_delivery_replay",
+            ),
+            path(
+                "<int:delivery_id>/retry-now/",
+                self.admin_site.admin_view(self.retry_now),
+                name="notifications_delivery_retry_now",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _record_action(self, request: HttpRequest, delivery_id: int) -> Delivery:
+        if request.method != "POST":
+            raise PermissionDenied("use the button on the delivery's page")
+        if not request.user.has_perm("notifications.change_delivery"):
+            raise PermissionDenied("needs permission: notifications.change_delivery")
+        return get_object_or_404(Delivery.objects.select_related("endpoint"), pk=delivery_id)
+
+    def replay_one(self, request: HttpRequest, delivery_id: int) -> HttpResponseRedirect:
+        delivery = self._record_action(request, delivery_id)
+        count = services.deliveries_requeue(deliveries=Delivery.objects.filter(pk=delivery.pk))
+        if count:
+            self.message_user(request, f"Delivery {delivery.msg_id} queued to be sent again (same webhook-id).")
+        else:
+            self.message_user(
+                request,
+                f"Nothing queued: the delivery is {delivery.status}"
+                + ("" if delivery.endpoint.is_active else " and its endpoint is disabled"),
+                messages.WARNING,
+            )
+        return HttpResponseRedirect(reverse("admin:notifications_delivery_change", args=[delivery.pk]))
+
+    def retry_now(self, request: HttpRequest, delivery_id: int) -> HttpResponseRedirect:
+        delivery = self._record_action(request, delivery_id)
+        waiting = services.endpoint_retry_now(endpoint=delivery.endpoint)
+        self.message_user(
+            request, f"Sending {waiting} waiting delivery(ies) to {delivery.endpoint.url} now, oldest first."
+        )
+        return HttpResponseRedirect(reverse("admin:notifications_delivery_change", args=[delivery.pk]))
 
 
 # --- sFTP destinations and exports ----------------------------------------------------------------
@@ -345,6 +463,24 @@ class SftpDestinationAdmin(admin.ModelAdmin):
             "enabled" if task.enabled else "disabled",
         )
 
+    def get_urls(self) -> list[Any]:
+        return [
+            path(
+                "<int:destination_id>/export-now/",
+                self.admin_site.admin_view(self.export_now_one),
+                name="notifications_sftpdestination_export_now",
+            ),
+            *super().get_urls(),
+        ]
+
+    def export_now_one(self, request: HttpRequest, destination_id: int) -> HttpResponseRedirect:
+        if request.method != "POST" or not request.user.has_perm("notifications.change_sftpdestination"):
+            raise PermissionDenied("needs a POST and permission: notifications.change_sftpdestination")
+        destination = get_object_or_404(SftpDestination, pk=destination_id)
+        services.export_enqueue(destination_id=destination.pk)
+        self.message_user(request, f"Export run for {destination.name} queued; its result shows here when it ends.")
+        return HttpResponseRedirect(reverse("admin:notifications_sftpdestination_change", args=[destination.pk]))
+
     @admin.action(description="Export now (upload new events at once)")
     def export_now(self, request: HttpRequest, queryset: QuerySet[SftpDestination]) -> None:
         for destination in queryset:
@@ -390,4 +526,10 @@ class ExportAdmin(admin.ModelAdmin):
         return super().get_queryset(request).defer("content")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # a record: the file went out (or will); "Export now" is on its destination
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

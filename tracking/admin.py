@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from datetime import timezone as dt_timezone
+
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import formats
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from rest_framework_api_key.admin import APIKeyModelAdmin
 from rest_framework_api_key.models import APIKey
 
@@ -31,33 +36,79 @@ def _status(milestone: str, code: str, sub_code: str) -> str:
     return f"{milestone} / {code} / {sub_code}" if milestone else "—"
 
 
-def timeline_html(item: TrackedItem | None) -> str:
+def _carrier_time(event: TrackingEvent) -> str:
+    """The carrier's local time with its offset, 24-hour with seconds: 2026-11-28 14:03:00 +01:00."""
+    local = event.occurred_at.astimezone(dt_timezone(timedelta(minutes=event.utc_offset_minutes)))
+    offset = event.utc_offset_minutes
+    return f"{local:%Y-%m-%d %H:%M:%S} {'+' if offset >= 0 else '-'}{abs(offset) // 60:02d}:{abs(offset) % 60:02d}"
+
+
+def timeline_html(item: TrackedItem | None, *, customer_id: int | None = None) -> str:
+    """A tracked item's events, newest first, with the current state and ETA on top; each event links
+    to the inbound message it came from and (for one customer) the deliveries that carried it."""
     if item is None:
         return "—"
-    events = item.events.order_by("-occurred_at", "-id")[:200]
+    events = list(item.events.order_by("-occurred_at", "-id")[:200])
+    eta = next((e.eta for e in events if e.eta), None)
+    head = format_html(
+        '<div class="timeline-head"><div>Current state <strong id="current-state">{}</strong>{}</div>'
+        '<div>ETA <strong id="current-eta">{}</strong></div><div>{} event(s)</div></div>',
+        _status(item.status_milestone, item.status_code, item.status_sub_code),
+        format_html(" since {}", formats.date_format(item.status_at, "DATETIME_FORMAT")) if item.status_at else "",
+        formats.date_format(eta, "DATETIME_FORMAT") if eta else "—",
+        len(events),
+    )
+    deliveries = reverse("admin:notifications_delivery_changelist")
+    inbound = "admin:carriers_inboundmessage_change"
+
+    def links(e: TrackingEvent) -> str:
+        parts = []
+        if e.inbound_message_id:
+            parts.append(
+                format_html(
+                    '<a href="{}">inbound #{}</a>', reverse(inbound, args=[e.inbound_message_id]), e.inbound_message_id
+                )
+            )
+        if customer_id is not None:
+            parts.append(
+                format_html(
+                    '<a href="{}?customer__id__exact={}&amp;first_event_id__lte={}&amp;last_event_id__gte={}">deliveries</a>',
+                    deliveries,
+                    customer_id,
+                    e.pk,
+                    e.pk,
+                )
+            )
+        return format_html_join(" · ", "{}", ((p,) for p in parts))
+
     rows = format_html_join(
         "",
-        "<tr><td>{}</td><td>{}</td><td><b>{}</b>{}</td><td>{}{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+        '<tr data-event="{}"><td>{}</td><td>{}</td><td><b>{}</b>{}</td><td>{}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>',
         (
             (
-                e.occurred_at.isoformat(),
-                e.recorded_at.isoformat(timespec="seconds"),
+                e.pk,
+                _carrier_time(e),
+                formats.date_format(e.recorded_at, "DATETIME_FORMAT"),
                 f"{e.milestone}/{e.code}/{e.sub_code}",
-                " ⚠ unmapped" if e.unmapped else "",
+                mark_safe(' <span class="unmapped">⚠ unmapped</span>') if e.unmapped else "",
                 e.carrier_code,
                 f"/{e.carrier_sub_code}" if e.carrier_sub_code else "",
                 e.carrier_text,
-                ", ".join(str(v) for k, v in e.location.items() if k in ("city", "postal_code", "iso_country", "code")),
+                ", ".join(
+                    str(v) for k, v in e.location.items() if k in ("city", "postal_code", "iso_country", "code") and v
+                ),
                 e.channel,
+                links(e),
             )
             for e in events
         ),
     )
     return format_html(
-        '<table class="gluey-timeline"><thead><tr><th>carrier time</th><th>recorded</th><th>Gluey status</th>'
-        "<th>carrier code</th><th>carrier text</th><th>location</th><th>channel</th></tr></thead>"
-        "<tbody>{}</tbody></table>",
-        rows or format_html('<tr><td colspan="7">No events yet.</td></tr>'),
+        '{}<table class="gluey-timeline"><thead><tr><th>carrier time (local, offset)</th><th>recorded</th>'
+        "<th>Gluey status</th><th>carrier code</th><th>carrier text</th><th>location</th><th>channel</th>"
+        "<th>came from / went out</th></tr></thead><tbody>{}</tbody></table>",
+        head,
+        rows or mark_safe('<tr><td colspan="8">No events yet.</td></tr>'),
     )
 
 
@@ -153,20 +204,29 @@ class ShipmentAdmin(admin.ModelAdmin):
         "created_at",
         "timeline",
     ]
-    fields = [
-        "id",
-        "customer",
-        "carrier",
-        "carrier_tracking_id",
-        "detected_format",
-        "uuid_ref",
-        "tracking_level",
-        "reference_shipper",
-        "reference_receiver",
-        "meta_data",
-        "tracked_item",
-        "created_at",
-        "timeline",
+    # The page is the timeline first; the registration's details follow, folded.
+    fieldsets = [
+        (None, {"fields": ["timeline"]}),
+        (
+            "Registration",
+            {
+                "classes": ["collapse"],
+                "fields": [
+                    "id",
+                    "customer",
+                    "carrier",
+                    "carrier_tracking_id",
+                    "detected_format",
+                    "uuid_ref",
+                    "tracking_level",
+                    "reference_shipper",
+                    "reference_receiver",
+                    "meta_data",
+                    "tracked_item",
+                    "created_at",
+                ],
+            },
+        ),
     ]
     inlines = [ParcelInline]
     date_hierarchy = "created_at"
@@ -189,7 +249,7 @@ class ShipmentAdmin(admin.ModelAdmin):
 
     @admin.display(description="event timeline")
     def timeline(self, obj: Shipment) -> str:
-        return timeline_html(obj.tracked_item)
+        return timeline_html(obj.tracked_item, customer_id=obj.customer_id)
 
 
 @admin.register(TrackedItem)
@@ -250,6 +310,9 @@ class TrackingEventAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
 
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False  # events are history: only retention removes them
+
     @admin.display(description="Gluey status")
     def gluey_status(self, obj: TrackingEvent) -> str:
         return _status(obj.milestone, obj.code, obj.sub_code)
@@ -280,9 +343,29 @@ class CodeMappingAdmin(admin.ModelAdmin):
         events_reharmonise(carrier_id=carrier_id, codes=[code])
 
 
+class StatusChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: StatusCode) -> str:
+        return f"{obj.milestone} / {obj.code} / {obj.sub_code} — {obj.description}"
+
+
 class MapCodesForm(forms.Form):
-    status = forms.ModelChoiceField(queryset=StatusCode.objects.all(), label="Harmonised status")
+    """Each taxonomy entry with its description, as radio buttons; ``find`` narrows the list (no script needed)."""
+
+    find = forms.CharField(required=False, label="Find a status", help_text="Words of the code or its description.")
+    status = StatusChoiceField(queryset=StatusCode.objects.all(), label="Harmonised status", widget=forms.RadioSelect)
     note = forms.CharField(required=False, max_length=200)
+
+    def __init__(self, *args: object, find: str = "", **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        matches = StatusCode.objects.all()
+        for word in find.split():
+            matches = matches.filter(
+                Q(code__icontains=word)
+                | Q(sub_code__icontains=word)
+                | Q(milestone__icontains=word)
+                | Q(description__icontains=word)
+            )
+        self.fields["status"].queryset = matches  # type: ignore[attr-defined]
 
 
 @admin.register(UnmappedCode)
@@ -306,7 +389,8 @@ class UnmappedCodeAdmin(admin.ModelAdmin):
 
     @admin.action(description="Map selected codes to a harmonised status")
     def map_codes(self, request: HttpRequest, queryset: QuerySet[UnmappedCode]) -> object:
-        form = MapCodesForm(request.POST if "apply" in request.POST else None)
+        find = request.POST.get("find", "").strip()
+        form = MapCodesForm(request.POST if "apply" in request.POST else None, find=find, initial={"find": find})
         if "apply" in request.POST and form.is_valid():
             status = form.cleaned_data["status"]
             milestone, code, sub_code = status.triple
@@ -336,6 +420,19 @@ class UnmappedCodeAdmin(admin.ModelAdmin):
                 **self.admin_site.each_context(request),
                 "form": form,
                 "queryset": queryset,
+                "examples": [
+                    (
+                        u,
+                        TrackingEvent.objects.filter(
+                            carrier_id=u.carrier_id, carrier_code=u.carrier_code, carrier_sub_code=u.carrier_sub_code
+                        )
+                        .select_related("tracked_item")
+                        .order_by("-id")
+                        .first(),
+                    )
+                    for u in queryset[:20]
+                ],
+                "matches": form.fields["status"].queryset.count(),  # type: ignore[attr-defined]
                 "opts": self.model._meta,
                 "title": "Map unmapped codes",
             },

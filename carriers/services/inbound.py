@@ -382,15 +382,15 @@ def inbound_message_mark_failed(*, message_id: int, error: str) -> None:
     )
 
 
-def inbound_messages_reprocess(*, message_ids: list[int]) -> int:
-    """Ops action: queue failed (or pending) messages again; processed and duplicates are left alone."""
-    ids = list(
-        InboundMessage.objects.filter(
-            pk__in=message_ids, status__in=[InboundStatus.FAILED, InboundStatus.PENDING]
-        ).values_list("pk", flat=True)
-    )
+def inbound_messages_reprocess(*, message_ids: list[int], force: bool = False) -> int:
+    """Ops action: queue failed (or pending) messages again; duplicates are left alone, and processed
+    ones too unless ``force`` (processing is idempotent: events already stored are not stored twice)."""
+    statuses = [InboundStatus.FAILED, InboundStatus.PENDING] + ([InboundStatus.PROCESSED] if force else [])
+    ids = list(InboundMessage.objects.filter(pk__in=message_ids, status__in=statuses).values_list("pk", flat=True))
     with transaction.atomic():
-        InboundMessage.objects.filter(pk__in=ids, status=InboundStatus.FAILED).update(status=InboundStatus.PENDING)
+        InboundMessage.objects.filter(pk__in=ids, status__in=[InboundStatus.FAILED, InboundStatus.PROCESSED]).update(
+            status=InboundStatus.PENDING
+        )
         inbound_messages_enqueue(message_ids=ids)
     return len(ids)
 
