@@ -5,7 +5,6 @@ the sFTP file ledger."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
 from typing import Any
 
 from django import forms
@@ -20,6 +19,7 @@ from django.utils.html import format_html
 from django_celery_beat.models import PeriodicTask
 
 from carriers.adapters.registry import ADAPTERS, UnknownAdapter, adapter_class
+from carriers.health import periodic_task_times
 from carriers.models import (
     Carrier,
     InboundMessage,
@@ -136,18 +136,6 @@ ADD_NOTES: dict[object, object] = {
     "Polling": "Only for adapters that poll an API (dhl, fedex, ups, usps); the defaults suit the others and "
     "are ignored by them. The batch size is capped at what the adapter sends per request.",
 }
-
-
-def _task_times(task: PeriodicTask | None) -> tuple[datetime | None, datetime | None]:
-    if task is None or not task.enabled:
-        return None, None
-    last = task.last_run_at
-    try:
-        remaining = task.schedule.remaining_estimate(last or task.date_changed or timezone.now())
-        upcoming = timezone.now() + max(remaining, timedelta(0))
-    except Exception:  # noqa: BLE001 - a broken schedule row should not break the page
-        upcoming = None
-    return last, upcoming
 
 
 @admin.register(Carrier)
@@ -272,7 +260,8 @@ class CarrierAdmin(admin.ModelAdmin):
         task = PeriodicTask.objects.filter(name=sftp_task_name(obj.pk)).first()
         if task is None:
             return "—"
-        last, upcoming = _task_times(task)
+        times = periodic_task_times(task=task, now=timezone.now())
+        last, upcoming = times.last_run_at, times.next_run_at
         return (
             f"{last:%H:%M:%S} / {upcoming:%H:%M:%S}" if last and upcoming else ("never run" if upcoming else "disabled")
         )
@@ -284,7 +273,8 @@ class CarrierAdmin(admin.ModelAdmin):
             task = PeriodicTask.objects.filter(name=name).first()
             if task is None:
                 continue
-            last, upcoming = _task_times(task)
+            times = periodic_task_times(task=task, now=timezone.now())
+            last, upcoming = times.last_run_at, times.next_run_at
             url = reverse("admin:django_celery_beat_periodictask_change", args=[task.pk])
             rows.append(
                 format_html(
