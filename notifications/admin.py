@@ -39,7 +39,7 @@ class WebhookEndpointAddForm(forms.ModelForm):
         try:
             return services.endpoint_url_validate(url=self.cleaned_data["url"])
         except services.InvalidEndpoint as exc:
-            raise forms.ValidationError(str(exc).partition(": ")[2]) from None
+            raise forms.ValidationError(exc.reason) from None
 
 
 @admin.register(WebhookEndpoint)
@@ -379,8 +379,7 @@ class SftpDestinationForm(forms.ModelForm):
         try:
             services.sftp_destination_validate(values=data)
         except services.InvalidDestination as exc:
-            field, _, message = str(exc).partition(": ")
-            raise forms.ValidationError({field: message} if field in self.fields else str(exc)) from None
+            raise forms.ValidationError({exc.field: exc.reason} if exc.field in self.fields else str(exc)) from None
         return data
 
 

@@ -45,8 +45,7 @@ class SubscriptionsView(AccountView):
         try:
             endpoint, secret = services.endpoint_subscribe(customer=self.customer, url=data.validated_data["endpoint"])
         except services.InvalidEndpoint as exc:
-            field, _, message = str(exc).partition(": ")
-            raise ValidationError({field: [message]}) from None
+            raise ValidationError({exc.field: [exc.reason]}) from None
         return Response({"endpoint": endpoint.url, "secret": secret}, status=status.HTTP_201_CREATED)
 
     @extend_schema(

@@ -53,7 +53,7 @@ def _number(sftp: dict[str, Any], key: str, default: int) -> int:
     try:
         return int(sftp.get(key) or default)
     except (TypeError, ValueError):
-        raise InvalidDestination(f"{key}: must be a number, got {sftp.get(key)!r}") from None
+        raise InvalidDestination(f"must be a number, got {sftp.get(key)!r}", field=key) from None
 
 
 def _sftp_values(sftp: dict[str, Any]) -> dict[str, Any]:

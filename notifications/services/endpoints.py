@@ -19,9 +19,18 @@ from tracking.models import Customer
 
 
 class InvalidEndpoint(ValueError):
-    """An endpoint URL we will not send to; the message names the field and the reason."""
+    """An endpoint URL we will not send to.
 
-    field = "endpoint"
+    ``field`` names the input, ``reason`` says what is wrong with it; ``str()`` is
+    ``"<field>: <reason>"``. ``not_public`` is set when the host is (or resolves to)
+    an address outside the public internet and ``WEBHOOK_ALLOWED_NETWORKS``.
+    """
+
+    def __init__(self, reason: str, *, field: str = "endpoint", not_public: bool = False) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+        self.not_public = not_public
 
 
 def secret_generate() -> str:
@@ -39,38 +48,38 @@ def endpoint_url_validate(*, url: str, resolve: bool = True) -> str:
     """
     url = (url or "").strip()
     if not url:
-        raise InvalidEndpoint("endpoint: a URL is required")
+        raise InvalidEndpoint("a URL is required")
     if len(url) > 2000:
-        raise InvalidEndpoint("endpoint: the URL is longer than 2000 characters")
+        raise InvalidEndpoint("the URL is longer than 2000 characters")
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise InvalidEndpoint(f"endpoint: not a valid URL ({exc})") from None
+        raise InvalidEndpoint(f"not a valid URL ({exc})") from None
     if parts.scheme not in ("http", "https"):
-        raise InvalidEndpoint("endpoint: the URL must start with https:// or http://")
+        raise InvalidEndpoint("the URL must start with https:// or http://")
     host = parts.hostname
     if not host:
-        raise InvalidEndpoint("endpoint: the URL has no host")
+        raise InvalidEndpoint("the URL has no host")
     if parts.username is not None or parts.password is not None:
-        raise InvalidEndpoint("endpoint: the URL must not contain credentials")
+        raise InvalidEndpoint("the URL must not contain credentials")
     if any(c.isspace() for c in url):
-        raise InvalidEndpoint("endpoint: the URL must not contain spaces")
+        raise InvalidEndpoint("the URL must not contain spaces")
     try:
         literal = ipaddress.ip_address(host)
     except ValueError:
         literal = None
     if literal is not None:
         if not http.address_allowed(literal):
-            raise InvalidEndpoint(f"endpoint: {host} is not a public address")
+            raise InvalidEndpoint(f"{host} is not a public address", not_public=True)
         return url
     if resolve:
         try:
             http.host_check(host, port or (443 if parts.scheme == "https" else 80))
         except http.BlockedAddress as exc:
-            raise InvalidEndpoint(f"endpoint: {exc}") from None
+            raise InvalidEndpoint(str(exc), not_public=True) from None
         except (socket.gaierror, UnicodeError):
-            raise InvalidEndpoint(f"endpoint: the host {host} does not resolve") from None
+            raise InvalidEndpoint(f"the host {host} does not resolve") from None
     return url
 
 

@@ -41,7 +41,12 @@ FILES_PER_RUN = 10
 
 
 class InvalidDestination(ValueError):
-    """A destination setting that cannot work; the message starts with the field name."""
+    """A destination setting that cannot work: ``field`` names it, ``reason`` says why; ``str()`` is both."""
+
+    def __init__(self, reason: str, *, field: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
 
 
 class ExportFailed(Exception):
@@ -60,38 +65,38 @@ class ExportRunResult:
 def sftp_destination_validate(*, values: Mapping[str, Any]) -> None:
     """Raise InvalidDestination naming the first unusable field of a destination's values."""
     if not str(values.get("host") or "").strip():
-        raise InvalidDestination("host: a host is required")
+        raise InvalidDestination("a host is required", field="host")
     port = values.get("port") or 22
     if not 1 <= int(port) <= 65535:
-        raise InvalidDestination("port: must be 1–65535")
+        raise InvalidDestination("must be 1–65535", field="port")
     if not str(values.get("username") or "").strip():
-        raise InvalidDestination("username: a user name is required")
+        raise InvalidDestination("a user name is required", field="username")
     keys = [line for line in str(values.get("host_keys") or "").splitlines() if line.strip()]
     if not keys:
-        raise InvalidDestination("host_keys: pin at least one host key (ssh-ed25519 AAAA…)")
+        raise InvalidDestination("pin at least one host key (ssh-ed25519 AAAA…)", field="host_keys")
     for line in keys:
         try:
             sftp.parse_public_key(line)
         except sftp.SftpError as exc:
-            raise InvalidDestination(f"host_keys: {exc}") from None
+            raise InvalidDestination(str(exc), field="host_keys") from None
     if values.get("private_key"):
         try:
             sftp.load_private_key(str(values["private_key"]), str(values.get("passphrase") or ""))
         except sftp.SftpError as exc:
-            raise InvalidDestination(f"private_key: {exc}") from None
+            raise InvalidDestination(str(exc), field="private_key") from None
     elif not values.get("password"):
-        raise InvalidDestination("password: give a password or a private key")
+        raise InvalidDestination("give a password or a private key", field="password")
     if not str(values.get("remote_dir") or "/").startswith("/"):
-        raise InvalidDestination("remote_dir: must be an absolute path (/…)")
+        raise InvalidDestination("must be an absolute path (/…)", field="remote_dir")
     fmt = values.get("format")
     if fmt not in ExportFormat.values:
-        raise InvalidDestination(f"format: must be one of {', '.join(ExportFormat.values)}")
+        raise InvalidDestination(f"must be one of {', '.join(ExportFormat.values)}", field="format")
     if fmt == ExportFormat.X12_214 and not values.get("isa_receiver_id"):
-        raise InvalidDestination("isa_receiver_id: X12 exports need the receiver's ISA id")
+        raise InvalidDestination("X12 exports need the receiver's ISA id", field="isa_receiver_id")
     if fmt == ExportFormat.EDIFACT_IFTSTA and not values.get("unb_recipient"):
-        raise InvalidDestination("unb_recipient: EDIFACT exports need the UNB recipient")
+        raise InvalidDestination("EDIFACT exports need the UNB recipient", field="unb_recipient")
     if int(values.get("interval_minutes") or 0) < 1:
-        raise InvalidDestination("interval_minutes: must be at least 1")
+        raise InvalidDestination("must be at least 1", field="interval_minutes")
 
 
 def sftp_destination_schedule(*, destination: SftpDestination) -> PeriodicTask:

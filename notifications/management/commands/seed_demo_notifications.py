@@ -52,9 +52,7 @@ class Command(BaseCommand):
         try:
             seed = demo_notifications_seed(customer=customer, receiver_url=options["receiver_url"], sftp=sftp)
         except InvalidEndpoint as exc:
-            hint = ""
-            if "not a public address" in str(exc) or "non-public" in str(exc):
-                hint = " (set WEBHOOK_ALLOWED_NETWORKS=127.0.0.0/8 for the local demo)"
+            hint = " (set WEBHOOK_ALLOWED_NETWORKS=127.0.0.0/8 for the local demo)" if exc.not_public else ""
             raise CommandError(f"{exc}{hint}") from None
         except InvalidDestination as exc:
             raise CommandError(f"sFTP destination {exc}") from None
