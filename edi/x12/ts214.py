@@ -22,7 +22,7 @@ loops and were slower than ``str.split``.)
 
 from __future__ import annotations
 
-from datetime import datetime, tzinfo
+from datetime import datetime
 from functools import lru_cache
 from math import isfinite
 from typing import Any
@@ -104,14 +104,6 @@ def parse_parts(
             _TIMES.clear()
         _TIMES[time] = hms
     return ymd, hms
-
-
-def parse_datetime(
-    date: str, time: str, segno: int, pos: int, tag: str = "AT7", date_el: int = 5, tz: tzinfo | None = None
-) -> datetime:
-    """A datetime from CCYYMMDD and HHMM[SS[D[D]]] (naive unless ``tz``)."""
-    (y, mo, d), (h, mi, s, us) = parse_parts(date, time, segno, pos, tag, date_el)
-    return datetime(y, mo, d, h, mi, s, us, tz)
 
 
 _PAD = [""] * 8
