@@ -9,13 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
-django = pytest.importorskip("django")
-from django.conf import settings
-
-if not settings.configured:  # run without pytest-django (-p no:django)
-    pytest.skip("Django settings are not configured", allow_module_level=True)
-
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
