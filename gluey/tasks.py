@@ -1,4 +1,4 @@
-"""Infrastructure tasks: the beat heartbeat (read by /healthz) and retention purges."""
+"""Infrastructure tasks: the beat heartbeat (read by /healthz). Retention purges belong to the apps whose rows they delete."""
 
 from __future__ import annotations
 
