@@ -1,4 +1,4 @@
-"""The inbound carrier webhook: POST /carriers/{carrier_id}/webhook (DESIGN 4.4).
+"""The inbound carrier webhook: POST /carriers/{carrier_id}/webhook (docs/architecture.md, "Inbound carrier webhooks").
 
 Order matters: find the carrier, refuse oversize bodies, authenticate (nothing
 is stored for a request that fails), check the body is something the adapter

@@ -28,7 +28,7 @@ from tracking.types import CarrierEvent
 
 log = logging.getLogger(__name__)
 
-# Carrier webhooks may carry up to this many bytes (DESIGN 4.4).
+# Carrier webhooks may carry up to this many bytes (docs/architecture.md, "Inbound carrier webhooks").
 MAX_WEBHOOK_BYTES = 5 * 1024 * 1024
 
 

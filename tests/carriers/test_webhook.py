@@ -1,4 +1,4 @@
-"""POST /carriers/{carrier_id}/webhook, exactly as DESIGN 4.4 describes it."""
+"""POST /carriers/{carrier_id}/webhook, exactly as docs/architecture.md ("Inbound carrier webhooks") describes it."""
 
 from __future__ import annotations
 

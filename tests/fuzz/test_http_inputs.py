@@ -1,7 +1,7 @@
 """Fuzz what arrives over HTTP: the inbound carrier webhook and the customer API.
 
 Never a 5xx, never an unhandled exception: every answer is 2xx or 4xx, and a
-4xx of the API is JSON ``{"detail": …}`` (DESIGN 4.1). A webhook body the
+4xx of the API is JSON ``{"detail": …}`` (docs/architecture.md, "Errors"). A webhook body the
 view accepts (202) is also processed, which must end with the message
 processed or failed — not with an exception that would have the task retry a
 payload that can never succeed.

@@ -1,4 +1,4 @@
-"""Gluey's own JSON format for carriers that integrate with us directly (DESIGN 4.4)."""
+"""Gluey's own JSON format for carriers that integrate with us directly (docs/architecture.md, "Inbound carrier webhooks")."""
 
 from __future__ import annotations
 
