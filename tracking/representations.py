@@ -341,12 +341,17 @@ def _latest_other(ordered: Sequence[TrackingEvent], key: str) -> Any:
     return next(((e.other or {})[key] for e in reversed(ordered) if (e.other or {}).get(key) is not None), None)
 
 
-def tracking_data_dict(events: Iterable[TrackingEvent]) -> dict[str, Any]:
+def tracking_data_dict(
+    events: Iterable[TrackingEvent], predicted_delivery: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     ordered = sorted(events, key=_carrier_order)
     data: dict[str, Any] = {}
     with_eta = next((e for e in reversed(ordered) if e.eta is not None), None)
     if with_eta is not None:
         data["current_eta"] = eta_iso(with_eta)
+    if predicted_delivery is not None:
+        # Our addition: learnt from Gluey's own history (tracking/prediction.py).
+        data["predicted_delivery"] = dict(predicted_delivery)
     cost = next((e for e in reversed(ordered) if (e.other or {}).get("shipping_cost") is not None), None)
     if cost is not None:
         data["shipping_cost"] = cost.other["shipping_cost"]
@@ -387,13 +392,15 @@ def _parcel_ref(parcel: Parcel) -> dict[str, Any]:
     return ref
 
 
-def _tracked_parcel(parcel: Parcel, events: Sequence[TrackingEvent]) -> dict[str, Any]:
+def _tracked_parcel(
+    parcel: Parcel, events: Sequence[TrackingEvent], predicted_delivery: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     body = _parcel_ref(parcel)
     body["condition"] = parcel_condition(events)
     latest_dims = next((d for d in (_weight_dims(e) for e in sorted(events, key=_carrier_order)[::-1]) if d), None)
     if latest_dims is not None:
         body["carrier_weight_dims"] = latest_dims
-    body["tracking_data"] = tracking_data_dict(events)
+    body["tracking_data"] = tracking_data_dict(events, predicted_delivery)
     return body
 
 
@@ -403,6 +410,7 @@ def batch_track_shipment_dict(
     events_by_item: Mapping[int, Sequence[TrackingEvent]],
     *,
     single: bool = False,
+    predictions: Mapping[int, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """``BatchTrackShipment``, or with ``single`` Gluey's ``TrackSingleShipment``.
 
@@ -410,8 +418,10 @@ def batch_track_shipment_dict(
     for parcel-level shipments too; ``parcels`` lists the registered parcels
     (for ``single``, null unless the shipment is parcel-level). Our additions:
     ``carrier_id`` and ``carrier_tracking_id``, so batch results line up with
-    the request.
+    the request. ``predictions`` is ``predicted_delivery`` by tracked item id
+    (our addition; items on their way only).
     """
+    predictions = predictions or {}
     body: dict[str, Any] = {"id": str(shipment.id)}
     if shipment.uuid_ref:
         body["uuid_ref"] = shipment.uuid_ref
@@ -422,8 +432,13 @@ def batch_track_shipment_dict(
     if single and shipment.tracking_level != TrackingLevel.PARCEL:
         body["parcels"] = None
     else:
-        body["parcels"] = [_tracked_parcel(p, events_by_item.get(p.tracked_item_id, ())) for p in parcels]
-    body["tracking_data"] = tracking_data_dict(events_by_item.get(shipment.tracked_item_id, ()))
+        body["parcels"] = [
+            _tracked_parcel(p, events_by_item.get(p.tracked_item_id, ()), predictions.get(p.tracked_item_id))
+            for p in parcels
+        ]
+    body["tracking_data"] = tracking_data_dict(
+        events_by_item.get(shipment.tracked_item_id, ()), predictions.get(shipment.tracked_item_id)
+    )
     return body
 
 

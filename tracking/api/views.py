@@ -27,6 +27,7 @@ from tracking.services import (
     ParcelInput,
     RegistrationConflict,
     UnknownCarrier,
+    predicted_deliveries_for_track,
     shipment_register,
     shipment_register_detected,
 )
@@ -56,9 +57,12 @@ NOT_FOUND_HEADER = OpenApiParameter(
 
 
 def _track_bodies(result: selectors.TrackResult, *, single: bool = False) -> list[dict[str, Any]]:
+    predictions = predicted_deliveries_for_track(
+        shipments=result.shipments, parcels=result.parcels, events_by_item=result.events_by_item
+    )
     return [
         representations.batch_track_shipment_dict(
-            shipment, result.parcels.get(shipment.pk, []), result.events_by_item, single=single
+            shipment, result.parcels.get(shipment.pk, []), result.events_by_item, single=single, predictions=predictions
         )
         for shipment in result.shipments
     ]

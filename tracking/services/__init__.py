@@ -3,7 +3,7 @@
 - recording: ``events_record`` — the one door every channel records through.
 - mappings: the code-map CSV (``mapping_rows_from_csv``, ``mapping_rows_validate``,
   ``code_mappings_csv``, ``code_mappings_import``) and ``events_reharmonise``.
-- prediction: ``lane_stats_refresh``, ``predicted_deliveries``, ``transit_samples``.
+- prediction: ``lane_stats_refresh``, ``predicted_deliveries(_for_track)``, ``transit_samples``.
 - registration: ``customer_create``, ``shipment_register``, ``shipment_register_detected``,
   ``tracked_item_get_or_create``.
 """
@@ -17,7 +17,12 @@ from tracking.services.mappings import (
     mapping_rows_from_csv,
     mapping_rows_validate,
 )
-from tracking.services.prediction import lane_stats_refresh, predicted_deliveries, transit_samples
+from tracking.services.prediction import (
+    lane_stats_refresh,
+    predicted_deliveries,
+    predicted_deliveries_for_track,
+    transit_samples,
+)
 from tracking.services.recording import (
     InvalidEvent,
     RecordResult,
@@ -56,6 +61,7 @@ __all__ = [
     "mapping_rows_from_csv",
     "mapping_rows_validate",
     "predicted_deliveries",
+    "predicted_deliveries_for_track",
     "shipment_register",
     "shipment_register_detected",
     "tracked_item_get_or_create",

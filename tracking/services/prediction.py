@@ -6,6 +6,8 @@
 - ``lane_stats_refresh(*, now=None)`` — relearn every lane from the last
   ``PREDICTION_HISTORY_DAYS`` and replace the ``LaneTransitStat`` rows at once.
   Run by the beat task ``tracking.tasks.refresh_lane_stats``.
+- ``predicted_deliveries_for_track(*, shipments, parcels, events_by_item)`` — the
+  same for what the track views loaded (shipment and parcel items).
 - ``predicted_deliveries(*, items, events_by_item, now=None)`` — the
   ``predicted_delivery`` object of each tracked item still in transit, from the
   events the track views already loaded plus one query for the lanes.
@@ -234,3 +236,19 @@ def predicted_deliveries(
         )
         out[item_id] = prediction.as_dict()
     return out
+
+
+def predicted_deliveries_for_track(
+    *,
+    shipments: Sequence[Shipment],
+    parcels: Mapping[Any, Sequence[Any]],
+    events_by_item: Mapping[int, Sequence[Any]],
+    now: datetime | None = None,
+) -> dict[int, dict[str, Any]]:
+    """``predicted_delivery`` by tracked item for shipments and their parcels (a parcel uses its shipment's lane)."""
+    items: dict[int, tuple[str, Sequence[Any]]] = {}
+    for shipment in shipments:
+        items[shipment.tracked_item_id] = (shipment.carrier_id, shipment.meta_data or [])
+        for parcel in parcels.get(shipment.pk, ()):
+            items.setdefault(parcel.tracked_item_id, (shipment.carrier_id, shipment.meta_data or []))
+    return predicted_deliveries(items=items, events_by_item=events_by_item, now=now)

@@ -1,0 +1,79 @@
+"""predicted_delivery in track responses: beside current_eta while a shipment is on its way."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from django.utils import timezone
+
+from tests.api.helpers import event, record, register
+from tests.factories import T0
+from tracking.models import LaneTransitStat
+from tracking.prediction import Lane, TransitSample, lane_model_fit
+
+pytestmark = pytest.mark.django_db
+
+
+def since_t0(moment: datetime) -> int:
+    return int((moment - T0).total_seconds() // 60)
+
+
+@pytest.fixture
+def learnt(carrier):
+    """acme-post delivers everything one working day after the scan, learnt from 40 past parcels."""
+    lane = Lane("acme-post", origin_country="GB")
+    monday = date(2026, 9, 7)
+    samples = []
+    for n in range(40):
+        day = monday + timedelta(days=7 * (n // 4) + n % 4)
+        scanned = datetime(day.year, day.month, day.day, 10, tzinfo=UTC)
+        samples.append(TransitSample(lane, scanned, scanned + timedelta(days=1, hours=3)))
+    model = lane_model_fit(4, "4|acme-post", "acme-post, all lanes", samples)
+    LaneTransitStat.objects.create(
+        key=model.key,
+        carrier_id="acme-post",
+        level=4,
+        label=model.label,
+        sample_size=model.sample_size,
+        low_days=model.low,
+        median_days=model.mid,
+        high_days=model.high,
+        coverage=model.coverage,
+        model=model.as_json(),
+        refreshed_at=timezone.now(),
+    )
+    return model
+
+
+def test_a_shipment_on_its_way_gets_a_predicted_delivery(api, learnt):
+    shipment = register(api, "PRED1")
+    scanned = timezone.now() - timedelta(minutes=5)
+    record("acme-post", event("PRED1", "PCK", minutes=since_t0(scanned)))
+    body = api.get(f"/shipments/{shipment['id']}/track").json()
+    predicted = body["tracking_data"]["predicted_delivery"]
+    assert predicted["basis"] == {"lane": "acme-post, all lanes", "level": "carrier", "sample_size": 40}
+    assert predicted["earliest"] <= predicted["date"] <= predicted["latest"]
+    assert predicted["date"] > scanned.date().isoformat()
+    assert predicted["confidence"] == 1.0
+    batch = api.post("/track", {"ids": [shipment["id"]]}, format="json").json()
+    assert batch[0]["tracking_data"]["predicted_delivery"] == predicted
+
+
+def test_a_delivered_shipment_has_none(api, learnt):
+    shipment = register(api, "PRED2")
+    scanned = timezone.now() - timedelta(days=2)
+    record(
+        "acme-post",
+        event("PRED2", "PCK", minutes=since_t0(scanned)),
+        event("PRED2", "DLV", minutes=since_t0(scanned + timedelta(days=1))),
+    )
+    body = api.get(f"/shipments/{shipment['id']}/track").json()
+    assert "predicted_delivery" not in body["tracking_data"]
+
+
+def test_without_history_the_answer_says_so(api, carrier):
+    shipment = register(api, "PRED3")
+    record("acme-post", event("PRED3", "PCK", minutes=since_t0(timezone.now() - timedelta(minutes=5))))
+    predicted = api.get(f"/shipments/{shipment['id']}/track").json()["tracking_data"]["predicted_delivery"]
+    assert predicted["date"] is None and "too little delivery history" in predicted["reason"]
