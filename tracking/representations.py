@@ -26,15 +26,17 @@ when the carrier gave nothing; datetimes are ISO 8601 strings with an offset.
   height?, unit}}, eta?, shipping_cost?, shipping_cost_currency?,
   delivery_confirmation?{signed_by?, base64_photo?, photo_format},
   co2_footprint_kg?}``, each key only where the carrier gave it.
-- ``webhook_event_dict(*, shipment, parcel, event, correction=False)`` —
+- ``webhook_event_dict(*, shipment, parcel, event, correction=False, predicted_delivery=None)`` —
   ``TrackingWebhookEvent``: ``{shipment_id, shipment_uuid_ref,
   shipment_meta_data, carrier_id, carrier_tracking_id,
   carrier_tracking_update?, tracking_level, parcel?, event, correction?}``.
   ``parcel`` (``TrackingEventParcel``: ``parcel_id, parcel_uuid_ref?,
   parcel_meta_data?, carrier_tracking_id, carrier_tracking_update?``) is sent
   only for ``tracking_level: parcel`` shipments. ``correction: true`` (our
-  addition) marks an event delivered again because its codes were re-harmonised.
-- ``tracking_data_dict(events)`` — ``TrackingData``: ``{current_eta?,
+  addition) marks an event delivered again because its codes were re-harmonised;
+  ``event.other.predicted_delivery`` (our addition) is the delivery date
+  learnt from our history while the shipment is on its way.
+- ``tracking_data_dict(events, predicted_delivery=None)`` — ``TrackingData``: ``{current_eta?, predicted_delivery?,
   shipping_cost?, shipping_cost_currency?, delivery_confirmation?,
   co2_footprint_kg?, events}``, events oldest first by carrier time; each
   summary field is the latest value any event gave.
@@ -302,9 +304,15 @@ def tracking_update_dict(event: TrackingEvent) -> dict[str, Any] | None:
 
 
 def webhook_event_dict(
-    *, shipment: Shipment, parcel: Parcel | None, event: TrackingEvent, correction: bool = False
+    *,
+    shipment: Shipment,
+    parcel: Parcel | None,
+    event: TrackingEvent,
+    correction: bool = False,
+    predicted_delivery: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """``parcel``: the registration's parcel the event's number belongs to, or None for the shipment's own."""
+    """``parcel``: the registration's parcel the event's number belongs to, or None for the shipment's own.
+    ``predicted_delivery`` (our addition) goes into ``event.other``."""
     update = tracking_update_dict(event)
     body: dict[str, Any] = {
         "shipment_id": str(shipment.id),
@@ -328,6 +336,9 @@ def webhook_event_dict(
             ref["carrier_tracking_update"] = update
         body["parcel"] = ref
     body["event"] = webhook_tracking_event_dict(event)
+    if predicted_delivery is not None:
+        # Our addition: the delivery date learnt from Gluey's own history, as of this event.
+        body["event"].setdefault("other", {})["predicted_delivery"] = dict(predicted_delivery)
     if correction or event.corrected_at is not None:
         body["correction"] = True
     return body

@@ -18,6 +18,7 @@ from notifications import conf
 from notifications.models import Delivery, DeliveryKind, DeliveryStatus, WebhookEndpoint
 from tracking.models import Customer, Parcel, Shipment, TrackingEvent
 from tracking.representations import webhook_event_dict
+from tracking.services import predicted_deliveries_load
 
 logger = logging.getLogger(__name__)
 
@@ -59,8 +60,9 @@ def outbox_write_for_events(
     Writes one Delivery per active endpoint of each customer whose shipments got
     events, up to ``WEBHOOK_EVENTS_PER_DELIVERY`` (100) events each, in at most
     three statements whatever the batch (endpoints, the shipment locks on
-    PostgreSQL, one bulk insert), and wakes the senders once the transaction
-    commits.
+    PostgreSQL, one bulk insert) plus two for each event's ``predicted_delivery``
+    (the items' events and their lanes), and wakes the senders once the
+    transaction commits.
     """
     items: dict[int, list[tuple[TrackingEvent, Shipment, Parcel | None]]] = defaultdict(list)
     for event in events:
@@ -79,6 +81,15 @@ def outbox_write_for_events(
         return
     _lock_shipments(items, {e.customer_id for e in endpoints})
     now = timezone.now()
+    notified = {e.customer_id for e in endpoints}
+    predictions = predicted_deliveries_load(
+        items={
+            e.tracked_item_id: (s.carrier_id, s.meta_data or [])
+            for customer_id in notified
+            for e, s, _ in items[customer_id]
+        },
+        now=now,
+    )
     deadline = now + timedelta(seconds=conf.max_age())
     size = conf.events_per_delivery()
     chunks: dict[int, list[tuple[str, int, int, int]]] = {}
@@ -92,7 +103,14 @@ def outbox_write_for_events(
             chunks[customer_id] = []
             for start in range(0, len(ordered), size):
                 part = ordered[start : start + size]
-                body = body_dumps([webhook_event_dict(shipment=s, parcel=p, event=e) for e, s, p in part])
+                body = body_dumps(
+                    [
+                        webhook_event_dict(
+                            shipment=s, parcel=p, event=e, predicted_delivery=predictions.get(e.tracked_item_id)
+                        )
+                        for e, s, p in part
+                    ]
+                )
                 ids = [e.id for e, _, _ in part]
                 chunks[customer_id].append((body, len(part), min(ids), max(ids)))
         for body, count, first, last in chunks[customer_id]:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.utils import timezone
 
 from tests.api.helpers import event, record, register
-from tests.factories import T0
-from tracking.models import LaneTransitStat
-from tracking.prediction import Lane, TransitSample, lane_model_fit
+from tests.factories import T0, make_lane_history
 
 pytestmark = pytest.mark.django_db
 
@@ -22,28 +20,7 @@ def since_t0(moment: datetime) -> int:
 @pytest.fixture
 def learnt(carrier):
     """acme-post delivers everything one working day after the scan, learnt from 40 past parcels."""
-    lane = Lane("acme-post", origin_country="GB")
-    monday = date(2026, 9, 7)
-    samples = []
-    for n in range(40):
-        day = monday + timedelta(days=7 * (n // 4) + n % 4)
-        scanned = datetime(day.year, day.month, day.day, 10, tzinfo=UTC)
-        samples.append(TransitSample(lane, scanned, scanned + timedelta(days=1, hours=3)))
-    model = lane_model_fit(4, "4|acme-post", "acme-post, all lanes", samples)
-    LaneTransitStat.objects.create(
-        key=model.key,
-        carrier_id="acme-post",
-        level=4,
-        label=model.label,
-        sample_size=model.sample_size,
-        low_days=model.low,
-        median_days=model.mid,
-        high_days=model.high,
-        coverage=model.coverage,
-        model=model.as_json(),
-        refreshed_at=timezone.now(),
-    )
-    return model
+    return make_lane_history("acme-post")
 
 
 def test_a_shipment_on_its_way_gets_a_predicted_delivery(api, learnt):

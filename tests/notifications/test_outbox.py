@@ -47,7 +47,7 @@ def test_up_to_100_events_per_delivery(carrier, shipment, subscribed):
     assert sorted(Delivery.objects.values_list("event_count", flat=True)) == [30, 100, 100]
 
 
-def test_hook_costs_at_most_three_statements_whatever_the_batch(acme, carrier, shipment, loopback_allowed):
+def test_hook_costs_a_constant_few_statements_whatever_the_batch(acme, carrier, shipment, loopback_allowed):
     endpoint_subscribe(customer=acme, url="http://127.0.0.1:9/a")
     endpoint_subscribe(customer=acme, url="http://127.0.0.1:9/b")
 
@@ -65,7 +65,8 @@ def test_hook_costs_at_most_three_statements_whatever_the_batch(acme, carrier, s
     without_endpoints = statements(3, 1000)
 
     assert with_endpoints_small == with_endpoints_large
-    assert with_endpoints_small - without_endpoints <= 3
+    # Three for the outbox, two for predicted delivery (the items' events, their lanes).
+    assert with_endpoints_small - without_endpoints <= 5
 
 
 def test_no_customer_no_query(carrier, acme, loopback_allowed):

@@ -21,6 +21,7 @@ from tracking.services.prediction import (
     lane_stats_refresh,
     predicted_deliveries,
     predicted_deliveries_for_track,
+    predicted_deliveries_load,
     transit_samples,
 )
 from tracking.services.recording import (
@@ -62,6 +63,7 @@ __all__ = [
     "mapping_rows_validate",
     "predicted_deliveries",
     "predicted_deliveries_for_track",
+    "predicted_deliveries_load",
     "shipment_register",
     "shipment_register_detected",
     "tracked_item_get_or_create",

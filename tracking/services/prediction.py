@@ -8,6 +8,8 @@
   Run by the beat task ``tracking.tasks.refresh_lane_stats``.
 - ``predicted_deliveries_for_track(*, shipments, parcels, events_by_item)`` — the
   same for what the track views loaded (shipment and parcel items).
+- ``predicted_deliveries_load(*, items, now=None)`` — the same, loading the
+  items' events itself (one query; the webhook bodies use it).
 - ``predicted_deliveries(*, items, events_by_item, now=None)`` — the
   ``predicted_delivery`` object of each tracked item still in transit, from the
   events the track views already loaded plus one query for the lanes.
@@ -251,4 +253,18 @@ def predicted_deliveries_for_track(
         items[shipment.tracked_item_id] = (shipment.carrier_id, shipment.meta_data or [])
         for parcel in parcels.get(shipment.pk, ()):
             items.setdefault(parcel.tracked_item_id, (shipment.carrier_id, shipment.meta_data or []))
+    return predicted_deliveries(items=items, events_by_item=events_by_item, now=now)
+
+
+def predicted_deliveries_load(
+    *, items: Mapping[int, tuple[str, Sequence[Any]]], now: datetime | None = None
+) -> dict[int, dict[str, Any]]:
+    """``predicted_deliveries`` for items whose events are not loaded yet (one query, plus one for the lanes)."""
+    if not items:
+        return {}
+    events_by_item: dict[int, list[_Row]] = {}
+    rows = TrackingEvent.objects.filter(tracked_item_id__in=list(items), unmapped=False)
+    for values in rows.order_by("tracked_item_id", "occurred_at", "id").values_list(*EVENT_COLUMNS):
+        row = _Row(*values)
+        events_by_item.setdefault(row.tracked_item_id, []).append(row)
     return predicted_deliveries(items=items, events_by_item=events_by_item, now=now)
