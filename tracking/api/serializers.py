@@ -271,6 +271,31 @@ class DeliveryConfirmationDoc(serializers.Serializer):
         ref_name = "TrackingEventDeliveryConfirmation"
 
 
+class PredictionBasisDoc(serializers.Serializer):
+    lane = serializers.CharField(help_text="The lane the prediction learnt from, e.g. 'ups GB-BS → GB-LS'.")
+    level = serializers.CharField(
+        help_text="service lane, lane, country pair, origin or carrier (coarser = less history)."
+    )
+    sample_size = serializers.IntegerField(help_text="Past deliveries on that lane.")
+
+    class Meta:
+        ref_name = "PredictionBasis"
+
+
+class PredictedDeliveryDoc(serializers.Serializer):
+    date = serializers.DateField(allow_null=True, help_text="Most likely delivery date; null when we cannot predict.")
+    earliest = serializers.DateField(required=False, help_text="Start of the 80 % window.")
+    latest = serializers.DateField(required=False, help_text="End of the 80 % window.")
+    confidence = serializers.FloatField(
+        required=False, help_text="Share of the lane's past deliveries inside the window."
+    )
+    basis = PredictionBasisDoc(required=False)
+    reason = serializers.CharField(required=False, help_text="Why there is no prediction (too little history).")
+
+    class Meta:
+        ref_name = "PredictedDelivery"
+
+
 class OtherUpdatesDoc(serializers.Serializer):
     condition = serializers.ChoiceField(choices=_choices(ParcelCondition), required=False)
     carrier_weight_dims = PhysicalDataDoc(required=False)
@@ -279,6 +304,11 @@ class OtherUpdatesDoc(serializers.Serializer):
     shipping_cost_currency = serializers.CharField(required=False)
     delivery_confirmation = DeliveryConfirmationDoc(required=False)
     co2_footprint_kg = serializers.FloatField(required=False)
+    predicted_delivery = PredictedDeliveryDoc(
+        required=False,
+        help_text="Our addition, in webhooks while the shipment is on its way: the delivery date learnt from "
+        "Gluey's own history, as of this event.",
+    )
 
     class Meta:
         ref_name = "OtherUpdates"
@@ -305,31 +335,6 @@ class WebhookTrackingEventDoc(serializers.Serializer):
 
     class Meta:
         ref_name = "WebhookTrackingEvent"
-
-
-class PredictionBasisDoc(serializers.Serializer):
-    lane = serializers.CharField(help_text="The lane the prediction learnt from, e.g. 'ups GB-BS → GB-LS'.")
-    level = serializers.CharField(
-        help_text="service lane, lane, country pair, origin or carrier (coarser = less history)."
-    )
-    sample_size = serializers.IntegerField(help_text="Past deliveries on that lane.")
-
-    class Meta:
-        ref_name = "PredictionBasis"
-
-
-class PredictedDeliveryDoc(serializers.Serializer):
-    date = serializers.DateField(allow_null=True, help_text="Most likely delivery date; null when we cannot predict.")
-    earliest = serializers.DateField(required=False, help_text="Start of the 80 % window.")
-    latest = serializers.DateField(required=False, help_text="End of the 80 % window.")
-    confidence = serializers.FloatField(
-        required=False, help_text="Share of the lane's past deliveries inside the window."
-    )
-    basis = PredictionBasisDoc(required=False)
-    reason = serializers.CharField(required=False, help_text="Why there is no prediction (too little history).")
-
-    class Meta:
-        ref_name = "PredictedDelivery"
 
 
 class TrackingDataDoc(serializers.Serializer):
