@@ -193,6 +193,7 @@ def stack_env(*, database_url: str, broker_url: str, var_dir: Path, **extra: str
     env.update(
         DATABASE_URL=database_url,
         CELERY_BROKER_URL=broker_url,
+        CACHE_URL=broker_url,  # Redis as the cache too, as production runs
         DEBUG="false",
         SECRET_KEY=secrets.token_urlsafe(50),
         FIELD_ENCRYPTION_KEY=Fernet.generate_key().decode(),
@@ -356,6 +357,88 @@ done = function(summary, latency, requests)
     latency:percentile(95), latency:percentile(99), e.connect + e.read + e.write + e.status + e.timeout))
 end
 """
+
+
+REPLAY_SCRIPT = r"""
+-- Replays pre-built requests, one per line: method, path, body ("-": none), then header=value pairs,
+-- tab-separated. Thread k of n sends lines k, k+n, k+2n, ... so no two threads send the same request.
+local counter, requests = 0, {}
+local k = 0
+function setup(thread)
+  thread:set("id", k)
+  k = k + 1
+end
+function init(args)
+  local n, i = tonumber(args[2]), 0
+  for line in io.lines(args[1]) do
+    if i %% n == id then
+      local fields = {}
+      for field in string.gmatch(line, "[^\t]+") do table.insert(fields, field) end
+      local headers = {}
+      for j = 4, #fields do
+        local name, value = string.match(fields[j], "^([^=]+)=(.*)$")
+        headers[name] = value
+      end
+      local body = fields[3] ~= "-" and fields[3] or nil
+      table.insert(requests, wrk.format(fields[1], fields[2], headers, body))
+    end
+    i = i + 1
+  end
+end
+function request()
+  counter = counter + 1
+  return requests[((counter - 1) %% #requests) + 1]
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('WRKJSON {"requests": %%d, "duration_us": %%d, "p50_us": %%d, "p95_us": %%d, ' ..
+    '"p99_us": %%d, "errors": %%d}\n', summary.requests, summary.duration, latency:percentile(50),
+    latency:percentile(95), latency:percentile(99), e.connect + e.read + e.write + e.status + e.timeout))
+end
+"""
+
+
+def wrk_replay(
+    url: str,
+    requests: list[tuple[str, dict[str, str], bytes]],
+    *,
+    wrk: str,
+    seconds: float,
+    connections: int = 8,
+    method: str = "POST",
+) -> Load:
+    """Closed-loop load replaying distinct pre-built requests (e.g. pre-signed webhooks) in turn.
+
+    ``requests`` are (path, headers, body); for webhooks supply more than the server can take in
+    ``seconds``, so none is sent twice.
+    """
+    threads = min(2, connections)
+    with tempfile.TemporaryDirectory(prefix="gluey-replay-") as folder:
+        data, script = Path(folder) / "requests.tsv", Path(folder) / "replay.lua"
+        with data.open("w") as out:
+            for path, headers, body in requests:
+                fields = [method, path, body.decode() or "-", *(f"{k}={v}" for k, v in headers.items())]
+                if any("\t" in f or "\n" in f for f in fields):
+                    raise ValueError("a replayed request may not contain tabs or newlines")
+                out.write("\t".join(fields) + "\n")
+        script.write_text(REPLAY_SCRIPT % {})
+        result = subprocess.run(
+            [wrk, "-t", str(threads), "-c", str(connections), "-d", f"{seconds:g}s", "--timeout", "10s",
+             "-s", str(script), url, "--", str(data), str(threads)],
+            capture_output=True, text=True, timeout=seconds + 120, check=False,
+        )  # fmt: skip
+    figures = next((json.loads(line[8:]) for line in result.stdout.splitlines() if line.startswith("WRKJSON ")), None)
+    if figures is None:
+        raise RuntimeError(f"wrk gave no figures:\n{result.stdout}\n{result.stderr}")
+    return Load(
+        "wrk",
+        figures["requests"],
+        figures["duration_us"] / 1e6,
+        figures["p50_us"] / 1000,
+        figures["p95_us"] / 1000,
+        figures["p99_us"] / 1000,
+        figures["errors"],
+    )
 
 
 def http_load(
