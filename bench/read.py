@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/gluey_bench")
 os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
 
-from bench.common import ensure_wrk, free_port, http_load, log, stack_env, wait_port, wrk_replay  # noqa: E402
+from bench.common import ensure_wrk, free_port, http_load, log, stack_env, wait_port, wrk_replay
 
 CARRIER = "bench-read"
 CODES = ["PCK", "HUB", "DEP", "ARR", "OFD", "DLV", "HUB", "DEP", "ARR", "OFD"]

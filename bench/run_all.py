@@ -406,7 +406,7 @@ def report(results: dict[str, BenchResult], stack: dict[str, Any] | None, info: 
         return None if value is None else value <= ceiling
 
     def both(*checks: bool | None) -> bool | None:
-        return None if any(c is None for c in checks) else all(checks)  # type: ignore[return-value]
+        return None if any(c is None for c in checks) else all(checks)
 
     ack_ceiling = fig("ingest", "ack_ceiling_per_s")
     copy_ceiling = fig("record", "ceiling_events_per_s")
@@ -469,8 +469,10 @@ def report(results: dict[str, BenchResult], stack: dict[str, Any] | None, info: 
             "bench/ingest.py",
         ),
         (
-            f"Freshness p50 / p99 at {fmt(fig('deliver', 'freshness_rate'))} events/s of 1-event webhooks "
-            "(accepted → customer webhook received)",
+            (
+                f"Freshness p50 / p99 at {fmt(fig('deliver', 'freshness_rate'))} events/s of 1-event webhooks "
+                "(accepted → customer webhook received)"
+            ),
             "≤ 0.2 s / ≤ 1 s",
             f"{fmt(fig('deliver', 'freshness_p50_s'), ' s', 2)} / {fmt(fig('deliver', 'freshness_p99_s'), ' s', 2)}",
             "—",

@@ -35,6 +35,7 @@ from django.utils import timezone
 from django.utils.safestring import SafeString
 
 from carriers import health as carriers_health
+from carriers.services.retention import retention_status
 from gluey.health import run_checks
 from notifications import health as notifications_health
 from ops import charts
@@ -458,7 +459,22 @@ def tile_refused(page: Page) -> Tile:
     )
 
 
-TILES: list[Callable[[Page], Tile]] = [tile_carriers, tile_endpoints, tile_queue, tile_refused]
+def tile_retention(page: Page) -> Tile:
+    """Raw inbound rows past their retention, and the nightly purge's last run (README: Retention)."""
+    status = retention_status(now=page.now)
+    waiting = sum(status["past_retention"].values())
+    last = status["last_run"]
+    if last:
+        ran = datetime.fromisoformat(last["started_at"])
+        note = f"last purge {ran:%Y-%m-%d %H:%M} UTC deleted {sum(last['deleted'].values())} in {last['seconds']:g} s"
+        stale = page.now - ran > timedelta(days=2)
+    else:
+        note, stale = "no purge has run yet (nightly, 03:37 UTC)", True
+    note += f"; {status['inbound_messages']} inbound messages, {status['sftp_files']} sFTP ledger rows kept"
+    return Tile("inbound rows past retention", str(waiting), "warn" if waiting and stale else "ok", "", note)
+
+
+TILES: list[Callable[[Page], Tile]] = [tile_carriers, tile_endpoints, tile_queue, tile_refused, tile_retention]
 
 
 def dashboard_view(request: HttpRequest) -> HttpResponse:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
-from carriers.models import Carrier
+from carriers.models import Carrier, InboundMessage
+from carriers.services.inbound import inbound_message_store
+from carriers.services.retention import retention_purge
 from carriers.services.schedules import sftp_task_name
 
 pytestmark = pytest.mark.django_db
@@ -210,3 +213,31 @@ def test_last_export_and_its_control_number(ops, busy_day):
     row = _row(ops.get(URL).content.decode(), "destination", str(destination.pk))
     assert '<strong class="control-number">42</strong>' in row and "GLUEY_000000042.x12" in row and "pending" in row
     assert "Connection refused" in row
+
+
+def test_retention_figures_are_on_the_dashboard(ops, busy_day):
+    # Two processed webhooks of acme-post, aged past the 30 days of retention: waiting for the purge.
+    for n in range(2):
+        stored = inbound_message_store(
+            carrier=busy_day.carrier, channel="webhook", body=f'{{"old": {n}}}'.encode(), process=False
+        )
+        InboundMessage.objects.filter(pk=stored.message.pk).update(
+            status="processed", received_at=timezone.now() - timedelta(days=40)
+        )
+
+    def tile() -> str:
+        page = ops.get(URL).content.decode()
+        match = re.search(
+            r'<div class="tile tile-(\w+)" data-tile="inbound rows past retention">(.*?)</div>', page, re.S
+        )
+        assert match, "no retention tile"
+        return match.group(1) + " " + match.group(2)
+
+    before = tile()
+    assert before.startswith("warn ") and '<strong class="value">2</strong>' in before
+    assert "no purge has run yet" in before
+
+    retention_purge()
+    after = tile()
+    assert after.startswith("ok ") and '<strong class="value">0</strong>' in after
+    assert "deleted 2 in" in after
