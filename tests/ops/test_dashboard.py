@@ -228,7 +228,7 @@ def test_retention_figures_are_on_the_dashboard(ops, busy_day):
     def tile() -> str:
         page = ops.get(URL).content.decode()
         match = re.search(
-            r'<div class="tile tile-(\w+)" data-tile="inbound rows past retention">(.*?)</div>', page, re.S
+            r'<div class="tile tile-(\w+)" data-tile="inbound rows past retention">(.*?)</div>', page, re.DOTALL
         )
         assert match, "no retention tile"
         return match.group(1) + " " + match.group(2)
