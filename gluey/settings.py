@@ -351,6 +351,8 @@ POLL_MAX_INTERVAL_SECONDS = env_int("POLL_MAX_INTERVAL_SECONDS", 12 * 3600, mini
 POLL_MAX_STRETCHED_INTERVAL_SECONDS = env_int("POLL_MAX_STRETCHED_INTERVAL_SECONDS", 24 * 3600, minimum=60)
 # Share of a carrier's daily request budget the polling cadence plans for; the rest absorbs retries and new numbers.
 POLL_BUDGET_HEADROOM = env_float("POLL_BUDGET_HEADROOM", 0.9, minimum=0.05)
+# How often the dispatcher re-fits each carrier's cadence to its budget (it counts every scheduled number).
+POLL_PLAN_SECONDS = env_int("POLL_PLAN_SECONDS", 300, minimum=60)
 # Back-off for a carrier whose API keeps failing without a Retry-After: doubles from BASE up to MAX.
 POLL_BACKOFF_BASE_SECONDS = env_int("POLL_BACKOFF_BASE_SECONDS", 60, minimum=1)
 POLL_BACKOFF_MAX_SECONDS = env_int("POLL_BACKOFF_MAX_SECONDS", 3600, minimum=1)

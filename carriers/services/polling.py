@@ -28,6 +28,7 @@ from datetime import UTC, date, datetime, timedelta
 from functools import partial
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count, Max, Q
 from django.utils import timezone
@@ -58,6 +59,7 @@ BACKOFF_BASE = timedelta(seconds=settings.POLL_BACKOFF_BASE_SECONDS)
 BACKOFF_MAX = timedelta(seconds=settings.POLL_BACKOFF_MAX_SECONDS)
 PERMANENT_BACKOFF = timedelta(seconds=settings.POLL_PERMANENT_BACKOFF_SECONDS)
 BUDGET_HEADROOM = settings.POLL_BUDGET_HEADROOM
+PLAN_EVERY = timedelta(seconds=settings.POLL_PLAN_SECONDS)
 # Shipment meta_data keys that tell a carrier which shipment a number is (README, "Carrier APIs").
 HINT_KEYS = ("service", "recipient_postal_code", "origin_country_code", "ship_date", "unique_id")
 # Delivered to a pick-up point or depot: keep checking until the receiver collects it.
@@ -274,7 +276,11 @@ def poll_dispatch(
     for carrier in carriers:
         if not carrier_polls(carrier) or result.items >= max_items:
             continue
-        carrier_cadence_plan(carrier=carrier, now=now)
+        # The plan counts every scheduled number: redone every PLAN_EVERY, not every minute.
+        if cache.add(
+            f"carriers:cadence-plan:{carrier.pk}:{int(now.timestamp() // PLAN_EVERY.total_seconds())}", 1, 900
+        ):
+            carrier_cadence_plan(carrier=carrier, now=now)
         batch_size = max(1, min(carrier.poll_batch_size, adapter_class(carrier.adapter).poll_batch_size))
         # Take no more than the next minute's budget can serve, so queues never hold more than we may send.
         budget = min(max_items - result.items, quota_available(carrier=carrier, now=now) * batch_size)
