@@ -137,6 +137,18 @@ def check_recent_error(f: CarrierFacts) -> Problem | None:
     return Problem("warn", "carrier API error in the last hour") if at and at > f.now - timedelta(hours=1) else None
 
 
+def check_api_alert(f: CarrierFacts) -> Problem | None:
+    # Set by carriers' poller on a carrier-wide refusal (credentials refused after a fresh token, plan blocked).
+    alert = f.overview.carrier.poll_alert
+    return Problem("bad", alert) if alert else None
+
+
+def check_api_budget(f: CarrierFacts) -> Problem | None:
+    # Set by carriers' dispatcher when the registered numbers want more calls than the carrier's quota allows.
+    warning = f.overview.carrier.quota_warning
+    return Problem("warn", f"API budget short: {warning}") if warning else None
+
+
 CARRIER_CHECKS: list[Callable[[CarrierFacts], Problem | None]] = [
     check_webhook_secret,
     check_never_events,
@@ -146,6 +158,8 @@ CARRIER_CHECKS: list[Callable[[CarrierFacts], Problem | None]] = [
     check_unmapped,
     check_polls_overdue,
     check_recent_error,
+    check_api_alert,
+    check_api_budget,
 ]
 
 

@@ -241,3 +241,16 @@ def test_retention_figures_are_on_the_dashboard(ops, busy_day):
     after = tile()
     assert after.startswith("ok ") and '<strong class="value">0</strong>' in after
     assert "deleted 2 in" in after
+
+
+def test_a_short_api_budget_is_orange_and_refused_credentials_red(ops, busy_day):
+    Carrier.objects.filter(pk="parcelco").update(
+        quota_warning="30 numbers want about 2880 calls a day, the budget allows 250: every polling interval "
+        "is stretched ×12.8"
+    )
+    page = ops.get(URL).content.decode()
+    assert "API budget short: 30 numbers want about 2880 calls a day" in _row(page, "carrier", "parcelco")
+    Carrier.objects.filter(pk="parcelco").update(poll_alert="polling paused: USPS refused our credentials")
+    page = ops.get(URL).content.decode()
+    assert "USPS refused our credentials" in _row(page, "carrier", "parcelco")
+    assert _state(page, "carrier", "parcelco") == "bad"
