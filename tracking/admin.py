@@ -23,13 +23,15 @@ from tracking.models import (
     CustomerAPIKey,
     LaneTransitStat,
     Parcel,
+    Reharmonisation,
     Shipment,
     StatusCode,
     TrackedItem,
     TrackingEvent,
     UnmappedCode,
 )
-from tracking.services import MappingRow, code_mappings_import, events_reharmonise
+from tracking.services import MappingRow, code_mappings_import
+from tracking.tasks import reharmonise_carrier_after_commit
 
 
 def _status(milestone: str, code: str, sub_code: str) -> str:
@@ -334,13 +336,26 @@ class CodeMappingAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: CodeMapping, form: forms.ModelForm, change: bool) -> None:
         super().save_model(request, obj, form, change)
-        changed = events_reharmonise(carrier_id=obj.carrier_id, codes=[obj.carrier_code])
-        messages.info(request, f"Re-harmonised {changed} stored event(s) with code {obj.carrier_code}.")
+        _queued(request, reharmonise_carrier_after_commit(carrier_id=obj.carrier_id, codes=[obj.carrier_code]))
 
     def delete_model(self, request: HttpRequest, obj: CodeMapping) -> None:
         carrier_id, code = obj.carrier_id, obj.carrier_code
         super().delete_model(request, obj)
-        events_reharmonise(carrier_id=carrier_id, codes=[code])
+        _queued(request, reharmonise_carrier_after_commit(carrier_id=carrier_id, codes=[code]))
+
+
+def _queued(request: HttpRequest, job: Reharmonisation) -> None:
+    url = reverse("admin:tracking_reharmonisation_change", args=[job.pk])
+    codes = ", ".join(job.codes or []) or "all codes"
+    messages.info(
+        request,
+        format_html(
+            'Re-harmonisation of {} ({}) queued: stored events are corrected and delivered again. <a href="{}">Progress</a>.',
+            job.carrier_id,
+            codes,
+            url,
+        ),
+    )
 
 
 class StatusChoiceField(forms.ModelChoiceField):
@@ -406,12 +421,16 @@ class UnmappedCodeAdmin(admin.ModelAdmin):
                         form.cleaned_data["note"],
                     )
                 )
-            total = 0
+            mapped = queryset.count()
             for carrier_id, rows in by_carrier.items():
-                total += code_mappings_import(carrier_id=carrier_id, rows=rows)["events_reharmonised"]
-            self.message_user(
-                request, f"Mapped {queryset.count()} code(s) to {status}; {total} event(s) re-harmonised."
-            )
+                code_mappings_import(carrier_id=carrier_id, rows=rows, reharmonise=False)
+                _queued(
+                    request,
+                    reharmonise_carrier_after_commit(
+                        carrier_id=carrier_id, codes=sorted({r.carrier_code for r in rows})
+                    ),
+                )
+            self.message_user(request, f"Mapped {mapped} code(s) to {status}.")
             return HttpResponseRedirect(reverse("admin:tracking_unmappedcode_changelist"))
         return TemplateResponse(
             request,
@@ -446,6 +465,26 @@ class LaneTransitStatAdmin(admin.ModelAdmin):
     list_display = ["label", "level", "sample_size", "low_days", "median_days", "high_days", "coverage", "refreshed_at"]
     list_filter = ["carrier", "level"]
     search_fields = ["label"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(Reharmonisation)
+class ReharmonisationAdmin(admin.ModelAdmin):
+    """Queued re-harmonisations and how far each has got (read-only)."""
+
+    list_display = ["carrier", "codes", "status", "progress", "events_changed", "created_at", "finished_at"]
+    list_filter = ["status", "carrier"]
+
+    @admin.display(description="progress")
+    def progress(self, obj: Reharmonisation) -> str:
+        if obj.status == Reharmonisation.Status.DONE:
+            return "done"
+        return f"{obj.chunks_done}/{obj.chunks_total} chunk(s)" if obj.chunks_total else obj.status
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

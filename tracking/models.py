@@ -339,3 +339,36 @@ class LaneTransitStat(models.Model):
 
     def __str__(self) -> str:
         return self.label
+
+
+class Reharmonisation(models.Model):
+    """One queued re-application of the mapping table to a carrier's stored events, with its progress.
+
+    Every way of starting one (the mapping admin, the bulk map of unmapped
+    codes, the ops console, a CSV import) queues a row and the worker runs it
+    (``tracking.tasks.reharmonise_carrier_after_commit``).
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    carrier = models.ForeignKey("carriers.Carrier", on_delete=models.CASCADE, related_name="+")
+    codes = models.JSONField(null=True, blank=True, help_text="Carrier codes to re-apply; empty means all.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    requested_by = models.CharField(max_length=100, blank=True, default="")
+    chunks_total = models.PositiveIntegerField(default=0)
+    chunks_done = models.PositiveIntegerField(default=0)
+    events_changed = models.PositiveIntegerField(default=0)
+    error = models.CharField(max_length=500, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.carrier_id} re-harmonisation ({self.status})"

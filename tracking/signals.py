@@ -3,7 +3,9 @@
 ``events_recorded`` is sent inside the recording transaction, so receivers can
 write rows (the notifications outbox) that commit or roll back with the events.
 Keyword arguments: ``events`` (new TrackingEvent rows, recording order),
-``shipments`` (item id → Shipment list), ``parcels`` (item id → Parcel list).
+``shipments`` (item id → Shipment list), ``parcels`` (item id → Parcel list),
+and ``correction=True`` when the events were recorded before and
+re-harmonisation just changed their codes (they are delivered again).
 """
 
 from django.dispatch import Signal

@@ -1,9 +1,17 @@
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from celery import shared_task
 from django.db import transaction
 
-from tracking.services import events_reharmonise, lane_stats_refresh, tracked_items_purge_expired
+from tracking.models import Reharmonisation
+from tracking.services import (
+    lane_stats_refresh,
+    reharmonisation_create,
+    reharmonisation_run,
+    tracked_items_purge_expired,
+)
 
 
 @shared_task(name="tracking.tasks.purge_unregistered", acks_late=True, ignore_result=True)
@@ -20,14 +28,18 @@ def purge_unregistered() -> int:
     soft_time_limit=3600,
     time_limit=3660,
 )
-def reharmonise_carrier(carrier_id: str, codes: list[str] | None = None) -> int:
-    """Re-apply the mapping table to a carrier's stored events (only ``codes`` when given)."""
-    return events_reharmonise(carrier_id=carrier_id, codes=codes)
+def reharmonise_carrier(reharmonisation_id: int) -> int:
+    """Run one queued Reharmonisation (its row holds the carrier, the codes and the progress)."""
+    return reharmonisation_run(reharmonisation_id=reharmonisation_id)
 
 
-def reharmonise_carrier_after_commit(*, carrier_id: str, codes: list[str] | None = None) -> None:
-    """Queue ``reharmonise_carrier`` for when the current transaction commits (at once outside one)."""
-    transaction.on_commit(lambda: reharmonise_carrier.delay(carrier_id, sorted(codes) if codes is not None else None))
+def reharmonise_carrier_after_commit(
+    *, carrier_id: str, codes: Iterable[str] | None = None, requested_by: str = ""
+) -> Reharmonisation:
+    """The one way to start a re-harmonisation: a Reharmonisation row, run by a worker once this commits."""
+    job = reharmonisation_create(carrier_id=carrier_id, codes=codes, requested_by=requested_by)
+    transaction.on_commit(lambda: reharmonise_carrier.delay(job.pk))
+    return job
 
 
 @shared_task(

@@ -8,7 +8,7 @@ import io
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from tracking.models import CodeMapping, StatusCode, TrackingEvent, UnmappedCode
+from tracking.models import CodeMapping, Reharmonisation, StatusCode, TrackingEvent, UnmappedCode
 
 pytestmark = pytest.mark.django_db
 
@@ -24,20 +24,31 @@ def upload(text: str, name: str = "map.csv") -> SimpleUploadedFile:
     return SimpleUploadedFile(name, text.encode("utf-8"), content_type="text/csv")
 
 
-def test_bulk_map_unmapped_codes_from_the_list(ops, busy_day):
+def test_bulk_map_unmapped_codes_from_the_list(ops, busy_day, eager_tasks, django_capture_on_commit_callbacks):
     unmapped = UnmappedCode.objects.get(carrier_code="ZZZ-UNKNOWN")
     status = StatusCode.objects.get(milestone="exception", code="damage_loss", sub_code="parcel_damaged")
     changelist = "/admin/tracking/unmappedcode/"
     form = ops.post(changelist, {"action": "map_codes", "_selected_action": [unmapped.pk]})
     assert form.status_code == 200 and "ZZZ-UNKNOWN" in form.content.decode()
-    response = ops.post(
-        changelist,
-        {"action": "map_codes", "_selected_action": [unmapped.pk], "apply": "1", "status": status.pk, "note": "ops"},
-        follow=True,
-    )
-    assert "Mapped 1 code(s)" in messages_of(response) and "1 event(s) re-harmonised" in messages_of(response)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = ops.post(
+            changelist,
+            {
+                "action": "map_codes",
+                "_selected_action": [unmapped.pk],
+                "apply": "1",
+                "status": status.pk,
+                "note": "ops",
+            },
+            follow=True,
+        )
+    assert "Mapped 1 code(s)" in messages_of(response) and "queued" in messages_of(response)
     assert not UnmappedCode.objects.exists()
     assert TrackingEvent.objects.get(carrier_code="ZZZ-UNKNOWN").code == "damage_loss"
+    # The same queued path as every other start, with its progress recorded.
+    job = Reharmonisation.objects.get()
+    assert (job.status, job.codes, job.events_changed) == ("done", ["ZZZ-UNKNOWN"], 1)
+    assert "done" in ops.get("/admin/tracking/reharmonisation/").content.decode()
 
 
 def test_changelist_links_to_import_and_export(ops, busy_day):

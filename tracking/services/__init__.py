@@ -16,6 +16,8 @@ from tracking.services.mappings import (
     events_reharmonise,
     mapping_rows_from_csv,
     mapping_rows_validate,
+    reharmonisation_create,
+    reharmonisation_run,
 )
 from tracking.services.prediction import (
     lane_stats_refresh,
@@ -64,6 +66,8 @@ __all__ = [
     "predicted_deliveries",
     "predicted_deliveries_for_track",
     "predicted_deliveries_load",
+    "reharmonisation_create",
+    "reharmonisation_run",
     "shipment_register",
     "shipment_register_detected",
     "tracked_item_get_or_create",

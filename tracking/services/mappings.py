@@ -9,14 +9,30 @@ from __future__ import annotations
 
 import csv
 import io
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models.expressions import RawSQL
+from django.utils import timezone
 
 from tracking.harmonise import harmonise, mapping_table
-from tracking.models import CodeMapping, StatusCode, TrackingEvent, UnmappedCode
+from tracking.models import (
+    CodeMapping,
+    Parcel,
+    Reharmonisation,
+    Shipment,
+    StatusCode,
+    TrackingEvent,
+    UnmappedCode,
+)
 from tracking.services.recording import tracked_items_refresh_state
+from tracking.signals import events_recorded
+
+CORRECTION_CHUNK = 1000
 
 
 def events_reharmonise(
@@ -25,27 +41,41 @@ def events_reharmonise(
     codes: Iterable[str] | None = None,
     progress: Callable[[Iterable[int], int], Iterable[int]] | None = None,
     chunk_size: int = 2000,
+    now: datetime | None = None,
 ) -> int:
     """Re-apply the mapping table to stored events of a carrier; returns events changed.
 
-    ``progress`` wraps the iteration over item chunks (the command line passes tqdm).
+    Every event whose codes change is a correction: it gets ``corrected_at``
+    and, on PostgreSQL, the re-harmonising transaction's id as its ``txid``,
+    so it reappears in the ``/events`` feed and the sFTP exports after any
+    cursor handed out before; and ``events_recorded`` is sent for it with
+    ``correction=True`` in the same transaction, so the outbox delivers it
+    again with the same event identity and ``correction: true``.
+    ``progress`` wraps the iteration over item chunks (the command line passes
+    tqdm; the queued job records it in its Reharmonisation row).
     """
+    now = now or timezone.now()
     code_filter = set(codes) if codes is not None else None
     table = mapping_table(carrier_id=carrier_id, codes=code_filter)
     events = TrackingEvent.objects.filter(carrier_id=carrier_id)
     if code_filter is not None:
         events = events.filter(carrier_code__in=code_filter)
     pairs = events.values_list("carrier_code", "carrier_sub_code").distinct()
-    changed = 0
+    changed_ids: list[int] = []
     touched: set[int] = set()
+    bump: dict[str, Any] = {"corrected_at": now}
+    if connection.vendor == "postgresql":
+        bump["txid"] = RawSQL("pg_current_xact_id()::text::bigint", [])
     with transaction.atomic():
         for code, sub in list(pairs):
             (milestone, new_code, new_sub), unmapped = harmonise(table, code, sub)
             stale = events.filter(carrier_code=code, carrier_sub_code=sub).exclude(
                 milestone=milestone, code=new_code, sub_code=new_sub, unmapped=unmapped
             )
-            touched.update(stale.values_list("tracked_item_id", flat=True).distinct())
-            changed += stale.update(milestone=milestone, code=new_code, sub_code=new_sub, unmapped=unmapped)
+            for event_id, item_id in stale.values_list("id", "tracked_item_id"):
+                changed_ids.append(event_id)
+                touched.add(item_id)
+            stale.update(milestone=milestone, code=new_code, sub_code=new_sub, unmapped=unmapped, **bump)
             if not unmapped:
                 UnmappedCode.objects.filter(carrier_id=carrier_id, carrier_code=code, carrier_sub_code=sub).delete()
         if code_filter is not None:
@@ -57,13 +87,61 @@ def events_reharmonise(
             ):
                 if not harmonise(table, code, sub)[1]:
                     UnmappedCode.objects.filter(carrier_id=carrier_id, carrier_code=code, carrier_sub_code=sub).delete()
+        changed_ids.sort()
+        for start in range(0, len(changed_ids), CORRECTION_CHUNK):
+            _corrections_send(changed_ids[start : start + CORRECTION_CHUNK])
     ordered = sorted(touched)
     chunks = range(0, len(ordered), chunk_size)
     iterator: Iterable[int] = progress(chunks, len(chunks)) if progress else chunks
     for start in iterator:
         with transaction.atomic():
             tracked_items_refresh_state(item_ids=ordered[start : start + chunk_size])
+    return len(changed_ids)
+
+
+def _corrections_send(event_ids: list[int]) -> None:
+    corrected = list(TrackingEvent.objects.filter(id__in=event_ids).order_by("id"))
+    shipments: dict[int, list[Shipment]] = defaultdict(list)
+    parcels: dict[int, list[Parcel]] = defaultdict(list)
+    item_ids = {e.tracked_item_id for e in corrected}
+    for shipment in Shipment.objects.filter(tracked_item_id__in=item_ids).select_related("customer"):
+        shipments[shipment.tracked_item_id].append(shipment)
+    for parcel in Parcel.objects.filter(tracked_item_id__in=item_ids).select_related("shipment__customer"):
+        parcels[parcel.tracked_item_id].append(parcel)
+    events_recorded.send(sender=TrackingEvent, events=corrected, shipments=shipments, parcels=parcels, correction=True)
+
+
+def reharmonisation_run(*, reharmonisation_id: int) -> int:
+    """Run one queued re-harmonisation, recording its progress and outcome on its row."""
+    job = Reharmonisation.objects.get(pk=reharmonisation_id)
+    Reharmonisation.objects.filter(pk=job.pk).update(status=Reharmonisation.Status.RUNNING, started_at=timezone.now())
+
+    def progress(chunks: Iterable[int], total: int) -> Iterable[int]:
+        Reharmonisation.objects.filter(pk=job.pk).update(chunks_total=total)
+        for done, chunk in enumerate(chunks, start=1):
+            yield chunk
+            Reharmonisation.objects.filter(pk=job.pk).update(chunks_done=done)
+
+    try:
+        changed = events_reharmonise(carrier_id=job.carrier_id, codes=job.codes, progress=progress)
+    except Exception as exc:
+        Reharmonisation.objects.filter(pk=job.pk).update(
+            status=Reharmonisation.Status.FAILED, error=str(exc)[:500], finished_at=timezone.now()
+        )
+        raise
+    Reharmonisation.objects.filter(pk=job.pk).update(
+        status=Reharmonisation.Status.DONE, events_changed=changed, finished_at=timezone.now()
+    )
     return changed
+
+
+def reharmonisation_create(
+    *, carrier_id: str, codes: Iterable[str] | None = None, requested_by: str = ""
+) -> Reharmonisation:
+    """The row a queued re-harmonisation reports its progress on (``tracking.tasks`` queues the work)."""
+    return Reharmonisation.objects.create(
+        carrier_id=carrier_id, codes=sorted(set(codes)) if codes is not None else None, requested_by=requested_by[:100]
+    )
 
 
 class MappingError(ValueError):
