@@ -148,7 +148,7 @@ def test_fedex_token_request_and_track_body_with_what_we_know(acme):
     ]
 
 
-def test_usps_token_request_and_track_request(acme):
+def test_usps_token_request_and_track_request_both_spend_the_quota(acme):
     carrier = make_carrier("usps", adapter="usps", base_url=USPS, client_id="cid", client_secret="sec")
     item = register(acme, carrier, "9400100000000000000000")
     with responses.RequestsMock() as rsps:
@@ -163,6 +163,8 @@ def test_usps_token_request_and_track_request(acme):
     assert token.method == "POST"
     assert json.loads(token.body) == {"grant_type": "client_credentials", "client_id": "cid", "client_secret": "sec"}
     assert track.method == "GET" and parse_qs(urlparse(track.url).query) == {"expand": ["DETAIL"]}
+    bucket = RateBucket.objects.get(carrier=carrier)
+    assert bucket.hour_used == 2 and bucket.day_used == 2  # USPS counts token calls against its hourly quota
     assert track.headers["Authorization"] == "Bearer tok"
 
 
@@ -418,21 +420,6 @@ def test_ups_404_body_marks_the_number_unknown(acme):
 
 
 # --- Quotas -------------------------------------------------------------------------
-
-
-def test_token_requests_count_against_the_quota(acme):
-    carrier = make_carrier("usps", adapter="usps", base_url=USPS, client_id="c", client_secret="s")
-    item = register(acme, carrier, "9400100000000000000000")
-    with responses.RequestsMock() as rsps:
-        oauth(rsps, f"{USPS}/oauth2/v3/token")
-        rsps.add(
-            responses.GET,
-            f"{USPS}/tracking/v3/tracking/9400100000000000000000",
-            body=(fixtures_dir("usps") / "delivered.json").read_bytes(),
-        )
-        poll_batch_run(carrier_id=carrier.pk, item_ids=[item.id])
-    bucket = RateBucket.objects.get(carrier=carrier)
-    assert bucket.hour_used == 2 and bucket.day_used == 2
 
 
 def test_dhl_per_number_daily_cap_holds_the_number_until_midnight(acme):
