@@ -101,6 +101,15 @@ def carrier_config_problems(*, adapter: str, config: dict[str, Any], credentials
     if "polling" in config and config["polling"] and "poll" not in cls.channels:
         problems.append(f"the {adapter} adapter cannot poll")
     problems.extend(number_config_problems(config))
+    if config.get("subscribe_pushes"):
+        if not hasattr(cls, "subscribe"):
+            problems.append(f"subscribe_pushes: the {adapter} adapter has no push subscriptions")
+        version = config.get("track_alert_version", "v2")
+        if version not in ("v1", "v2"):
+            problems.append("track_alert_version must be v1 or v2")
+        elif version == "v2" and not (credentials.get("push_client_id") and credentials.get("push_client_secret")):
+            # v2 pushes carry a bearer token UPS fetches from our token URL with these; without them all are refused.
+            problems.append("subscribe_pushes (Track Alert v2): push_client_id and push_client_secret must be set")
     return problems
 
 

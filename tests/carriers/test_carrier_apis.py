@@ -24,6 +24,7 @@ from django.utils import timezone
 from carriers.models import Carrier, InboundMessage, ItemState, RateBucket
 from carriers.selectors import carrier_api_states, item_states_isolated
 from carriers.services.polling import poll_batch_run, poll_dispatch
+from carriers.services.setup import CarrierSetupError
 from carriers.services.subscriptions import push_subscriptions_sync
 from tests.carriers.adapter_cases import fixtures_dir
 from tests.factories import make_carrier
@@ -633,3 +634,10 @@ def test_one_bad_scan_in_a_batch_is_flagged_on_its_number_and_the_rest_is_record
     assert ItemState.objects.get(tracked_item=good).reply_problem == ""
     message = InboundMessage.objects.get()
     assert message.status == "processed" and any("scanEvents[0]" in p["problem"] for p in message.problems)
+
+
+def test_push_subscriptions_without_push_credentials_are_refused_at_setup():
+    with pytest.raises(CarrierSetupError, match="push_client_id and push_client_secret must be set"):
+        make_carrier("ups2", adapter="ups", client_id="c", client_secret="s", subscribe_pushes=True)
+    with pytest.raises(CarrierSetupError, match="the dhl adapter has no push subscriptions"):
+        make_carrier("dhl2", adapter="dhl", api_key="k", subscribe_pushes=True)
