@@ -341,6 +341,9 @@ PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
 # /healthz fails when beat's heartbeat (written every minute) is older than this.
 HEALTHZ_BEAT_MAX_AGE_SECONDS = env_float("HEALTHZ_BEAT_MAX_AGE_SECONDS", 180.0, minimum=1)
 
+# Largest code-map CSV the admin accepts for import (bytes).
+CODE_MAP_MAX_BYTES = env_int("CODE_MAP_MAX_BYTES", 5 * 1024 * 1024, minimum=1024)
+
 # --- Carriers: webhooks, polling, sFTP fetch ------------------------------------
 # Webhook views keep a carrier's row this long per process (a save elsewhere shows after it).
 CARRIER_CACHE_SECONDS = env_float("CARRIER_CACHE_SECONDS", 5.0, minimum=0)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -29,11 +30,10 @@ from notifications.models import WebhookEndpoint
 from notifications.services import deliveries_requeue, endpoint_send_test
 from notifications.services import endpoint_retry_now as endpoint_retry_now_service
 from ops import services as ops_services
-from tracking.services import MappingError, code_mappings_csv, code_mappings_import, mapping_rows_from_csv
+from tracking.services import MappingError, code_mappings_csv, code_mappings_import, mapping_rows_from_file
 from tracking.tasks import reharmonise_carrier_after_commit
 
 MAX_REPROCESS = 1000
-MAX_CSV_BYTES = 5 * 1024 * 1024
 
 
 def _require(request: HttpRequest, *perms: str) -> None:
@@ -292,15 +292,10 @@ def mappings_import_csv(request: HttpRequest) -> HttpResponse:
         carrier = form.cleaned_data["carrier"]
         upload = form.cleaned_data["file"]
         try:
-            if upload.size > MAX_CSV_BYTES:
-                raise MappingError(f"the file is {upload.size} bytes; the limit is {MAX_CSV_BYTES}")
-            text = upload.read().decode("utf-8-sig")
-            rows = mapping_rows_from_csv(text)
-            if not rows:
-                raise MappingError("the file has a header but no rows")
+            if upload.size > settings.CODE_MAP_MAX_BYTES:  # refuse before reading it into memory
+                raise MappingError(f"the file is {upload.size} bytes; the limit is {settings.CODE_MAP_MAX_BYTES}")
+            rows = mapping_rows_from_file(data=upload.read(), max_bytes=settings.CODE_MAP_MAX_BYTES)
             counts = code_mappings_import(carrier_id=carrier.pk, rows=rows, reharmonise=False)
-        except UnicodeDecodeError:
-            form.add_error("file", "The file is not UTF-8 text.")
         except MappingError as exc:
             form.add_error("file", f"Nothing imported: {exc}")
         else:

@@ -11,6 +11,7 @@ from tracking.services import (
     code_mappings_csv,
     code_mappings_import,
     mapping_rows_from_csv,
+    mapping_rows_from_file,
     mapping_rows_validate,
 )
 
@@ -59,3 +60,14 @@ def test_unreadable_csv_is_a_mapping_error():
 def test_validate_names_the_row_and_the_problem(rows, problem):
     with pytest.raises(MappingError, match=problem):
         mapping_rows_validate(rows=rows)
+
+
+def test_file_allows_a_bom_and_refuses_other_encodings_oversize_and_empty():
+    good = ("\ufeff" + HEADER + "OK,,delivery,delivered,other,fine\n").encode("utf-8")
+    assert mapping_rows_from_file(data=good, max_bytes=1000)[0].carrier_code == "OK"
+    with pytest.raises(MappingError, match="not UTF-8 text"):
+        mapping_rows_from_file(data=(HEADER + "Zustellung fehlgeschlagen,,,,\n").encode("utf-16"), max_bytes=1000)
+    with pytest.raises(MappingError, match=f"the file is {len(good)} bytes; the limit is 10"):
+        mapping_rows_from_file(data=good, max_bytes=10)
+    with pytest.raises(MappingError, match="header but no rows"):
+        mapping_rows_from_file(data=HEADER.encode(), max_bytes=1000)

@@ -1,7 +1,7 @@
 """Writes for tracking. Import from here; the submodules are an implementation detail.
 
 - recording: ``events_record`` — the one door every channel records through.
-- mappings: the code-map CSV (``mapping_rows_from_csv``, ``mapping_rows_validate``,
+- mappings: the code-map CSV (``mapping_rows_from_csv`` / ``_from_file``, ``mapping_rows_validate``,
   ``code_mappings_csv``, ``code_mappings_import``) and ``events_reharmonise``.
 - prediction: ``lane_stats_refresh``, ``predicted_deliveries(_for_track)``, ``transit_samples``.
 - registration: ``customer_create``, ``shipment_register``, ``shipment_register_detected``,
@@ -15,6 +15,7 @@ from tracking.services.mappings import (
     code_mappings_import,
     events_reharmonise,
     mapping_rows_from_csv,
+    mapping_rows_from_file,
     mapping_rows_validate,
     reharmonisation_create,
     reharmonisation_run,
@@ -62,6 +63,7 @@ __all__ = [
     "events_reharmonise",
     "lane_stats_refresh",
     "mapping_rows_from_csv",
+    "mapping_rows_from_file",
     "mapping_rows_validate",
     "predicted_deliveries",
     "predicted_deliveries_for_track",

@@ -191,6 +191,20 @@ def mapping_rows_from_csv(text: str) -> list[MappingRow]:
     return rows
 
 
+def mapping_rows_from_file(*, data: bytes, max_bytes: int) -> list[MappingRow]:
+    """An uploaded code-map file: at most ``max_bytes``, UTF-8 (a BOM is fine), a header and at least one row."""
+    if len(data) > max_bytes:
+        raise MappingError(f"the file is {len(data)} bytes; the limit is {max_bytes}")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise MappingError("the file is not UTF-8 text") from None
+    rows = mapping_rows_from_csv(text)
+    if not rows:
+        raise MappingError("the file has a header but no rows")
+    return rows
+
+
 def code_mappings_csv(*, carrier_id: str) -> str:
     """A carrier's mappings as a code-map CSV (with notes), as ``mapping_rows_from_csv`` reads it back."""
     buffer = io.StringIO()
