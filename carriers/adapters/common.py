@@ -24,6 +24,26 @@ TIMEOUT = (5.0, 30.0)
 USER_AGENT = "gluey-tracking/1 (+event-service)"
 
 
+_CM_PER_UNIT = {"CM": 1.0, "MM": 0.1, "M": 100.0, "IN": 2.54, "INCH": 2.54, "INCHES": 2.54, "FT": 30.48}
+
+
+def dimensions_cm(length: Any, width: Any, height: Any, unit: Any) -> tuple[float, float | None, float | None] | None:
+    """(length, width, height) in centimetres from a carrier's sides and unit; None when the length or unit is unusable."""
+    factor = _CM_PER_UNIT.get(text(unit).upper())
+    if factor is None:
+        return None
+
+    def side(value: Any) -> float | None:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            return None
+        return round(number * factor, 2) if number > 0 and number < 1e6 else None
+
+    first = side(length)
+    return None if first is None else (first, side(width), side(height))
+
+
 def load_json(payload: bytes, what: str) -> Any:
     """JSON from bytes; every way it can fail is a permanent CarrierError naming the problem."""
     try:

@@ -68,6 +68,8 @@ def _recorded(carrier_id: str) -> list[dict[str, Any]]:
                 "location": e.location,
                 "eta_utc": e.eta.astimezone(UTC).isoformat() if e.eta else None,
                 "signed_by": e.signed_by,
+                "weight_kg": e.weight_kg,
+                "dimensions_cm": e.other.get("dimensions_cm"),
                 "zone_source": next((m["value"] for m in e.carrier_meta if m["key"] == "zone_source"), None),
             }
         )

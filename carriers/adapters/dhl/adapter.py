@@ -20,6 +20,7 @@ given, else ``estimatedTimeOfDelivery``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from urllib.parse import urlencode
 
@@ -28,6 +29,7 @@ from carriers.adapters.common import (
     as_dict,
     as_list,
     base_url,
+    dimensions_cm,
     http,
     load_json,
     parse_local_iso,
@@ -49,6 +51,14 @@ def _weight_kg(weight: dict) -> float | None:
     if unit in ("lb", "lbs"):
         return round(value * 0.45359237, 3)
     return value if unit in ("kg", "kgs", "") else None
+
+
+def _dimensions_cm(dimensions: dict) -> tuple[float, float | None, float | None] | None:
+    """DHL gives each side as {value, unitText}."""
+    sides = [as_dict(dimensions.get(k), k) for k in ("length", "width", "height")]
+    unit = next((text(s.get("unitText")) for s in sides if text(s.get("unitText"))), "")
+    length, width, height = (s.get("value") for s in sides)
+    return dimensions_cm(length, width, height, unit)
 
 
 def _signed_by(details: dict) -> str:
@@ -96,6 +106,7 @@ class DhlAdapter(Adapter):
             raise CarrierError(f"{where}.id is missing", permanent=True)
         details = as_dict(shipment.get("details"), f"{where}.details")
         weight = _weight_kg(as_dict(details.get("weight"), "details.weight"))
+        size = _dimensions_cm(as_dict(details.get("dimensions"), "details.dimensions"))
         signer = _signed_by(details)
         destination = as_dict(as_dict(shipment.get("destination"), f"{where}.destination").get("address"), "address")
         eta = self._eta(shipment, text(destination.get("countryCode"), 2).upper())
@@ -103,9 +114,8 @@ class DhlAdapter(Adapter):
         for e_index, raw in enumerate(as_list(shipment.get("events"), f"{where}.events")):
             e_where = f"{where}.events[{e_index}]"
             try:
-                result.append(
-                    self._event(as_dict(raw, e_where), e_where, tracking_id, eta, signer, weight, shipment, product)
-                )
+                event = self._event(as_dict(raw, e_where), e_where, tracking_id, eta, signer, weight, shipment, product)
+                result.append(replace(event, dimensions_cm=size) if size else event)
             except CarrierError as exc:
                 result.problems.append(str(exc))
 

@@ -25,7 +25,16 @@ from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any
 
 from carriers.adapters.base import Adapter, CarrierError, ParsedEvents, PollResult, Quota, Selection
-from carriers.adapters.common import BearerClient, as_dict, as_list, base_url, load_json, parse_local_iso, text
+from carriers.adapters.common import (
+    BearerClient,
+    as_dict,
+    as_list,
+    base_url,
+    dimensions_cm,
+    load_json,
+    parse_local_iso,
+    text,
+)
 from carriers.adapters.fedex.client import select_track_results, tracking_info
 from tracking.types import CarrierEvent, Location
 
@@ -51,6 +60,16 @@ def _weight_kg(package: dict[str, Any]) -> float | None:
             return round(value * 0.45359237, 3)
         if unit == "KG":
             return value
+    return None
+
+
+def _dimensions_cm(package: dict[str, Any]) -> tuple[float, float | None, float | None] | None:
+    sizes = as_list(as_dict(package.get("weightAndDimensions"), "weightAndDimensions").get("dimensions"), "dimensions")
+    for size in sizes:
+        if isinstance(size, dict):
+            found = dimensions_cm(size.get("length"), size.get("width"), size.get("height"), size.get("units"))
+            if found is not None:
+                return found
     return None
 
 
@@ -142,6 +161,7 @@ class FedexAdapter(Adapter):
     def _result_events(self, number: str, result: dict[str, Any], events: ParsedEvents) -> None:
         delivery = as_dict(result.get("deliveryDetails"), "deliveryDetails")
         weight = _weight_kg(as_dict(result.get("packageDetails"), "packageDetails"))
+        size = _dimensions_cm(as_dict(result.get("packageDetails"), "packageDetails"))
         service = text(as_dict(result.get("serviceDetail"), "serviceDetail").get("description"))
         sibling = _sibling_offset(result)
         eta = self._eta(result, number)
@@ -157,6 +177,7 @@ class FedexAdapter(Adapter):
                         delivery,
                         weight,
                         service,
+                        size,
                         sibling,
                         eta if s_index == 0 else None,
                     )
@@ -195,6 +216,7 @@ class FedexAdapter(Adapter):
         delivery: dict[str, Any],
         weight: float | None,
         service: str,
+        size: tuple[float, float | None, float | None] | None,
         sibling: tzinfo | None,
         eta: datetime | None,
     ) -> CarrierEvent:
@@ -239,6 +261,7 @@ class FedexAdapter(Adapter):
             eta=eta,
             signed_by=text(delivery.get("receivedByName") or delivery.get("signedByName"), 200) if code == "DL" else "",
             weight_kg=weight,
+            dimensions_cm=size,
             meta=tuple((k, v) for k, v in meta if v),
         )
 

@@ -51,6 +51,7 @@ from carriers.adapters.common import (
     as_dict,
     as_list,
     base_url,
+    dimensions_cm,
     load_json,
     parse_offset,
     text,
@@ -137,20 +138,6 @@ def _weight_kg(weight: dict[str, Any]) -> float | None:
     return value if unit == "KGS" else None
 
 
-def _dimensions(dimension: dict[str, Any]) -> str:
-    """'30x20x10 IN' from the Track API's package dimension (length x width x height, UPS's unit)."""
-    sides = [text(dimension.get(k), 16) for k in ("length", "width", "height")]
-    if not all(sides):
-        return ""
-    unit = text(
-        as_dict(dimension.get("unitOfDimension"), "unitOfDimension").get("code")
-        if isinstance(dimension.get("unitOfDimension"), dict)
-        else dimension.get("unitOfDimension"),
-        8,
-    )
-    return "x".join(sides) + (f" {unit}" if unit else "")
-
-
 def unknown_numbers(payload: dict[str, Any], requested: Sequence[str]) -> dict[str, str]:
     """Numbers UPS says it does not know, from warnings in a 200 or errors in a 400/404 body."""
     messages: list[dict[str, Any]] = []
@@ -224,7 +211,14 @@ class UpsAdapter(Adapter):
         delivery = as_dict(package.get("deliveryInformation"), f"{where}.deliveryInformation")
         weight = _weight_kg(as_dict(package.get("weight"), f"{where}.weight"))
         service = text(as_dict(package.get("service"), f"{where}.service").get("description"))
-        dimensions = _dimensions(as_dict(package.get("dimension"), f"{where}.dimension"))
+        dimension = as_dict(package.get("dimension"), f"{where}.dimension")
+        unit = dimension.get("unitOfDimension")
+        size = dimensions_cm(
+            dimension.get("length"),
+            dimension.get("width"),
+            dimension.get("height"),
+            as_dict(unit, "unitOfDimension").get("code") if isinstance(unit, dict) else unit,
+        )
         activities = [
             as_dict(a, f"{where}.activity[{i}]")
             for i, a in enumerate(as_list(package.get("activity"), f"{where}.activity"))
@@ -266,7 +260,6 @@ class UpsAdapter(Adapter):
             meta = (
                 ("status_type", text(status.get("type"))),
                 ("service", service),
-                ("dimensions", dimensions),
                 ("zone_source", zone_source),
             )
             events.append(
@@ -280,6 +273,7 @@ class UpsAdapter(Adapter):
                     eta=None if delivered else eta,
                     signed_by=text(delivery.get("receivedBy"), 200) if text(status.get("type")) == "D" else "",
                     weight_kg=weight,
+                    dimensions_cm=size,
                     meta=tuple((k, v) for k, v in meta if v),
                 )
             )
