@@ -358,6 +358,7 @@ def test_registering_a_number_schedules_its_first_check_for_polling_carriers_onl
     assert pushed.tracked_item.next_check_at is None
 
 
+@pytest.mark.slow  # a real worker and broker
 @pytest.mark.django_db(transaction=True)
 def test_registered_number_is_polled_through_the_broker_by_a_real_worker(taxonomy, acme, celery_worker):
     carrier = fedex_carrier()
