@@ -6,6 +6,7 @@ prints the same ones.
 
 import json
 import secrets
+import shlex
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -20,7 +21,14 @@ DEMO_CUSTOMER = "Demo Shop"
 class Command(BaseCommand):
     help = "Create the admin user and the demo customer if missing, and print their credentials."
 
-    def handle(self, *args, **options):
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--env",
+            action="store_true",
+            help="print only `export API=… KEY=… ACCOUNT=…` for the demo customer (for eval in a shell)",
+        )
+
+    def handle(self, *args, env: bool = False, **options):
         state_path = settings.VAR_DIR / "demo.json"
         state = json.loads(state_path.read_text()) if state_path.exists() else {}
         User = get_user_model()
@@ -39,6 +47,11 @@ class Command(BaseCommand):
         state["account_number"] = customer.account_number
         state_path.write_text(json.dumps(state, indent=2))
         state_path.chmod(0o600)
+        if env:
+            api = shlex.quote(settings.PUBLIC_BASE_URL.rstrip("/"))
+            key, account = shlex.quote(state["api_key"]), shlex.quote(customer.account_number)
+            self.stdout.write(f"export API={api} KEY={key} ACCOUNT={account}")
+            return
         self.stdout.write(
             "\n".join(
                 [
