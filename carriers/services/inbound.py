@@ -141,6 +141,7 @@ class Drained:
     processed: int = 0
     failed: int = 0
     handed_over: int = 0
+    skipped: bool = False  # another drain of the carrier was running
 
 
 def inbound_messages_drain(*, carrier_id: str, batch_size: int | None = None, max_batches: int = 1000) -> Drained:
@@ -155,10 +156,52 @@ def inbound_messages_drain(*, carrier_id: str, batch_size: int | None = None, ma
     is recorded again one message at a time, each in its own savepoint.
     Anything unexpected (a database error, a bug) hands the batch over to the
     one-at-a-time task, which retries each message with its own back-off.
+    With Redis, one drain per carrier runs at a time (a lease of
+    ``DRAIN_LEASE_SECONDS``, renewed every batch; a killed worker's lease runs
+    out): after letting go it clears the wake flag, then looks for pending
+    messages once more, so a message whose wake found it running is never left
+    behind — that message committed before the flag was cleared, so before the look.
     """
-    if _wakes_deduplicated():
+    shared = _wakes_deduplicated()
+    if shared:
+        # One drain per carrier at a time (with Redis): a second one would take the few
+        # messages that arrived meanwhile as a batch of its own and wait on the first's
+        # shipment locks; the running drain takes them into its next, larger batch.
+        if not cache.add(_running_flag(carrier_id), 1, timeout=DRAIN_LEASE_SECONDS):
+            return Drained(skipped=True)
         cache.delete(_wake_flag(carrier_id))
-    size = batch_size or settings.INGEST_BATCH_SIZE
+    try:
+        report = _drain(carrier_id, batch_size or settings.INGEST_BATCH_SIZE, max_batches)
+    finally:
+        if shared:
+            cache.delete(_running_flag(carrier_id))
+            cache.delete(_wake_flag(carrier_id))  # a wake that found us running may have left it set
+    if shared and _pending(carrier_id):
+        # A message committed after our last claim, whose wake found us running: go again.
+        _enqueue_drain(carrier_id)
+    return report
+
+
+def _enqueue_drain(carrier_id: str) -> None:
+    from carriers.tasks import inbound_drain
+
+    transaction.on_commit(lambda: inbound_drain.delay(carrier_id), robust=True)
+
+
+DRAIN_LEASE_SECONDS = 60
+
+
+def _running_flag(carrier_id: str) -> str:
+    return f"gluey:ingest-running:{carrier_id}"
+
+
+def _pending(carrier_id: str) -> bool:
+    return InboundMessage.objects.filter(
+        carrier_id=carrier_id, channel="webhook", status=InboundStatus.PENDING, attempts=0
+    ).exists()
+
+
+def _drain(carrier_id: str, size: int, max_batches: int) -> Drained:
     report = Drained()
     for _ in range(max_batches):
         claimed: list[int] = []
@@ -180,6 +223,8 @@ def inbound_messages_drain(*, carrier_id: str, batch_size: int | None = None, ma
         report.failed += failed
         if len(claimed) < size:
             break
+        if _wakes_deduplicated():
+            cache.touch(_running_flag(carrier_id), DRAIN_LEASE_SECONDS)
     return report
 
 

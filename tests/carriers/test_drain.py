@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -185,3 +186,69 @@ def test_a_webhook_wakes_its_carriers_drain_after_commit(client, monkeypatch, dj
     assert woken == [carrier.pk]
     assert tasks.inbound_drain.run(carrier.pk) == 1
     assert InboundMessage.objects.get().status == InboundStatus.PROCESSED
+
+
+@pytest.fixture
+def redis_cache(settings):
+    """Redis as the cache, as production runs (a key prefix of our own: nothing of others is touched)."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:6379/6",
+            "KEY_PREFIX": f"drain-test-{uuid.uuid4().hex}",
+        }
+    }
+
+
+@pytest.mark.django_db
+def test_with_redis_one_drain_per_carrier_runs_and_leaves_nothing_behind(
+    redis_cache, monkeypatch, django_capture_on_commit_callbacks
+):
+    from django.core.cache import cache
+
+    carrier = make_carrier()
+    first = store(carrier, body("LEASE1", "PCK", 0))
+    queued: list[str] = []
+    monkeypatch.setattr(tasks.inbound_drain, "delay", lambda carrier_id: queued.append(carrier_id))
+
+    # Another drain of the carrier is running: this one leaves the work to it.
+    assert cache.add(f"gluey:ingest-running:{carrier.pk}", 1, timeout=60)
+    assert inbound_messages_drain(carrier_id=carrier.pk).skipped
+    assert InboundMessage.objects.get(pk=first).status == InboundStatus.PENDING
+    cache.delete(f"gluey:ingest-running:{carrier.pk}")
+
+    # The running drain's last claim came just before a message committed: once it lets
+    # go, it looks again and queues another drain.
+    real_claim = inbound._claim
+    monkeypatch.setattr(inbound, "_claim", lambda carrier_id, size: [])
+    with django_capture_on_commit_callbacks(execute=True):
+        report = inbound_messages_drain(carrier_id=carrier.pk)
+    assert report.processed == 0 and not report.skipped
+    assert queued == [carrier.pk]
+    monkeypatch.setattr(inbound, "_claim", real_claim)
+    assert inbound_messages_drain(carrier_id=carrier.pk).processed == 1
+    assert InboundMessage.objects.get(pk=first).status == InboundStatus.PROCESSED
+    # Nothing pending: no further drain is queued, and the lease is free again.
+    assert queued == [carrier.pk]
+    assert cache.add(f"gluey:ingest-running:{carrier.pk}", 1, timeout=1)
+
+
+@pytest.mark.django_db
+def test_with_redis_webhooks_during_a_queued_drain_queue_no_other(
+    redis_cache, client, monkeypatch, django_capture_on_commit_callbacks
+):
+    carrier = make_carrier()
+    woken: list[str] = []
+    monkeypatch.setattr(tasks.inbound_drain, "delay", lambda carrier_id: woken.append(carrier_id))
+    for n in range(5):
+        data = body(f"ONEWAKE{n}", "PCK", n)
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(
+                f"/carriers/{carrier.pk}/webhook",
+                data=data,
+                content_type="application/json",
+                headers=signed_headers(carrier.webhook_secret, data),
+            )
+        assert response.status_code == 202
+    assert woken == [carrier.pk]  # one broker message for the batch, not one per webhook
+    assert inbound_messages_drain(carrier_id=carrier.pk).processed == 5
