@@ -192,6 +192,8 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False  # no start-up banner in every management command's output
 
+# The ops dashboard calls a carrier stale (orange) when its last event is older than this many hours.
+OPS_CARRIER_STALE_HOURS = env_int("OPS_CARRIER_STALE_HOURS", 6, minimum=1)
 # /metrics answers only requests carrying "Authorization: Bearer <METRICS_TOKEN>"; empty = refused to all.
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 

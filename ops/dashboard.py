@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
@@ -53,7 +54,10 @@ RANK = {"ok": 0, "idle": 0, "warn": 1, "bad": 2}
 # The legend printed on the page: every colour it uses and what it means.
 LEGEND = [
     ("ok", "green: healthy, nothing to do"),
-    ("warn", "orange: needs a look soon (unmapped codes, overdue polls, refused webhooks, retries)"),
+    (
+        "warn",
+        "orange: needs a look soon (stale, no events yet, unmapped codes, overdue polls, refused webhooks, retries)",
+    ),
     ("bad", "red: broken now (no secret, failed inbound, back-off, endpoint disabled or stuck, dead letters)"),
     ("idle", "grey: disabled, or nothing has happened yet"),
 ]
@@ -104,6 +108,13 @@ def check_never_events(f: CarrierFacts) -> Problem | None:
     return None if f.last_event_at else Problem("warn", "no events ever")
 
 
+def check_stale(f: CarrierFacts) -> Problem | None:
+    hours = settings.OPS_CARRIER_STALE_HOURS
+    if f.last_event_at and f.overview.carrier.enabled and f.last_event_at < f.now - timedelta(hours=hours):
+        return Problem("warn", f"stale: no event for {(f.now - f.last_event_at).total_seconds() / 3600:.0f} h")
+    return None
+
+
 def check_refused(f: CarrierFacts) -> Problem | None:
     if not f.refusals or not f.refusals.count:
         return None
@@ -152,6 +163,7 @@ def check_api_budget(f: CarrierFacts) -> Problem | None:
 CARRIER_CHECKS: list[Callable[[CarrierFacts], Problem | None]] = [
     check_webhook_secret,
     check_never_events,
+    check_stale,
     check_refused,
     check_failed_inbound,
     check_backoff,

@@ -254,3 +254,17 @@ def test_a_short_api_budget_is_orange_and_refused_credentials_red(ops, busy_day)
     page = ops.get(URL).content.decode()
     assert "USPS refused our credentials" in _row(page, "carrier", "parcelco")
     assert _state(page, "carrier", "parcelco") == "bad"
+
+
+def test_a_carrier_silent_for_longer_than_the_stale_limit_is_orange(ops, busy_day, settings):
+    settings.OPS_CARRIER_STALE_HOURS = 2  # acme-post's last event was recorded an hour ago
+    page = ops.get(URL).content.decode()
+    assert "stale" not in _row(page, "carrier", "acme-post")
+    settings.OPS_CARRIER_STALE_HOURS = 1
+    from tracking.models import TrackedItem
+
+    TrackedItem.objects.filter(carrier_id="acme-post").update(
+        last_event_recorded_at=timezone.now() - timezone.timedelta(hours=3)
+    )
+    page = ops.get(URL).content.decode()
+    assert "stale: no event for 3 h" in _row(page, "carrier", "acme-post")
