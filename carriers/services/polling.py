@@ -40,7 +40,7 @@ from carriers.services.channels import carrier_polls, polling_adapters
 from carriers.services.inbound import inbound_message_process, inbound_message_store
 from carriers.services.limits import Budget, carrier_budget, quota_acquire, quota_available
 from tracking.models import Parcel, Shipment, TrackedItem
-from tracking.services.scheduling import (
+from tracking.services import (
     CheckOutcome,
     tracked_items_check_soon,
     tracked_items_postpone,

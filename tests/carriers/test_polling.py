@@ -21,8 +21,7 @@ from tests.carriers.adapter_cases import fixtures_dir
 from tests.carriers.conftest import wait_until
 from tests.factories import make_carrier
 from tracking.models import TrackedItem, TrackingEvent
-from tracking.services import shipment_register
-from tracking.services.scheduling import tracked_items_take_due
+from tracking.services import shipment_register, tracked_items_take_due
 
 pytestmark = pytest.mark.django_db
 

@@ -6,6 +6,9 @@
 - prediction: ``lane_stats_refresh``, ``predicted_deliveries(_for_track)``, ``transit_samples``.
 - registration: ``customer_create``, ``shipment_register``, ``shipment_register_detected``,
   ``tracked_item_get_or_create``.
+- scheduling: the polling columns of tracked items, written for the carriers app's poller
+  (``tracked_items_take_due``, ``tracked_items_set_checks``, ``tracked_items_postpone``,
+  ``tracked_items_check_soon``, ``CheckOutcome``).
 """
 
 from tracking.services.mappings import (
@@ -45,9 +48,17 @@ from tracking.services.registration import (
     tracked_item_get_or_create,
     tracked_items_purge_expired,
 )
+from tracking.services.scheduling import (
+    CheckOutcome,
+    tracked_items_check_soon,
+    tracked_items_postpone,
+    tracked_items_set_checks,
+    tracked_items_take_due,
+)
 
 __all__ = [
     "CarrierNotDetected",
+    "CheckOutcome",
     "InvalidEvent",
     "MappingError",
     "MappingRow",
@@ -73,7 +84,11 @@ __all__ = [
     "shipment_register",
     "shipment_register_detected",
     "tracked_item_get_or_create",
+    "tracked_items_check_soon",
+    "tracked_items_postpone",
     "tracked_items_purge_expired",
     "tracked_items_refresh_state",
+    "tracked_items_set_checks",
+    "tracked_items_take_due",
     "transit_samples",
 ]
