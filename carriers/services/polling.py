@@ -450,7 +450,12 @@ def poll_batch_run(*, carrier_id: str, item_ids: Sequence[int], now: datetime | 
     try:
         answer = adapter_for(carrier, before_request=spend).poll(numbers, hints)
     except QuotaWait as exc:
-        raise RateLimited(exc.wait) from None
+        if exc.wait * 2 < LEASE.total_seconds():
+            raise RateLimited(exc.wait) from None  # seconds away: the task retries while it holds the lease
+        # The hour's or day's budget is spent: hand the numbers back for when it refills, rather than
+        # holding them past the lease (the dispatcher would take them again and poll them twice).
+        tracked_items_postpone(item_ids=[i.id for i in items], until=now + timedelta(seconds=exc.wait))
+        return Polled(skipped=f"quota spent for {exc.wait:.0f}s")
     except CarrierError as exc:
         return _poll_failed(carrier=carrier, items=items, states=states, error=exc, now=now)
     if carrier.poll_failures or carrier.backoff_until or carrier.poll_alert:

@@ -641,3 +641,16 @@ def test_push_subscriptions_without_push_credentials_are_refused_at_setup():
         make_carrier("ups2", adapter="ups", client_id="c", client_secret="s", subscribe_pushes=True)
     with pytest.raises(CarrierSetupError, match="the dhl adapter has no push subscriptions"):
         make_carrier("dhl2", adapter="dhl", api_key="k", subscribe_pushes=True)
+
+
+def test_a_spent_hourly_budget_hands_the_numbers_back_until_it_refills(acme):
+    carrier = make_carrier("usps", adapter="usps", base_url=USPS, client_id="c", client_secret="s", quota_per_hour=2)
+    item = register(acme, carrier, "9400100000000000000000")
+    at = timezone.now().replace(minute=10, second=0, microsecond=0)
+    RateBucket.objects.create(
+        carrier=carrier, tokens=2, updated_at=at, hour_start=at.replace(minute=0), hour_used=2, day_used=2
+    )
+    with responses.RequestsMock():
+        outcome = poll_batch_run(carrier_id=carrier.pk, item_ids=[item.id], now=at)
+    assert outcome.skipped.startswith("quota spent")
+    assert TrackedItem.objects.get(pk=item.pk).next_check_at == at.replace(minute=0) + timedelta(hours=1)
