@@ -2,8 +2,8 @@
 
 A tracked item's ``next_check_at`` says when a polling carrier should look at
 it again (None: never). The carriers app decides *when* (cadence, quotas,
-back-off) and tells this module; it never writes these columns itself (see
-docs/architecture.md, "one owner per table").
+back-off) and tells this module; it never writes these columns itself (docs/architecture.md: an app
+changes another app's rows only through that app's services).
 
 - ``tracked_items_take_due`` — lock up to N due items of one carrier and lease them,
   so two dispatchers never take the same item;
