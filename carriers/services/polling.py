@@ -439,7 +439,8 @@ def poll_batch_run(*, carrier_id: str, item_ids: Sequence[int], now: datetime | 
         return Polled(skipped="numbers isolated or at their daily cap")
 
     registered = _registered_hints([i.id for i in items])
-    hints = {i.tracking_id: {**registered.get(i.id, {}), **states[i.id].hints} for i in items}
+    # What the customer registered wins over what a reply suggested (a DHL service, a FedEx unique id).
+    hints = {i.tracking_id: {**states[i.id].hints, **registered.get(i.id, {})} for i in items}
 
     def spend(kind: str) -> None:
         wait = quota_acquire(carrier=carrier, now=now)
