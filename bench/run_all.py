@@ -97,6 +97,7 @@ def django_setup(env: dict[str, str]) -> None:
     for key in (
         "DATABASE_URL",
         "CELERY_BROKER_URL",
+        "CACHE_URL",
         "DEBUG",
         "SECRET_KEY",
         "FIELD_ENCRYPTION_KEY",
