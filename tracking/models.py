@@ -254,6 +254,12 @@ class TrackingEvent(models.Model):
             models.Index(fields=["carrier", "carrier_code", "carrier_sub_code"], name="event_carrier_code_idx"),
             # The ops dashboard and /metrics count recent events per carrier.
             models.Index(fields=["carrier", "recorded_at"], name="event_carrier_recorded_idx"),
+            # The few events that re-label a parcel: every later webhook of the item repeats the new number.
+            models.Index(
+                fields=["tracked_item", "occurred_at"],
+                name="event_relabel_idx",
+                condition=models.Q(other__has_key="new_tracking_id"),
+            ),
         ]
 
     def __str__(self) -> str:

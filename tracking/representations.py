@@ -310,10 +310,18 @@ def webhook_event_dict(
     event: TrackingEvent,
     correction: bool = False,
     predicted_delivery: Mapping[str, Any] | None = None,
+    relabels: Mapping[int, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """``parcel``: the registration's parcel the event's number belongs to, or None for the shipment's own.
-    ``predicted_delivery`` (our addition) goes into ``event.other``."""
+    ``predicted_delivery`` (our addition) goes into ``event.other``. ``relabels``
+    (``tracking.selectors.tracking_updates``): the latest re-label per tracked
+    item, repeated as ``carrier_tracking_update`` on every later event, as Gluey does."""
     update = tracking_update_dict(event)
+    relabel = (relabels or {}).get(event.tracked_item_id)
+    if update is None and relabel is not None and relabel["occurred_at"] <= event.occurred_at:
+        update = {"new_carrier_tracking_id": relabel["new_tracking_id"]}
+        if relabel.get("new_tracking_url"):
+            update["new_carrier_tracking_url"] = relabel["new_tracking_url"]
     body: dict[str, Any] = {
         "shipment_id": str(shipment.id),
         "shipment_uuid_ref": shipment.uuid_ref or None,

@@ -33,9 +33,10 @@ import base64
 import binascii
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from django.db import connection
 from django.db.models import Q, QuerySet
@@ -267,3 +268,20 @@ def shipments_track(
                 ordered.append(shipment)
     parcels, events = _load_details(ordered)
     return TrackResult(shipments=ordered, parcels=parcels, events_by_item=events, not_found=not_found)
+
+
+def tracking_updates(*, item_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+    """The latest re-label (``other.new_tracking_id``/``new_tracking_url``) of each tracked item that has one.
+
+    Gluey's ``carrier_tracking_update`` is repeated on every event after the
+    re-label; one query on a small partial index (only re-labelling events).
+    """
+    ids = set(item_ids)
+    if not ids:
+        return {}
+    rows = (
+        TrackingEvent.objects.filter(tracked_item_id__in=ids, other__has_key="new_tracking_id")
+        .order_by("tracked_item_id", "occurred_at", "id")
+        .values_list("tracked_item_id", "occurred_at", "other")
+    )
+    return {item_id: {"occurred_at": when, **other} for item_id, when, other in rows}

@@ -18,6 +18,7 @@ from notifications import conf
 from notifications.models import Delivery, DeliveryKind, DeliveryStatus, WebhookEndpoint
 from tracking.models import Customer, Parcel, Shipment, TrackingEvent
 from tracking.representations import webhook_event_dict
+from tracking.selectors import tracking_updates
 from tracking.services import predicted_deliveries_load
 
 logger = logging.getLogger(__name__)
@@ -90,6 +91,9 @@ def outbox_write_for_events(
         },
         now=now,
     )
+    relabels = tracking_updates(
+        item_ids={e.tracked_item_id for customer_id in notified for e, _, _ in items[customer_id]}
+    )
     deadline = now + timedelta(seconds=conf.max_age())
     size = conf.events_per_delivery()
     chunks: dict[int, list[tuple[str, int, int, int]]] = {}
@@ -106,7 +110,11 @@ def outbox_write_for_events(
                 body = body_dumps(
                     [
                         webhook_event_dict(
-                            shipment=s, parcel=p, event=e, predicted_delivery=predictions.get(e.tracked_item_id)
+                            shipment=s,
+                            parcel=p,
+                            event=e,
+                            predicted_delivery=predictions.get(e.tracked_item_id),
+                            relabels=relabels,
                         )
                         for e, s, p in part
                     ]

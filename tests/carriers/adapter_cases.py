@@ -45,7 +45,20 @@ def event_as_dict(event: CarrierEvent) -> dict[str, Any]:
         "signed_by": event.signed_by,
         "weight_kg": event.weight_kg,
         "meta": [list(pair) for pair in event.meta],
+        # Gluey's OtherUpdates and a re-label, only where the adapter set them.
+        **{name: getattr(event, name) for name in _OTHER_FIELDS if getattr(event, name) not in ("", None)},
     }
+
+
+_OTHER_FIELDS = (
+    "condition",
+    "shipping_cost",
+    "shipping_cost_currency",
+    "co2_footprint_kg",
+    "photo_format",
+    "new_tracking_id",
+    "new_tracking_url",
+)
 
 
 def cases() -> list[tuple[str, Path]]:

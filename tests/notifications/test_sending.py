@@ -319,3 +319,27 @@ def test_retry_after_in_seconds_or_as_a_date_and_capped():
     assert retry_after_seconds("Sat, 28 Nov 2026 12:05:00 GMT", now=now) == 300
     assert retry_after_seconds("soon", now=now) is None
     assert retry_after_seconds("9999999", now=now) == 12 * 3600
+
+
+def test_a_relabel_is_repeated_on_every_later_event_of_the_parcel(acme, carrier, subscribed, receiver):
+    from tracking.services import ParcelInput, shipment_register
+
+    shipment_register(
+        customer=acme,
+        carrier_id=carrier.pk,
+        carrier_tracking_id="SHIP2",
+        tracking_level="parcel",
+        parcels=[ParcelInput(carrier_tracking_id="PARCEL2")],
+    )
+    record(carrier, event(tracking_id="PARCEL2", code="HUB", minutes=1))
+    record(
+        carrier,
+        event(tracking_id="PARCEL2", code="HUB", minutes=2, new_tracking_id="NEW-77", new_tracking_url="https://t/77"),
+    )
+    record(carrier, event(tracking_id="PARCEL2", code="DLV", minutes=3))
+    endpoint_deliver(endpoint_id=subscribed.pk)
+    items = [item for received in receiver.requests for item in verify(subscribed, received)]
+    updates = [item["parcel"].get("carrier_tracking_update") for item in items]
+    relabel = {"new_carrier_tracking_id": "NEW-77", "new_carrier_tracking_url": "https://t/77"}
+    assert updates == [None, relabel, relabel]
+    assert all("carrier_tracking_update" not in item for item in items)  # parcel level: on the parcel

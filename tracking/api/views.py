@@ -237,8 +237,9 @@ class EventFeedView(CustomerAPIView):
             )
         except selectors.InvalidCursor as exc:
             raise ValidationError({"after": [str(exc)]}) from None
+        relabels = selectors.tracking_updates(item_ids={e.event.tracked_item_id for e in page.entries})
         events = [
-            representations.webhook_event_dict(shipment=e.shipment, parcel=e.parcel, event=e.event)
+            representations.webhook_event_dict(shipment=e.shipment, parcel=e.parcel, event=e.event, relabels=relabels)
             for e in page.entries
         ]
         return Response({"events": events, "next_cursor": page.next_cursor, "has_more": page.has_more})

@@ -7,7 +7,7 @@ from typing import Any
 
 from carriers.adapters.base import Adapter, CarrierError
 from carriers.adapters.common import load_json
-from tracking.types import CarrierEvent, Location
+from tracking.types import CarrierEvent, Location, ParcelCondition
 
 _LOCATION_KEYS = {"city", "postal_code", "iso_country", "state", "street", "name", "code", "code_type", "description"}
 
@@ -28,6 +28,17 @@ def _text(value: Any, index: int, field: str, *, required: bool = False, limit: 
     if len(value) > limit:
         raise CarrierError(f"{where} is longer than {limit} characters", permanent=True)
     return value
+
+
+_CONDITIONS = frozenset(c.value for c in ParcelCondition)
+
+
+def _number(value: Any, index: int, field: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise CarrierError(f"events[{index}].{field} must be a number of 0 or more", permanent=True)
+    return float(value)
 
 
 def _when(value: Any, index: int, field: str) -> datetime:
@@ -60,6 +71,11 @@ class GenericJsonAdapter(Adapter):
                 k: _text(v, index, f"location.{k}", limit=200) for k, v in location.items() if k in _LOCATION_KEYS
             }
             eta = _when(raw["eta"], index, "eta") if raw.get("eta") else None
+            condition = _text(raw.get("condition"), index, "condition", limit=16)
+            if condition and condition not in _CONDITIONS:
+                raise CarrierError(
+                    f"events[{index}].condition must be one of {', '.join(sorted(_CONDITIONS))}", permanent=True
+                )
             events.append(
                 CarrierEvent(
                     tracking_id=_text(raw.get("tracking_id"), index, "tracking_id", required=True, limit=64),
@@ -70,6 +86,15 @@ class GenericJsonAdapter(Adapter):
                     location=Location(**loc),
                     eta=eta,
                     signed_by=_text(raw.get("signed_by"), index, "signed_by", limit=200),
+                    # Gluey's OtherUpdates, and a re-label (a new number for the same parcel).
+                    condition=condition,
+                    shipping_cost=_number(raw.get("shipping_cost"), index, "shipping_cost"),
+                    shipping_cost_currency=_text(
+                        raw.get("shipping_cost_currency"), index, "shipping_cost_currency", limit=3
+                    ),
+                    co2_footprint_kg=_number(raw.get("co2_footprint_kg"), index, "co2_footprint_kg"),
+                    new_tracking_id=_text(raw.get("new_tracking_id"), index, "new_tracking_id", limit=64),
+                    new_tracking_url=_text(raw.get("new_tracking_url"), index, "new_tracking_url", limit=500),
                 )
             )
         return events
