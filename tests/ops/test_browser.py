@@ -248,3 +248,15 @@ def test_the_timeline_links_to_the_inbound_message_and_the_deliveries(live_serve
         deliveries = page.locator("#result_list tbody tr").count()
     assert state and state != "—"
     assert deliveries == 1
+
+
+def test_the_api_docs_render_under_the_content_security_policy(live_server, superuser):
+    with browser_page(live_server) as page:
+        page.goto(f"{live_server.url}/api/docs")
+        page.wait_for_selector("#swagger-ui .info .title", timeout=30_000)
+        title = page.locator("#swagger-ui .info .title").inner_text()
+        operations = page.locator("#swagger-ui .opblock").count()
+        page.goto(f"{live_server.url}/admin/carriers/carrier/add/")
+        violations = [text for text in page.console if "Content Security Policy" in text]
+    assert "Gluey tracking API" in title and operations > 3
+    assert violations == []
