@@ -87,6 +87,23 @@ def test_fedex_and_usps_and_dhl_maps_cover_their_documented_codes():
     assert {"01", "02", "03", "07", "10", "16", "21", "31", "52", "56", "MA", "OF", "EF", "SF", "PC"} <= codes("usps")
 
 
+def test_codes_seen_in_real_replies_map_by_their_published_meaning():
+    def harmonised(name):
+        rows = mapping_rows_from_csv(adapter_class(name).default_codes_path().read_text())
+        return {r.carrier_code: (r.milestone, r.code, r.sub_code) for r in rows if not r.carrier_sub_code}
+
+    usps, ups, fedex = harmonised("usps"), harmonised("ups"), harmonised("fedex")
+    # USPS gives A1 and U1 the same text ("Arrived at USPS Regional Facility"), T1 and L1 too ("Departed ...").
+    assert usps["A1"] == usps["U1"] == ("in_transit", "arrived_at_carrier_facility", "sortation_hub")
+    assert usps["T1"] == usps["L1"] == usps["EF"]
+    assert usps["TL"] == ("in_transit", "carrier", "other")
+    assert usps["GX"][0] == usps["89"][0] == "start"  # USPS is still waiting for the item
+    assert {usps[c][0] for c in ("OA", "UA", "AD", "83")} == {"collection"}
+    # Going back to the shipper is never a movement towards the consignee.
+    assert ups["RS"][0] == ups["037"][0] == fedex["RS"][0] == "return_to_sender"
+    assert fedex["HA"] == ups["100"] == ("delivery", "change", "service")
+
+
 @pytest.mark.parametrize(
     "name, payload, message",
     [
