@@ -15,7 +15,7 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django_celery_beat.models import PeriodicTask
 
 from carriers.adapters.registry import ADAPTERS, UnknownAdapter, adapter_class
@@ -277,8 +277,7 @@ class CarrierAdmin(admin.ModelAdmin):
             last, upcoming = times.last_run_at, times.next_run_at
             url = reverse("admin:django_celery_beat_periodictask_change", args=[task.pk])
             rows.append(
-                format_html(
-                    '<a href="{}">{}</a>: {} · last run {} · next run {}<br>',
+                (
                     url,
                     task.name,
                     "enabled" if task.enabled else "disabled",
@@ -286,7 +285,9 @@ class CarrierAdmin(admin.ModelAdmin):
                     upcoming.isoformat(timespec="seconds") if upcoming else "—",
                 )
             )
-        return format_html("".join(str(r) for r in rows)) if rows else "—"
+        if not rows:
+            return "—"
+        return format_html_join("", '<a href="{}">{}</a>: {} · last run {} · next run {}<br>', rows)
 
     @admin.display(description="back-off")
     def backoff_state(self, obj: Carrier) -> str:
