@@ -128,12 +128,14 @@ def database_activity() -> str:
         return "\n".join(rows)
 
 
-def feed_settled(timeout: float = 60.0) -> None:
+def feed_settled(timeout: float = 300.0) -> None:
     """Wait until every recorded event is below the feed horizon (PostgreSQL only).
 
     The feed and the exports read only transactions older than every one still
     running anywhere in the cluster (tracking.selectors): on a shared server an
-    unrelated transaction in another database holds them back for a while.
+    unrelated transaction in another database holds them back for as long as it
+    runs, e.g. another suite's minute-long test in its transaction (hence the
+    generous bound; the failure names the transaction that held it).
     """
     from django.db import connection
     from django.db.models import Max
@@ -151,7 +153,16 @@ def feed_settled(timeout: float = 60.0) -> None:
             cursor.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
             return cursor.fetchone()[0] > latest
 
-    wait_until(above, timeout, "the feed horizon to pass the last recorded event")
+    def holder() -> str:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT datname, pid, (now() - xact_start)::text, left(query, 80) FROM pg_stat_activity"
+                " WHERE backend_xid IS NOT NULL ORDER BY age(backend_xid) DESC LIMIT 1"
+            )
+            row = cursor.fetchone()
+        return f"the feed horizon to pass the last recorded event (held by {row or 'no transaction now'})"
+
+    wait_until(above, timeout, holder)
 
 
 class RowLock:
