@@ -137,7 +137,7 @@ def tracked_items_lock(
     concurrent transaction inserted first.
     """
     if not _postgres():
-        return _tracked_items_lock_sqlite(carrier_id, tracking_ids, created_at, expires_at), 0
+        return _tracked_items_lock_sqlite(carrier_id, tracking_ids, created_at, expires_at), sqlite_feed_txid()
     table = _table(TrackedItem)
     found: dict[str, ItemState] = {}
     txid = 0
@@ -169,6 +169,17 @@ def tracked_items_lock(
             for tid, pk, status_at, milestone, code, txid in cursor.fetchall():
                 found[tid] = (pk, status_at, milestone, code)
     return found, txid
+
+
+def sqlite_feed_txid() -> int:
+    """SQLite's stand-in for a transaction id: the highest one stored (writers are serial).
+
+    New events sort after everything stored, including events a correction
+    moved forward (``tracking.services.mappings`` gives them this plus one).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COALESCE(MAX(txid), 0) FROM {_table(TrackingEvent)}")
+        return int(cursor.fetchone()[0])
 
 
 def _tracked_items_lock_sqlite(

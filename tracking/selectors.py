@@ -21,7 +21,9 @@ appear on a later call, after the cursor, so none is ever skipped. The price
 is that the feed lags behind the oldest open writing transaction. (Rows
 written by the reading transaction itself are returned too; a transaction
 should not record events and hand feed cursors to clients at once.) On SQLite
-writers are serial and txid is 0, so the order is plain ``id``.
+writers are serial and txid is the highest stored one (0 until a correction
+moves events forward, see ``tracking.db.sqlite_feed_txid``), so the order is
+``id`` apart from corrections.
 
 Track views: ``shipment_for_customer`` and ``shipments_track`` load shipments,
 parcels and events in a constant number of queries whatever the batch size.

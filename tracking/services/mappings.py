@@ -19,6 +19,7 @@ from django.db import connection, transaction
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
+from tracking import db
 from tracking.harmonise import harmonise, mapping_table
 from tracking.models import (
     CodeMapping,
@@ -46,7 +47,7 @@ def events_reharmonise(
     """Re-apply the mapping table to stored events of a carrier; returns events changed.
 
     Every event whose codes change is a correction: it gets ``corrected_at``
-    and, on PostgreSQL, the re-harmonising transaction's id as its ``txid``,
+    and the re-harmonising transaction's id as its ``txid`` (on SQLite one past the highest stored),
     so it reappears in the ``/events`` feed and the sFTP exports after any
     cursor handed out before; and ``events_recorded`` is sent for it with
     ``correction=True`` in the same transaction, so the outbox delivers it
@@ -66,6 +67,8 @@ def events_reharmonise(
     bump: dict[str, Any] = {"corrected_at": now}
     if connection.vendor == "postgresql":
         bump["txid"] = RawSQL("pg_current_xact_id()::text::bigint", [])
+    else:  # serial writers: one past the highest stored, so corrections sort after every cursor
+        bump["txid"] = db.sqlite_feed_txid() + 1
     with transaction.atomic():
         for code, sub in list(pairs):
             (milestone, new_code, new_sub), unmapped = harmonise(table, code, sub)
