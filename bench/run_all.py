@@ -579,7 +579,7 @@ def report(results: dict[str, BenchResult], stack: dict[str, Any] | None, info: 
         ),
         "",
         (
-            "**These figures are pessimistic.** The machine's two cores are shared with five other engineers' test "
+            "**These figures are pessimistic.** The machine's two cores are shared with seven other engineers' test "
             f"runs and benchmarks (load average {info['machine']['load_average'][0]} at the start of this run; each "
             "benchmark's own starting load is below), and every process of the stack — PostgreSQL, Redis, gunicorn, "
             "workers, load generator, receivers — runs on those same two cores. Ratios to a ceiling measured in the "
