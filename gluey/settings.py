@@ -194,6 +194,14 @@ AXES_VERBOSE = False  # no start-up banner in every management command's output
 
 # The ops dashboard calls a carrier stale (orange) when its last event is older than this many hours.
 OPS_CARRIER_STALE_HOURS = env_int("OPS_CARRIER_STALE_HOURS", 6, minimum=1)
+# … and a due poll late by more than this many seconds orange; an endpoint whose oldest waiting delivery is older than
+# OPS_QUEUE_AGE_BAD_SECONDS red.
+OPS_POLL_LAG_WARN_SECONDS = env_int("OPS_POLL_LAG_WARN_SECONDS", 15 * 60, minimum=1)
+OPS_QUEUE_AGE_BAD_SECONDS = env_int("OPS_QUEUE_AGE_BAD_SECONDS", 60 * 60, minimum=1)
+# Failed inbound messages one "Reprocess failed" click queues again (oldest first; click again for more).
+OPS_MAX_REPROCESS = env_int("OPS_MAX_REPROCESS", 1000, minimum=1)
+# Hours of refused-webhook counters kept for the dashboard, in days.
+OPS_REFUSALS_KEEP_DAYS = env_int("OPS_REFUSALS_KEEP_DAYS", 7, minimum=1)
 # /metrics answers only requests carrying "Authorization: Bearer <METRICS_TOKEN>"; empty = refused to all.
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 
@@ -296,6 +304,8 @@ INGEST_BATCH_SIZE = env_int("INGEST_BATCH_SIZE", 200, minimum=1)
 INGEST_BATCH_WAIT_MS = env_int("INGEST_BATCH_WAIT_MS", 5, minimum=0)
 # … and while a wake is queued (flag in Redis for this long at most), webhooks queue no other.
 INGEST_WAKE_SECONDS = env_int("INGEST_WAKE_SECONDS", 2, minimum=1)
+# With Redis, one drain per carrier runs at a time; a killed worker's claim lapses after this many seconds.
+INGEST_DRAIN_LEASE_SECONDS = env_int("INGEST_DRAIN_LEASE_SECONDS", 60, minimum=5)
 
 # --- Logging ----------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
@@ -358,6 +368,11 @@ POLL_MAX_STRETCHED_INTERVAL_SECONDS = env_int("POLL_MAX_STRETCHED_INTERVAL_SECON
 POLL_BUDGET_HEADROOM = env_float("POLL_BUDGET_HEADROOM", 0.9, minimum=0.05)
 # How often the dispatcher re-fits each carrier's cadence to its budget (it counts every scheduled number).
 POLL_PLAN_SECONDS = env_int("POLL_PLAN_SECONDS", 300, minimum=60)
+# Cadence factors on a carrier's poll interval: out for delivery (sooner), idle (no event yet), and numbers the
+# carrier also pushes (polled only as a safety net).
+POLL_URGENT_FACTOR = env_float("POLL_URGENT_FACTOR", 0.5, minimum=0.05)
+POLL_IDLE_FACTOR = env_float("POLL_IDLE_FACTOR", 8.0, minimum=1)
+POLL_PUSHED_FACTOR = env_float("POLL_PUSHED_FACTOR", 8.0, minimum=1)
 # Back-off for a carrier whose API keeps failing without a Retry-After: doubles from BASE up to MAX.
 POLL_BACKOFF_BASE_SECONDS = env_int("POLL_BACKOFF_BASE_SECONDS", 60, minimum=1)
 POLL_BACKOFF_MAX_SECONDS = env_int("POLL_BACKOFF_MAX_SECONDS", 3600, minimum=1)
@@ -368,6 +383,8 @@ SFTP_FETCH_LOCK_SECONDS = env_int("SFTP_FETCH_LOCK_SECONDS", 6 * 60, minimum=10)
 # Defaults for carriers whose sFTP config does not set max_file_bytes / stable_seconds.
 SFTP_MAX_FILE_BYTES = env_int("SFTP_MAX_FILE_BYTES", 50 * 1024 * 1024, minimum=1)
 SFTP_STABLE_SECONDS = env_float("SFTP_STABLE_SECONDS", 2.0, minimum=0)
+# How often a carrier's sFTP directory is fetched when its config sets no interval_seconds.
+SFTP_FETCH_INTERVAL_SECONDS = env_int("SFTP_FETCH_INTERVAL_SECONDS", 60, minimum=10)
 
 # --- Notifications: webhook deliveries and sFTP exports --------------------------
 # Retry delays in seconds after each failed attempt (10 s … 6 h), then every WEBHOOK_RETRY_EVERY.
@@ -397,4 +414,6 @@ WEBHOOK_RETENTION_DAYS = env_int("WEBHOOK_RETENTION_DAYS", 90, minimum=1)
 WEBHOOK_SECRET_ROTATION_OVERLAP = env_float("WEBHOOK_SECRET_ROTATION_OVERLAP", 24 * 3600, minimum=0)
 # Events in one export file (a bigger backlog goes out as several), and an export run's lock.
 EXPORT_MAX_EVENTS = env_int("EXPORT_MAX_EVENTS", 10_000, minimum=1)
+# Files one export run may write before it leaves the rest of a backlog to the next run.
+EXPORT_FILES_PER_RUN = env_int("EXPORT_FILES_PER_RUN", 10, minimum=1)
 EXPORT_LEASE_SECONDS = env_float("EXPORT_LEASE_SECONDS", 600.0, minimum=10)

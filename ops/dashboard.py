@@ -44,9 +44,9 @@ from tracking import health as tracking_health
 
 HOURS = 24
 # Due polls wait for the dispatcher's next tick (every minute); only this much lateness is a warning.
-POLL_LAG_WARN_SECONDS = 15 * 60
+POLL_LAG_WARN_SECONDS = settings.OPS_POLL_LAG_WARN_SECONDS
 # A failing endpoint's queue is a problem when its oldest delivery has waited longer than this.
-QUEUE_AGE_BAD_SECONDS = 60 * 60
+QUEUE_AGE_BAD_SECONDS = settings.OPS_QUEUE_AGE_BAD_SECONDS
 WINDOWS = {"24h": (24, 1), "7d": (24 * 7, 6)}  # hours shown, hours per bar
 DASHBOARD_PERMISSIONS = ("carriers.view_carrier", "notifications.view_webhookendpoint")
 

@@ -33,7 +33,7 @@ from ops import services as ops_services
 from tracking.services import MappingError, code_mappings_csv, code_mappings_import, mapping_rows_from_file
 from tracking.tasks import reharmonise_carrier_after_commit
 
-MAX_REPROCESS = 1000
+MAX_REPROCESS = settings.OPS_MAX_REPROCESS
 
 
 def _require(request: HttpRequest, *perms: str) -> None:

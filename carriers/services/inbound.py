@@ -188,7 +188,7 @@ def _enqueue_drain(carrier_id: str) -> None:
     transaction.on_commit(lambda: inbound_drain.delay(carrier_id), robust=True)
 
 
-DRAIN_LEASE_SECONDS = 60
+DRAIN_LEASE_SECONDS = settings.INGEST_DRAIN_LEASE_SECONDS
 
 
 def _running_flag(carrier_id: str) -> str:

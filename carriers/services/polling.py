@@ -95,10 +95,10 @@ def _is_urgent(item: TrackedItem) -> bool:
 # Every interval is the carrier's ``poll_interval_minutes`` times a factor for the
 # item's situation, times the carrier's stretch (1 when the budget covers the plan).
 
-URGENT_FACTOR = 0.5
+URGENT_FACTOR = settings.POLL_URGENT_FACTOR
 QUIET_FACTORS = ((timedelta(hours=24), 1), (timedelta(days=3), 2), (timedelta(days=7), 4))
-IDLE_FACTOR = 8
-PUSHED_FACTOR = 8
+IDLE_FACTOR = settings.POLL_IDLE_FACTOR
+PUSHED_FACTOR = settings.POLL_PUSHED_FACTOR
 
 
 def _quiet_factor(quiet: timedelta) -> int:

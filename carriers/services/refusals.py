@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from carriers.models import WebhookRefusal
 
-KEEP_DAYS = 7
+KEEP_DAYS = settings.OPS_REFUSALS_KEEP_DAYS
 
 
 def webhook_refusal_record(*, carrier_id: str, status: int, reason: str, now: datetime | None = None) -> None:

@@ -29,7 +29,7 @@ SWEEP_NAME = "carriers: re-queue stranded inbound messages"
 PURGE_NAME = "tracking: purge numbers nobody registered"
 RETENTION_NAME = "carriers: purge inbound messages and sFTP ledger past retention"
 LANES_NAME = "tracking: relearn delivery-date lanes"
-SFTP_INTERVAL_SECONDS = 60
+SFTP_INTERVAL_SECONDS = settings.SFTP_FETCH_INTERVAL_SECONDS
 
 
 def sftp_task_name(carrier_id: str) -> str:

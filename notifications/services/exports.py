@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -37,7 +38,7 @@ logger = logging.getLogger(__name__)
 
 EXPORT_TASK = "notifications.tasks.export_run"
 # One run uploads at most this many files, then leaves the rest to the next run.
-FILES_PER_RUN = 10
+FILES_PER_RUN = settings.EXPORT_FILES_PER_RUN
 
 
 class InvalidDestination(ValueError):
