@@ -101,7 +101,7 @@ IDLE_FACTOR = settings.POLL_IDLE_FACTOR
 PUSHED_FACTOR = settings.POLL_PUSHED_FACTOR
 
 
-def _quiet_factor(quiet: timedelta) -> int:
+def _quiet_factor(quiet: timedelta) -> float:
     for limit, factor in QUIET_FACTORS:
         if quiet < limit:
             return factor
