@@ -225,42 +225,66 @@ def _event_rows(item_ids: set[int]) -> list[EventRow]:
         return [EventRow(*_event_row(row)) for row in cursor.fetchall()]
 
 
+def _columns(model: type[Model], alias: str) -> str:
+    q = connection.ops.quote_name
+    return ", ".join(f"{alias}.{q(str(f.column))}" for f in model._meta.concrete_fields)
+
+
+def _instance(model: type[M], values: Sequence[Any]) -> M:
+    """A model instance from its concrete columns' values as PostgreSQL returned them (JSON as text)."""
+    fields = model._meta.concrete_fields
+    decoded = [orjson.loads(v) if isinstance(v, str) and f.get_internal_type() == "JSONField" else v
+               for f, v in zip(fields, values, strict=True)]  # fmt: skip
+    return model.from_db(connection.alias, [f.attname for f in fields], decoded)
+
+
 def _instances(model: type[M], *, where: str, params: Sequence[Any], order_by: str) -> list[M]:
     """Model instances from one plain SQL query (PostgreSQL), JSON columns parsed by orjson.
 
     For the track views' hot path: compiling an ORM query costs several times
-    what PostgreSQL takes to answer it. ``where`` and ``order_by`` are SQL.
+    what PostgreSQL takes to answer it. ``where`` and ``order_by`` are SQL on
+    the model's table, aliased ``t``.
     """
-    fields = model._meta.concrete_fields
-    q = connection.ops.quote_name
-    columns = ", ".join(q(str(f.column)) for f in fields)
-    sql = f"SELECT {columns} FROM {q(model._meta.db_table)} WHERE {where} ORDER BY {order_by}"
-    json_columns = [i for i, f in enumerate(fields) if f.get_internal_type() == "JSONField"]
-    names = [f.attname for f in fields]
+    table = connection.ops.quote_name(model._meta.db_table)
+    sql = f"SELECT {_columns(model, 't')} FROM {table} t WHERE {where} ORDER BY {order_by}"
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    instances = []
-    for row in rows:
-        values = list(row)
-        for i in json_columns:
-            if isinstance(values[i], str | bytes):
-                values[i] = orjson.loads(values[i])
-        instances.append(model.from_db(connection.alias, names, values))
-    return instances
+    return [_instance(model, row) for row in rows]
+
+
+def _shipment_with_parcels(*, customer: Customer, pk: uuid.UUID) -> tuple[Shipment, list[Parcel]] | None:
+    """The customer's shipment and its parcels (by tracking id) in one round trip (PostgreSQL)."""
+    q = connection.ops.quote_name
+    width = len(Shipment._meta.concrete_fields)
+    sql = (
+        f"SELECT {_columns(Shipment, 's')}, {_columns(Parcel, 'p')} FROM {q(Shipment._meta.db_table)} s "
+        f"LEFT JOIN {q(Parcel._meta.db_table)} p ON p.shipment_id = s.id "
+        "WHERE s.id = %s AND s.customer_id = %s ORDER BY p.carrier_tracking_id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [pk, customer.pk])
+        rows = cursor.fetchall()
+    if not rows:
+        return None
+    shipment = _instance(Shipment, rows[0][:width])
+    return shipment, [_instance(Parcel, row[width:]) for row in rows if row[width] is not None]
 
 
 def _parcels_of(shipment_ids: list[uuid.UUID]) -> list[Parcel]:
     if connection.vendor != "postgresql":
         return list(Parcel.objects.filter(shipment__in=shipment_ids).order_by("carrier_tracking_id"))
-    return _instances(Parcel, where="shipment_id = ANY(%s)", params=[shipment_ids], order_by="carrier_tracking_id")
+    return _instances(Parcel, where="t.shipment_id = ANY(%s)", params=[shipment_ids], order_by="t.carrier_tracking_id")
 
 
-def _load_details(shipments: list[Shipment]) -> tuple[dict[uuid.UUID, list[Parcel]], dict[int, list[TrackingEvent]]]:
+def _load_details(
+    shipments: list[Shipment], loaded_parcels: list[Parcel] | None = None
+) -> tuple[dict[uuid.UUID, list[Parcel]], dict[int, list[TrackingEvent]]]:
+    """Parcels (unless given: ``loaded_parcels``, all those of ``shipments``) and events, by owner."""
     parcels: dict[uuid.UUID, list[Parcel]] = defaultdict(list)
     item_ids = {s.tracked_item_id for s in shipments}
     if shipments:
-        for parcel in _parcels_of([s.pk for s in shipments]):
+        for parcel in _parcels_of([s.pk for s in shipments]) if loaded_parcels is None else loaded_parcels:
             parcels[parcel.shipment_id].append(parcel)
             item_ids.add(parcel.tracked_item_id)
     events: dict[int, list[TrackingEvent]] = defaultdict(list)
@@ -279,13 +303,17 @@ def shipment_for_customer(*, customer: Customer, shipment_id: str) -> TrackResul
     except ValueError:
         return None
     if connection.vendor == "postgresql":
-        found = _instances(Shipment, where="id = %s AND customer_id = %s", params=[pk, customer.pk], order_by="id")
-        shipment = found[0] if found else None
+        found = _shipment_with_parcels(customer=customer, pk=pk)
+        if found is None:
+            return None
+        shipment, loaded = found
+        parcels, events = _load_details([shipment], loaded)
     else:
-        shipment = Shipment.objects.filter(customer=customer, pk=pk).first()
-    if shipment is None:
-        return None
-    parcels, events = _load_details([shipment])
+        first = Shipment.objects.filter(customer=customer, pk=pk).first()
+        if first is None:
+            return None
+        shipment = first
+        parcels, events = _load_details([shipment])
     return TrackResult(shipments=[shipment], parcels=parcels, events_by_item=events, not_found=[])
 
 
