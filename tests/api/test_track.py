@@ -8,6 +8,7 @@ from urllib.parse import unquote
 import pytest
 
 from tests.api.helpers import error_text, event, record, register
+from tracking.selectors import shipment_for_customer
 
 pytestmark = pytest.mark.django_db
 
@@ -153,3 +154,30 @@ def test_constant_number_of_queries_for_1_and_100_ids(api, acme, carrier, django
     assert len(hundred.captured_queries) == len(one.captured_queries)
     conditions = {p["carrier_tracking_id"]: p["condition"] for s in response.json() for p in s["parcels"]}
     assert conditions["N7-P0"] == "damaged" and conditions["N7-P1"] == "unknown"
+
+
+def test_single_track_loads_shipment_parcels_and_events_in_two_queries(
+    api, acme, globex, carrier, postgres_only, django_assert_num_queries
+):
+    master = register(
+        api,
+        "M9",
+        tracking_level="parcel",
+        meta_data=[{"key": "k", "value": "v"}],
+        parcels=[
+            {"carrier_tracking_id": "P2", "meta_data": [{"key": "x", "value": "y"}]},
+            {"carrier_tracking_id": "P1"},
+        ],
+    )
+    record("acme-post", event(tracking_id="M9", code="PCK"), event(tracking_id="P1", code="HUB", minutes=3))
+    with django_assert_num_queries(2):
+        result = shipment_for_customer(customer=acme, shipment_id=master["id"])
+    assert result is not None
+    shipment = result.shipments[0]
+    assert str(shipment.pk) == master["id"] and shipment.meta_data == [{"key": "k", "value": "v"}]
+    parcels = result.parcels[shipment.pk]
+    assert [p.carrier_tracking_id for p in parcels] == ["P1", "P2"]
+    assert parcels[1].meta_data == [{"key": "x", "value": "y"}]
+    codes = {item: [e.carrier_code for e in events] for item, events in result.events_by_item.items()}
+    assert codes == {shipment.tracked_item_id: ["PCK"], parcels[0].tracked_item_id: ["HUB"]}
+    assert shipment_for_customer(customer=globex, shipment_id=master["id"]) is None
