@@ -55,7 +55,9 @@ def _redis() -> redis.Redis:
     url = location[0] if isinstance(location, (list, tuple)) else str(location).split(",")[0]
     client = _clients.get(url)
     if client is None:
-        client = _clients[url] = redis.Redis.from_url(url)
+        # Threads racing here must all get the first client: a client replaced while another
+        # thread uses it is garbage-collected, and closes its pool's connections under that thread.
+        client = _clients.setdefault(url, redis.Redis.from_url(url))
     return client
 
 
