@@ -427,6 +427,11 @@ def wrk_replay(
              "-s", str(script), url, "--", str(data), str(threads)],
             capture_output=True, text=True, timeout=seconds + 120, check=False,
         )  # fmt: skip
+    return _wrk_figures(result)
+
+
+def _wrk_figures(result: subprocess.CompletedProcess[str]) -> Load:
+    """The figures our wrk Lua scripts print on their ``WRKJSON`` line, as a Load."""
     figures = next((json.loads(line[8:]) for line in result.stdout.splitlines() if line.startswith("WRKJSON ")), None)
     if figures is None:
         raise RuntimeError(f"wrk gave no figures:\n{result.stdout}\n{result.stderr}")
@@ -480,20 +485,7 @@ def http_load(
             )
         finally:
             os.unlink(script.name)
-        figures = next(
-            (json.loads(line[8:]) for line in result.stdout.splitlines() if line.startswith("WRKJSON ")), None
-        )
-        if figures is None:
-            raise RuntimeError(f"wrk gave no figures:\n{result.stdout}\n{result.stderr}")
-        return Load(
-            "wrk",
-            figures["requests"],
-            figures["duration_us"] / 1e6,
-            figures["p50_us"] / 1000,
-            figures["p95_us"] / 1000,
-            figures["p99_us"] / 1000,
-            figures["errors"],
-        )
+        return _wrk_figures(result)
     return _python_load(
         url, method=method, body=body.encode(), headers=headers, seconds=seconds, connections=connections
     )
