@@ -114,6 +114,10 @@ class InboundMessage(models.Model):
         indexes = [
             models.Index(fields=["carrier", "sha256"], name="inbound_carrier_sha_idx"),
             models.Index(fields=["status", "received_at"], name="inbound_status_idx"),
+            # The ingest drain's claim: a carrier's pending messages in arrival order. Only pending
+            # rows are in it, so a claim reads a handful of entries however large the ledger grows
+            # (docs/architecture.md, "Inbound carrier webhooks").
+            models.Index(fields=["carrier", "id"], condition=models.Q(status="pending"), name="inbound_pending_idx"),
         ]
         constraints = [
             # Two concurrent deliveries of the same body cannot both become originals.

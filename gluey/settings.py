@@ -300,10 +300,14 @@ RETENTION_SFTP_LEDGER_DAYS = env_int("RETENTION_SFTP_LEDGER_DAYS", 90, minimum=1
 RETENTION_CHUNK = env_int("RETENTION_CHUNK", 2000, minimum=1)
 # Micro-batched ingest: a drain takes up to this many pending messages of a carrier per transaction …
 INGEST_BATCH_SIZE = env_int("INGEST_BATCH_SIZE", 200, minimum=1)
-# … after waiting this long for more to arrive (0: start at once) …
-INGEST_BATCH_WAIT_MS = env_int("INGEST_BATCH_WAIT_MS", 5, minimum=0)
+# … after waiting this long for more to arrive (0: start at once; a lingering drain waits at least 1 ms) …
+INGEST_BATCH_WAIT_MS = env_int("INGEST_BATCH_WAIT_MS", 20, minimum=0)
 # … and while a wake is queued (flag in Redis for this long at most), webhooks queue no other.
 INGEST_WAKE_SECONDS = env_int("INGEST_WAKE_SECONDS", 2, minimum=1)
+# With Redis, a drain stays while messages keep arriving: it leaves after this long without one …
+INGEST_DRAIN_IDLE_MS = env_int("INGEST_DRAIN_IDLE_MS", 200, minimum=0)
+# … or after this many seconds in all (then queues itself again behind other carriers' drains).
+INGEST_DRAIN_MAX_SECONDS = env_float("INGEST_DRAIN_MAX_SECONDS", 10.0, minimum=0.1)
 # With Redis, one drain per carrier runs at a time; a killed worker's claim lapses after this many seconds.
 INGEST_DRAIN_LEASE_SECONDS = env_int("INGEST_DRAIN_LEASE_SECONDS", 60, minimum=5)
 

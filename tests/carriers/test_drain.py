@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -252,3 +253,45 @@ def test_with_redis_webhooks_during_a_queued_drain_queue_no_other(
         assert response.status_code == 202
     assert woken == [carrier.pk]  # one broker message for the batch, not one per webhook
     assert inbound_messages_drain(carrier_id=carrier.pk).processed == 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_redis_a_drain_stays_while_webhooks_arrive_and_they_queue_no_wake(
+    redis_cache, settings, monkeypatch, postgres_only
+):
+    from django.core.cache import cache
+
+    settings.INGEST_BATCH_WAIT_MS = 10
+    settings.INGEST_DRAIN_IDLE_MS = 1500
+    carrier = make_carrier()
+    woken: list[str] = []
+    monkeypatch.setattr(tasks.inbound_drain, "delay", lambda carrier_id: woken.append(carrier_id))
+    first = store(carrier, body("STAY1", "PCK", 0))
+    reports: list[inbound.Drained] = []
+
+    def drain() -> None:
+        try:
+            reports.append(inbound_messages_drain(carrier_id=carrier.pk))
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=drain)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while InboundMessage.objects.get(pk=first).status == InboundStatus.PENDING and time.monotonic() < deadline:
+        time.sleep(0.01)
+    # The drain has done its first batch and is gathering: a webhook now stores its message
+    # and finds the wake flag held, so it queues no broker message; the drain takes it.
+    second = inbound_message_store(carrier=carrier, channel="webhook", body=body("STAY2", "HUB", 1)).message.pk
+    thread.join(20)
+
+    assert not thread.is_alive()
+    assert (reports[0].batches, reports[0].processed) == (2, 2)
+    assert woken == []
+    assert {pk: status for pk, (status, _, _) in statuses().items()} == {
+        first: InboundStatus.PROCESSED,
+        second: InboundStatus.PROCESSED,
+    }
+    # Gone idle, it let go of both flags: the next webhook wakes a new drain, which may run.
+    assert cache.add(f"gluey:ingest-wake:{carrier.pk}", 1, timeout=1)
+    assert cache.add(f"gluey:ingest-running:{carrier.pk}", 1, timeout=1)
