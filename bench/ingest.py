@@ -37,7 +37,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -159,42 +158,21 @@ def recorded_events(carrier_id: str) -> int:
 
 
 def latency_phase(url: str, secret: str, rate: int, seconds: float, run: str, per_request: int = 1) -> dict[str, float]:
-    import requests
+    """Pre-signed webhooks sent open-loop at ``rate`` per second (bench.common.open_loop_replay)."""
+    from bench.common import open_loop_replay
 
+    path = url[url.index("/", len("http://")) :]
     total = int(rate * seconds)
     payloads = [
-        (body, signed(secret, body)) for body in (body_for(100_000 + n, run + "l", per_request) for n in range(total))
+        (path, signed(secret, body), body)
+        for body in (body_for(100_000 + n, run + "l", per_request) for n in range(total))
     ]
-    latencies: list[float] = []
-    statuses: list[int] = []
-    lock = threading.Lock()
-    senders = 24
-    start_at = time.perf_counter() + 0.5
-
-    def sender(k: int) -> None:
-        session = requests.Session()
-        for n in range(k, total, senders):
-            due = start_at + n / rate
-            delay = due - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            body, headers = payloads[n]
-            t0 = time.perf_counter()
-            response = session.post(url, data=body, headers=headers, timeout=30)
-            elapsed = time.perf_counter() - t0
-            with lock:
-                latencies.append(elapsed * 1000)
-                statuses.append(response.status_code)
-
-    threads = [threading.Thread(target=sender, args=(k,)) for k in range(senders)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    answers = open_loop_replay(url, payloads, rate=rate)
+    latencies = [ms for ms, _ in answers]
     return {
         "rate_per_second": rate,
         "requests": total,
-        "non_202": sum(1 for s in statuses if s != 202),
+        "non_202": sum(1 for _, status in answers if status != 202),
         "p50_ms": percentile(latencies, 50),
         "p99_ms": percentile(latencies, 99),
         "max_ms": max(latencies),
