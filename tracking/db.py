@@ -15,66 +15,52 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+import orjson
 from django.db import connection
 from django.db.models.expressions import RawSQL
 
-from tracking.models import TrackedItem, TrackingEvent, UnmappedCode
+from tracking.models import (
+    UNMAPPED,
+    CodeMapping,
+    Parcel,
+    Shipment,
+    StatusCode,
+    TrackedItem,
+    TrackingEvent,
+    UnmappedCode,
+)
 
 CHUNK = 1000
 
-# Columns of a recorded event, in the order every statement below uses.
-EVENT_COLUMNS = (
-    "tracked_item_id",
-    "carrier_id",
-    "txid",
-    "dedupe_key",
-    "carrier_code",
-    "carrier_sub_code",
-    "carrier_text",
-    "milestone",
-    "code",
-    "sub_code",
-    "unmapped",
-    "estimate",
-    "occurred_at",
-    "utc_offset_minutes",
-    "recorded_at",
-    "location",
-    "eta",
-    "signed_by",
-    "weight_kg",
-    "carrier_meta",
-    "channel",
-    "inbound_message_id",
-    "other",
+# Columns of a recorded event as recording supplies them, with their PostgreSQL
+# element types (for the array form of the insert), in the order every
+# statement below uses. The harmonised columns (HARMONISED) are not among them:
+# the insert looks them up in the mapping table itself.
+SOURCE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("tracked_item_id", "bigint"),
+    ("carrier_id", "varchar"),
+    ("txid", "bigint"),
+    ("dedupe_key", "bigint"),
+    ("carrier_code", "varchar"),
+    ("carrier_sub_code", "varchar"),
+    ("carrier_text", "text"),
+    ("estimate", "boolean"),
+    ("occurred_at", "timestamptz"),
+    ("utc_offset_minutes", "smallint"),
+    ("recorded_at", "timestamptz"),
+    ("location", "jsonb"),
+    ("eta", "timestamptz"),
+    ("signed_by", "varchar"),
+    ("weight_kg", "float8"),
+    ("carrier_meta", "jsonb"),
+    ("channel", "varchar"),
+    ("inbound_message_id", "bigint"),
+    ("other", "jsonb"),
 )
-
-# PostgreSQL element types of EVENT_COLUMNS, for the array form of the insert.
-_PG_TYPES = (
-    "bigint",
-    "varchar",
-    "bigint",
-    "bigint",
-    "varchar",
-    "varchar",
-    "text",
-    "varchar",
-    "varchar",
-    "varchar",
-    "boolean",
-    "boolean",
-    "timestamptz",
-    "smallint",
-    "timestamptz",
-    "jsonb",
-    "timestamptz",
-    "varchar",
-    "float8",
-    "jsonb",
-    "varchar",
-    "bigint",
-    "jsonb",
-)
+HARMONISED = ("milestone", "code", "sub_code", "unmapped")
+EVENT_COLUMNS = tuple(name for name, _ in SOURCE_COLUMNS) + HARMONISED
+_JSON_COLUMNS = {name for name, kind in SOURCE_COLUMNS if kind == "jsonb"}
+_TIME_COLUMNS = {name for name, kind in SOURCE_COLUMNS if kind == "timestamptz"}
 
 _NUMERIC = {"bigint", "smallint", "float8"}
 
@@ -120,7 +106,16 @@ def pg_array(values: Iterable[object], kind: str = "text") -> str:
     return "{" + ",".join(parts) + "}"
 
 
-ItemState = tuple[int, datetime | None, str, str]
+# (item id, current status time, status milestone, status code, followed by a shipment or parcel)
+ItemState = tuple[int, datetime | None, str, str, bool]
+
+
+def _followed_sql(item: str) -> str:
+    """True when a registered shipment or parcel follows the tracked item (both are indexed lookups)."""
+    return (
+        f"(EXISTS (SELECT 1 FROM {_table(Shipment)} s WHERE s.tracked_item_id = {item}) "
+        f"OR EXISTS (SELECT 1 FROM {_table(Parcel)} p WHERE p.tracked_item_id = {item}))"
+    )
 
 
 def tracked_items_lock(
@@ -128,8 +123,9 @@ def tracked_items_lock(
 ) -> tuple[dict[str, ItemState], int]:
     """Lock the tracked items (in id order), creating the missing ones; and this transaction's id.
 
-    Returns (tracking id → (item id, current status time, status milestone,
-    status code), transaction id). On
+    Returns (tracking id → ItemState, transaction id). Whether anyone follows
+    an item comes with the lock, so recording looks for the outbox's
+    addressees only where there are some. On
     PostgreSQL the common case — every item exists — is one statement that
     also reads the transaction id (the feed cursor compares it with the
     snapshot's xmin): lock what exists, then insert what is missing (rows this
@@ -142,14 +138,14 @@ def tracked_items_lock(
     found: dict[str, ItemState] = {}
     txid = 0
     lock = (
-        f"SELECT tracking_id, id, status_at, status_milestone, status_code, pg_current_xact_id()::text::bigint "
-        f"FROM {table} "
+        f"SELECT tracking_id, id, status_at, status_milestone, status_code, {_followed_sql(table + '.id')}, "
+        f"pg_current_xact_id()::text::bigint FROM {table} "
         "WHERE carrier_id = %s AND tracking_id = ANY(%s::varchar[]) ORDER BY id FOR UPDATE"
     )
     with connection.cursor() as cursor:
         cursor.execute(lock, [carrier_id, pg_array(tracking_ids)])
-        for tid, pk, status_at, milestone, code, txid in cursor.fetchall():
-            found[tid] = (pk, status_at, milestone, code)
+        for tid, pk, status_at, milestone, code, followed, txid in cursor.fetchall():
+            found[tid] = (pk, status_at, milestone, code, followed)
         missing = [tid for tid in tracking_ids if tid not in found]
         if not missing:
             return found, txid
@@ -162,12 +158,12 @@ def tracked_items_lock(
                 [carrier_id, created_at, expires_at, pg_array(missing[start : start + CHUNK])],
             )
             for tid, pk, txid in cursor.fetchall():
-                found[tid] = (pk, None, "", "")
+                found[tid] = (pk, None, "", "", False)  # just created: nobody can follow it yet
         raced = [tid for tid in missing if tid not in found]
         if raced:
             cursor.execute(lock, [carrier_id, pg_array(raced)])
-            for tid, pk, status_at, milestone, code, txid in cursor.fetchall():
-                found[tid] = (pk, status_at, milestone, code)
+            for tid, pk, status_at, milestone, code, followed, txid in cursor.fetchall():
+                found[tid] = (pk, status_at, milestone, code, followed)
     return found, txid
 
 
@@ -202,69 +198,105 @@ def _tracked_items_lock_sqlite(
                 params,
             )
     qs = TrackedItem.objects.filter(carrier_id=carrier_id, tracking_id__in=tracking_ids).order_by("id")
-    rows = qs.values_list("tracking_id", "id", "status_at", "status_milestone", "status_code")
-    return {tid: (pk, at, milestone, code) for tid, pk, at, milestone, code in rows}
+    followed = RawSQL(_followed_sql(_table(TrackedItem) + ".id"), ())
+    rows = qs.annotate(followed=followed).values_list(
+        "tracking_id", "id", "status_at", "status_milestone", "status_code", "followed"
+    )
+    return {tid: (pk, at, milestone, code, bool(f)) for tid, pk, at, milestone, code, f in rows}
+
+
+def _json_text(value: object) -> str:
+    """orjson: several times json.dumps' speed on the three JSON columns of every event.
+
+    Non-finite floats become null (jsonb would refuse NaN); the rare value
+    orjson does not take (an integer beyond 64 bits) goes through json.
+    """
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(value)
 
 
 def _row_values(r: dict[str, object], adapt_dt: Any) -> tuple[Any, ...]:
-    return (
-        r["tracked_item_id"],
-        r["carrier_id"],
-        r["txid"],
-        r["dedupe_key"],
-        r["carrier_code"],
-        r["carrier_sub_code"],
-        r["carrier_text"],
-        r["milestone"],
-        r["code"],
-        r["sub_code"],
-        r["unmapped"],
-        r["estimate"],
-        adapt_dt(r["occurred_at"]),
-        r["utc_offset_minutes"],
-        adapt_dt(r["recorded_at"]),
-        json.dumps(r["location"]),
-        adapt_dt(r["eta"]) if r["eta"] else None,
-        r["signed_by"],
-        r["weight_kg"],
-        json.dumps(r["carrier_meta"]),
-        r["channel"],
-        r["inbound_message_id"],
-        json.dumps(r["other"]),
+    return tuple(
+        _json_text(r[name])
+        if name in _JSON_COLUMNS
+        else (adapt_dt(r[name]) if name in _TIME_COLUMNS and r[name] is not None else r[name])
+        for name, _ in SOURCE_COLUMNS
     )
 
 
-def events_insert(rows: Sequence[dict[str, object]]) -> list[tuple[int, int, int]]:
+def _harmonised_select(source: str) -> str:
+    """SELECT the event columns from ``source`` (aliased v), looking up the harmonised status.
+
+    The same lookup as ``tracking.harmonise.harmonise`` (the contract): the
+    (code, sub-code) row first, then the code's sub-code-less row, else
+    UNMAPPED and flagged. Doing it in the insert saves recording a statement
+    and reads the mapping in the same snapshot as everything it writes.
+    """
+    mapping = _table(CodeMapping)
+    status = _table(StatusCode)
+    milestone, code, sub_code = UNMAPPED
+    plain = ", ".join(f"v.{connection.ops.quote_name(name)}" for name, _ in SOURCE_COLUMNS)
+    return (
+        f"SELECT {plain}, COALESCE(s.milestone, '{milestone}'), COALESCE(s.code, '{code}'), "
+        f"COALESCE(s.sub_code, '{sub_code}'), s.id IS NULL FROM {source} "
+        f"LEFT JOIN {mapping} exact ON exact.carrier_id = v.carrier_id AND exact.carrier_code = v.carrier_code "
+        "AND exact.carrier_sub_code = v.carrier_sub_code AND v.carrier_sub_code <> '' "
+        f"LEFT JOIN {mapping} fallback ON fallback.carrier_id = v.carrier_id "
+        "AND fallback.carrier_code = v.carrier_code AND fallback.carrier_sub_code = '' "
+        f"LEFT JOIN {status} s ON s.id = COALESCE(exact.status_id, fallback.status_id)"
+    )
+
+
+# Ids follow the order of the rows given (carrier-time ties go to the later recorded), so the
+# insert selects in that order whatever join the planner picks.
+_IN_ORDER = "ORDER BY v.ord"
+
+
+Inserted = tuple[int, int, int, str, str, str, bool]
+
+
+def events_insert(rows: Sequence[dict[str, object]]) -> list[Inserted]:
     """INSERT … ON CONFLICT DO NOTHING RETURNING: only the rows we created come back.
 
-    ``rows`` are keyed by EVENT_COLUMNS. Values are adapted by hand (datetimes
+    ``rows`` are keyed by SOURCE_COLUMNS. Values are adapted by hand (datetimes
     via the backend, JSON as text): the generic per-field preparation costs more
-    than the insert itself. Returns (id, tracked item id, dedupe key) per new row.
+    than the insert itself. Returns (id, tracked item id, dedupe key,
+    milestone, code, sub-code, unmapped) per new row.
     """
     table = _table(TrackingEvent)
     columns = ", ".join(connection.ops.quote_name(c) for c in EVENT_COLUMNS)
+    names = ", ".join(connection.ops.quote_name(name) for name, _ in SOURCE_COLUMNS)
+    returning = "RETURNING id, tracked_item_id, dedupe_key, milestone, code, sub_code, unmapped"
     postgres = _postgres()
     adapt_dt = (lambda v: v) if postgres else connection.ops.adapt_datetimefield_value
-    returned: list[tuple[int, int, int]] = []
+    returned: list[Inserted] = []
     with connection.cursor() as cursor:
         for start in range(0, len(rows), CHUNK):
             chunk = [_row_values(r, adapt_dt) for r in rows[start : start + CHUNK]]
             if postgres:
-                arrays = [pg_array(column, kind) for column, kind in zip(zip(*chunk), _PG_TYPES)]
-                casts = ", ".join(f"%s::{kind}[]" for kind in _PG_TYPES)
+                arrays = [pg_array(column, kind) for column, (_, kind) in zip(zip(*chunk), SOURCE_COLUMNS)]
+                casts = ", ".join(f"%s::{kind}[]" for _, kind in SOURCE_COLUMNS)
+                source = f"unnest({casts}) WITH ORDINALITY AS v ({names}, ord)"
                 cursor.execute(
-                    f"INSERT INTO {table} ({columns}) SELECT * FROM unnest({casts}) "
-                    "ON CONFLICT DO NOTHING RETURNING id, tracked_item_id, dedupe_key",
+                    f"INSERT INTO {table} ({columns}) {_harmonised_select(source)} {_IN_ORDER} "
+                    f"ON CONFLICT DO NOTHING {returning}",
                     arrays,
                 )
             else:
-                row_sql = "(" + ", ".join(["%s"] * len(EVENT_COLUMNS)) + ")"
+                row_sql = "(" + ", ".join(["%s"] * (len(SOURCE_COLUMNS) + 1)) + ")"
+                # WHERE true: SQLite's parser needs it between a join's ON and the upsert's ON CONFLICT.
                 cursor.execute(
-                    f"INSERT INTO {table} ({columns}) VALUES {', '.join([row_sql] * len(chunk))} "
-                    "ON CONFLICT DO NOTHING RETURNING id, tracked_item_id, dedupe_key",
-                    [value for row in chunk for value in row],
+                    f"WITH v ({names}, ord) AS (VALUES {', '.join([row_sql] * len(chunk))}) "
+                    f"INSERT INTO {table} ({columns}) {_harmonised_select('v')} WHERE true {_IN_ORDER} "
+                    f"ON CONFLICT DO NOTHING {returning}",
+                    [value for ord_, row in enumerate(chunk) for value in (*row, ord_)],
                 )
-            returned.extend(cursor.fetchall())
+            returned.extend(
+                (pk, item, key, milestone, code, sub, bool(unmapped))
+                for pk, item, key, milestone, code, sub, unmapped in cursor.fetchall()
+            )
     return returned
 
 
@@ -285,46 +317,42 @@ def unmapped_codes_add(*, carrier_id: str, counts: dict[tuple[str, str], tuple[i
         )
 
 
-def tracked_items_set_state(*, events: Sequence[TrackingEvent], now: datetime) -> None:
-    """Make each event the current state of its tracked item (one event per item)."""
+def tracked_items_set_state(*, events: Sequence[TrackingEvent], touched: Sequence[int] = (), now: datetime) -> None:
+    """Make each event the current state of its tracked item (one event per item), in one statement per chunk.
+
+    ``touched``: items that got events none of which may move their state;
+    only their ``last_event_recorded_at`` is stamped (their state columns get
+    NULLs here, which COALESCE turns into "unchanged").
+    """
     table = _table(TrackedItem)
     stamp = connection.ops.adapt_datetimefield_value(now)
+    rows: list[tuple[Any, ...]] = [
+        (e.tracked_item_id, e.id, e.milestone, e.code, e.sub_code, e.occurred_at) for e in events
+    ]
+    rows.extend((item_id, None, None, None, None, None) for item_id in touched)
     set_sql = (
-        "current_event_id = v.event_id, status_milestone = v.milestone, status_code = v.code, "
-        "status_sub_code = v.sub_code, status_at = v.status_at, last_event_recorded_at = %s"
+        f"current_event_id = COALESCE(v.event_id, {table}.current_event_id), "
+        f"status_milestone = COALESCE(v.milestone, {table}.status_milestone), "
+        f"status_code = COALESCE(v.code, {table}.status_code), "
+        f"status_sub_code = COALESCE(v.sub_code, {table}.status_sub_code), "
+        f"status_at = COALESCE(v.status_at, {table}.status_at), last_event_recorded_at = %s"
     )
     with connection.cursor() as cursor:
-        for start in range(0, len(events), CHUNK):
-            chunk = events[start : start + CHUNK]
+        for start in range(0, len(rows), CHUNK):
+            chunk = rows[start : start + CHUNK]
             if _postgres():
-                columns: list[list[Any]] = [
-                    [e.tracked_item_id for e in chunk],
-                    [e.id for e in chunk],
-                    [e.milestone for e in chunk],
-                    [e.code for e in chunk],
-                    [e.sub_code for e in chunk],
-                    [e.occurred_at for e in chunk],
-                ]
                 kinds = ("bigint", "bigint", "text", "text", "text", "timestamptz")
                 cursor.execute(
                     f"UPDATE {table} SET {set_sql} FROM unnest(%s::bigint[], %s::bigint[], %s::varchar[], "
                     "%s::varchar[], %s::varchar[], %s::timestamptz[]) "
                     f"AS v (item_id, event_id, milestone, code, sub_code, status_at) WHERE {table}.id = v.item_id",
-                    [stamp, *(pg_array(c, k) for c, k in zip(columns, kinds))],
+                    [stamp, *(pg_array(column, kind) for column, kind in zip(zip(*chunk), kinds))],
                 )
             else:
                 params: list[Any] = []
-                for e in chunk:
-                    params.extend(
-                        (
-                            e.tracked_item_id,
-                            e.id,
-                            e.milestone,
-                            e.code,
-                            e.sub_code,
-                            connection.ops.adapt_datetimefield_value(e.occurred_at),
-                        )
-                    )
+                for item_id, event_id, milestone, code, sub_code, status_at in chunk:
+                    at = connection.ops.adapt_datetimefield_value(status_at) if status_at is not None else None
+                    params.extend((item_id, event_id, milestone, code, sub_code, at))
                 cursor.execute(
                     f"WITH v (item_id, event_id, milestone, code, sub_code, status_at) AS "
                     f"(VALUES {', '.join(['(%s, %s, %s, %s, %s, %s)'] * len(chunk))}) "

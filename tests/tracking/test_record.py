@@ -130,6 +130,59 @@ def test_constant_number_of_queries_whatever_the_batch(carrier, django_assert_ma
     assert TrackingEvent.objects.count() == 303
 
 
+def _statements(queries) -> list[str]:
+    kinds = []
+    for query in queries:
+        sql = query["sql"].upper()
+        if "SAVEPOINT" not in sql:
+            kinds.append(
+                next(
+                    (k for k in ("INSERT", "UPDATE") if sql.lstrip().startswith(("WITH", k)) and k in sql),
+                    sql.split()[0],
+                )
+            )
+    return kinds
+
+
+def test_one_event_on_an_item_nobody_follows_is_three_statements(carrier, postgres_only):
+    """Lock (with whether anyone follows the item), insert (harmonising as it goes), state update."""
+    from django.test.utils import CaptureQueriesContext
+
+    record(carrier, event(tracking_id="KNOWN", code="PCK", minutes=1))
+    with CaptureQueriesContext(connection) as queries:
+        result = record(carrier, event(tracking_id="KNOWN", code="DLV", sub_code="NB", minutes=2))
+    assert _statements(queries.captured_queries) == ["SELECT", "INSERT", "UPDATE"]
+    assert (result.created[0].code, result.created[0].sub_code) == ("delivered", "left_with_neighbor")
+    item = TrackedItem.objects.get(tracking_id="KNOWN")
+    assert (item.status_code, item.current_event_id) == ("delivered", result.created[0].pk)
+
+
+def test_followed_item_reads_its_audience_and_an_unfollowed_one_does_not(carrier, acme):
+    from django.test.utils import CaptureQueriesContext
+
+    shipment_register(customer=acme, carrier_id=carrier.pk, carrier_tracking_id="FOLLOWED")
+    seen = []
+
+    def receiver(sender, *, events, shipments, parcels, **kwargs):
+        seen.append({item: [s.carrier_tracking_id for s in found] for item, found in shipments.items()})
+
+    events_recorded.connect(receiver)
+    try:
+        with CaptureQueriesContext(connection) as queries:
+            record(carrier, event(tracking_id="FOLLOWED", minutes=1))
+        followed_statements = _statements(queries.captured_queries)
+        with CaptureQueriesContext(connection) as queries:
+            record(carrier, event(tracking_id="STRANGER", minutes=1))
+        stranger_statements = _statements(queries.captured_queries)
+    finally:
+        events_recorded.disconnect(receiver)
+    assert list(seen[0].values()) == [["FOLLOWED"]]
+    assert seen[1] == {}
+    # The followed item's shipments and parcels are read (two statements the stranger never pays for).
+    assert len(followed_statements) >= len(stranger_statements) + 2
+    assert "INSERT" in stranger_statements
+
+
 def test_hook_is_called_inside_the_transaction_with_shipments(carrier, acme):
     shipment, _ = shipment_register(customer=acme, carrier_id=carrier.pk, carrier_tracking_id="T1")
     seen = []

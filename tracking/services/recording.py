@@ -1,10 +1,11 @@
 """The one recording service every channel (webhook, sFTP, polling, manual) uses.
 
 ``events_record`` runs in one transaction with a constant number of statements
-per batch whatever its size: create missing tracked items, lock them, read the
-mapping rows, insert events (ON CONFLICT DO NOTHING RETURNING, so only rows we
-created come back), count unmapped codes, move current states forward, read
-the shipments, and send ``events_recorded`` for the outbox. The SQL of each
+per batch whatever its size: lock the tracked items (creating missing ones),
+insert events (harmonised by the insert itself from the mapping table; ON
+CONFLICT DO NOTHING RETURNING, so only rows we created come back), count
+unmapped codes, move current states forward, read the shipments and parcels
+of followed items, and send ``events_recorded`` for the outbox. The SQL of each
 step, in both dialects, is in ``tracking.db``.
 """
 
@@ -22,7 +23,6 @@ from django.db.models.base import ModelState
 from django.utils import timezone
 
 from tracking import db
-from tracking.harmonise import MappingTable, harmonise, mapping_table
 from tracking.models import Parcel, Shipment, TrackedItem, TrackingEvent
 from tracking.signals import events_recorded
 from tracking.state_rules import fold_state
@@ -139,15 +139,16 @@ def event_other(event: CarrierEvent) -> dict[str, object]:
     return other
 
 
-def _event_from_row(pk: int, row: dict[str, object]) -> TrackingEvent:
+def _event_from_row(pk: int, row: dict[str, object], **harmonised: object) -> TrackingEvent:
     """Build the model object for a row we just inserted without Model.__init__.
 
     Every value is already the field's Python value (the row's keys are the
-    attribute names), so the per-field work of __init__ is pure overhead on
-    thousands of events a batch.
+    attribute names; ``harmonised`` is what the insert looked up), so the
+    per-field work of __init__ is pure overhead on thousands of events a batch.
     """
     event = TrackingEvent.__new__(TrackingEvent)
     event.__dict__.update(row)
+    event.__dict__.update(harmonised)
     event.id = pk
     event.corrected_at = None  # not an inserted column: a new event is never a correction
     event._state = ModelState()
@@ -191,9 +192,7 @@ def _advance_states(
             stale.append(item_id)
         else:
             changed.append(chosen)
-    db.tracked_items_set_state(events=changed, now=now)
-    if stale:
-        TrackedItem.objects.filter(id__in=stale).update(last_event_recorded_at=now)
+    db.tracked_items_set_state(events=changed, touched=stale, now=now)
 
 
 def tracked_items_refresh_state(*, item_ids: Iterable[int]) -> None:
@@ -233,14 +232,15 @@ def _row(
     key: int,
     item_id: int,
     carrier_id: str,
-    table: MappingTable,
     txid: int,
     now: datetime,
     channel: str,
     inbound_message_id: int | None,
 ) -> dict[str, object]:
-    """The stored form of one carrier event, keyed by ``tracking.db.EVENT_COLUMNS``."""
-    (milestone, code, sub_code), unmapped = harmonise(table, event.code, event.sub_code or "")
+    """The stored form of one carrier event, keyed by ``tracking.db.SOURCE_COLUMNS``.
+
+    The harmonised status is not here: the insert looks it up (``tracking.db.events_insert``).
+    """
     return {
         "tracked_item_id": item_id,
         "carrier_id": carrier_id,
@@ -249,10 +249,6 @@ def _row(
         "carrier_code": event.code,
         "carrier_sub_code": event.sub_code or "",
         "carrier_text": event.description or "",
-        "milestone": milestone,
-        "code": code,
-        "sub_code": sub_code,
-        "unmapped": unmapped,
         "estimate": event.estimate,
         "occurred_at": event.occurred_at,
         "utc_offset_minutes": _offset_minutes(event.occurred_at),
@@ -317,14 +313,12 @@ def events_record(
             created_at=now,
             expires_at=now + timedelta(days=settings.UNREGISTERED_RETENTION_DAYS),
         )
-        table = mapping_table(carrier_id=carrier_id, codes={e.code for e, _ in unique.values()})
         rows = [
             _row(
                 event,
                 key=key,
                 item_id=items[tracking_id][0],
                 carrier_id=carrier_id,
-                table=table,
                 txid=txid,
                 now=now,
                 channel=channel,
@@ -333,14 +327,19 @@ def events_record(
             for (tracking_id, key), (event, source) in unique.items()
         ]
         by_key = {(r["tracked_item_id"], r["dedupe_key"]): r for r in rows}
-        created = [_event_from_row(pk, by_key[(item, key)]) for pk, item, key in sorted(db.events_insert(rows))]
+        created = [
+            _event_from_row(pk, by_key[(item, key)], milestone=milestone, code=code, sub_code=sub, unmapped=unmapped)
+            for pk, item, key, milestone, code, sub, unmapped in sorted(db.events_insert(rows))
+        ]
         result.created = created
         result.duplicates += len(rows) - len(created)
         if not created:
             return result
         result.unmapped = _count_unmapped(carrier_id, created, now)
-        _advance_states(created, {pk: (at, milestone, code) for pk, at, milestone, code in items.values()}, now)
+        _advance_states(created, {pk: (at, milestone, code) for pk, at, milestone, code, _ in items.values()}, now)
 
-        shipments, parcels = _audience({e.tracked_item_id for e in created})
+        followed = {pk for pk, _, _, _, is_followed in items.values() if is_followed}
+        audience = {e.tracked_item_id for e in created} & followed
+        shipments, parcels = _audience(audience) if audience else ({}, {})
         events_recorded.send(sender=TrackingEvent, events=created, shipments=shipments, parcels=parcels)
     return result
