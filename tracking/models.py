@@ -201,8 +201,14 @@ class Parcel(models.Model):
 class TrackingEvent(models.Model):
     """One carrier event, harmonised. ``id`` is the global recording sequence."""
 
-    # Indexed by the composite indexes below (item + time, item + dedupe key).
-    tracked_item = models.ForeignKey(TrackedItem, on_delete=models.CASCADE, related_name="events", db_index=False)
+    # Indexed by the composite indexes below (item + time, item + dedupe key). No
+    # database-level constraint: recording inserts events only while holding the
+    # item's row lock, and items are deleted through the ORM, which deletes their
+    # events first; the per-row check repeated that guarantee at a quarter of a
+    # batch's recording time (docs/architecture.md, "One event, from carrier to customer").
+    tracked_item = models.ForeignKey(
+        TrackedItem, on_delete=models.CASCADE, related_name="events", db_index=False, db_constraint=False
+    )
     # Denormalised from the tracked item so re-harmonising a carrier code is one indexed update.
     carrier = models.ForeignKey(
         "carriers.Carrier", on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
