@@ -372,3 +372,21 @@ def test_reharmonise_recomputes_the_state_by_the_same_rules(carrier):
         carrier_id=carrier.pk, rows=[MappingRow("ZZ9", "", "exception", "damage_loss", "parcel_damaged")]
     )
     assert _state() == ("exception", "damage_loss")
+
+
+def test_expired_unregistered_numbers_are_purged_with_their_events_and_followed_ones_kept(carrier, acme):
+    """Events have no database-level key to their item: the purge itself must leave no orphan."""
+    from tracking.services import tracked_items_purge_expired
+
+    record(carrier, event(tracking_id="GONE", minutes=1), event(tracking_id="GONE", code="DLV", minutes=2))
+    record(carrier, event(tracking_id="KEPT", minutes=1))
+    shipment_register(customer=acme, carrier_id=carrier.pk, carrier_tracking_id="KEPT")
+    record(carrier, event(tracking_id="FRESH", minutes=1))
+    later = TrackedItem.objects.get(tracking_id="GONE").expires_at + timedelta(seconds=1)
+    TrackedItem.objects.filter(tracking_id="FRESH").update(expires_at=later + timedelta(days=1))
+
+    assert tracked_items_purge_expired(now=later) == 1
+
+    assert set(TrackedItem.objects.values_list("tracking_id", flat=True)) == {"KEPT", "FRESH"}
+    assert not TrackingEvent.objects.exclude(tracked_item_id__in=TrackedItem.objects.values("id")).exists()
+    assert TrackingEvent.objects.count() == 2
