@@ -397,6 +397,9 @@ def main() -> None:
     parser.add_argument("--shipments", type=int, default=2000)
     parser.add_argument("--track-requests", type=int, default=300)
     parser.add_argument("--ingest-processes", type=int, default=max(2, os.cpu_count() or 2))
+    parser.add_argument(
+        "--worker-nice", type=int, default=10, help="CPU niceness of the workers, as the Procfile (0: as the web)"
+    )
     args = parser.parse_args()
 
     ctx = multiprocessing.get_context("spawn")
@@ -431,7 +434,11 @@ def main() -> None:
     from tracking.services import customer_create, shipment_register
 
     stack = Stack()
+    # The workers run at a lower CPU priority than the web, as the Procfile starts them.
     celery = [
+        "nice",
+        "-n",
+        str(args.worker_nice),
         str(BIN / "celery"),
         "-A",
         "gluey",
