@@ -354,15 +354,25 @@ def _process_batch(row: Carrier, batch: list[_Claimed]) -> tuple[int, int]:
         if pk not in errors:
             by_count[len(events)].append(pk)
     for count, pks in by_count.items():
-        InboundMessage.objects.filter(pk__in=pks).update(
-            status=InboundStatus.PROCESSED, error="", attempts=F("attempts") + 1, event_count=count, processed_at=now
-        )
+        _mark_processed(pks, event_count=count, now=now)
     for pk, error in errors.items():
         InboundMessage.objects.filter(pk=pk).update(
             status=InboundStatus.FAILED, error=error[:5000], attempts=F("attempts") + 1, processed_at=now
         )
         log.warning("inbound message %s failed: %s", pk, error)
     return len(batch) - len(errors), len(errors)
+
+
+def _mark_processed(pks: list[int], *, event_count: int, now: datetime) -> None:
+    """Mark claimed messages processed: one plain UPDATE per batch (as the ORM's, without building it each time)."""
+    connection = connections[router.db_for_write(InboundMessage)]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {connection.ops.quote_name(InboundMessage._meta.db_table)} "
+            "SET status = %s, error = '', attempts = attempts + 1, event_count = %s, processed_at = %s "
+            f"WHERE id IN ({', '.join(['%s'] * len(pks))})",
+            [InboundStatus.PROCESSED.value, event_count, connection.ops.adapt_datetimefield_value(now), *pks],
+        )
 
 
 def _record(carrier_id: str, channel: str, messages: list[tuple[int, list[CarrierEvent]]]) -> None:
