@@ -64,12 +64,19 @@ import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta, timezone
+from operator import attrgetter
 from typing import Any
 
 from tracking.models import Parcel, Shipment, StatusCode, TrackingEvent, TrackingLevel
+from tracking.selectors import EventRow, ParcelRow, ShipmentRow
 from tracking.types import ImageFormat, LocationType, ParcelCondition
 
 _RELOAD_AFTER_SECONDS = 60.0
+
+# What the functions below read: model instances (webhooks, feed) or the track views' plain rows.
+Event = TrackingEvent | EventRow
+ShipmentLike = Shipment | ShipmentRow
+ParcelLike = Parcel | ParcelRow
 
 # Gluey's model requires photo_format in a delivery confirmation even when no
 # photo is attached; we then name the format a photo would have (see README).
@@ -134,6 +141,8 @@ def iso(value: datetime | None) -> str | None:
 
 
 def utc_iso(value: datetime) -> str:
+    if value.tzinfo is UTC:
+        return value.isoformat()
     return value.astimezone(UTC).isoformat()
 
 
@@ -142,17 +151,32 @@ def utc_z(value: datetime) -> str:
     return value.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def carrier_time(event: TrackingEvent) -> str:
-    offset = timezone(timedelta(minutes=event.utc_offset_minutes))
-    return event.occurred_at.astimezone(offset).isoformat()
+_zones: dict[int, timezone] = {0: UTC}
 
 
-def eta_iso(event: TrackingEvent) -> str | None:
+def _zone(minutes: int) -> timezone:
+    """The fixed-offset zone of ``minutes`` east of UTC (one object per offset, per process)."""
+    zone = _zones.get(minutes)
+    if zone is None:
+        zone = _zones.setdefault(minutes, timezone(timedelta(minutes=minutes)))
+    return zone
+
+
+def _in_zone(value: datetime, minutes: int) -> str:
+    if minutes == 0 and value.tzinfo is UTC:
+        return value.isoformat()
+    return value.astimezone(_zone(minutes)).isoformat()
+
+
+def carrier_time(event: Event) -> str:
+    return _in_zone(event.occurred_at, event.utc_offset_minutes)
+
+
+def eta_iso(event: Event) -> str | None:
     """The event's ETA in the offset the carrier gave it (UTC if the offset was not kept)."""
     if event.eta is None:
         return None
-    minutes = (event.other or {}).get("eta_offset_minutes", 0)
-    return event.eta.astimezone(timezone(timedelta(minutes=int(minutes)))).isoformat()
+    return _in_zone(event.eta, int((event.other or {}).get("eta_offset_minutes", 0)))
 
 
 def location_type(kind: str) -> str:
@@ -168,34 +192,41 @@ _LOCATION_TYPES = {t.value for t in LocationType}
 
 def _location_dict(raw: Mapping[str, Any]) -> dict[str, Any]:
     location: dict[str, Any] = {}
-    kind = raw.get("type") or (location_type(raw["code_type"]) if raw.get("code_type") else "")
-    if raw.get("code"):
-        coding = {"code": raw["code"]}
-        if raw.get("description"):
+    if not raw:
+        return location
+    get = raw.get
+    kind = get("type") or (location_type(raw["code_type"]) if get("code_type") else "")
+    code = get("code")
+    if code:
+        coding = {"code": code}
+        if get("description"):
             coding["description"] = raw["description"]
         coding["type"] = kind or LocationType.OTHER.value
         location["carrier_location_coding"] = coding
-    address_keys = ("name", "street", "postal_code", "city", "state", "iso_country")
-    if any(raw.get(k) for k in address_keys):
+    name, street, postal_code = get("name"), get("street"), get("postal_code")
+    city, state, country = get("city"), get("state"), get("iso_country")
+    if name or street or postal_code or city or state or country:
         # Gluey's TrackingEventAddress requires name, city and iso_country.
         address: dict[str, Any] = {}
         if kind:
             address["type"] = kind
-        address["name"] = raw.get("name") or ""
-        for key in ("street", "postal_code"):
-            if raw.get(key):
-                address[key] = raw[key]
-        address["city"] = raw.get("city") or ""
-        if raw.get("state"):
-            address["state"] = raw["state"]
-        address["iso_country"] = raw.get("iso_country") or ""
+        address["name"] = name or ""
+        if street:
+            address["street"] = street
+        if postal_code:
+            address["postal_code"] = postal_code
+        address["city"] = city or ""
+        if state:
+            address["state"] = state
+        address["iso_country"] = country or ""
         location["address"] = address
-    if raw.get("lat") is not None and raw.get("lng") is not None:
-        location["geo"] = {"lat": raw["lat"], "lng": raw["lng"]}
+    lat, lng = get("lat"), get("lng")
+    if lat is not None and lng is not None:
+        location["geo"] = {"lat": lat, "lng": lng}
     return location
 
 
-def _delivery_confirmation(event: TrackingEvent) -> dict[str, Any] | None:
+def _delivery_confirmation(event: Event) -> dict[str, Any] | None:
     other = event.other or {}
     if not event.signed_by and not other.get("photo_base64"):
         return None
@@ -208,7 +239,7 @@ def _delivery_confirmation(event: TrackingEvent) -> dict[str, Any] | None:
     return confirmation
 
 
-def _weight_dims(event: TrackingEvent) -> dict[str, Any] | None:
+def _weight_dims(event: Event) -> dict[str, Any] | None:
     dims = (event.other or {}).get("dimensions_cm")
     if event.weight_kg is None and not dims:
         return None
@@ -227,10 +258,12 @@ def _weight_dims(event: TrackingEvent) -> dict[str, Any] | None:
     return physical
 
 
-def other_updates_dict(event: TrackingEvent) -> dict[str, Any]:
+def other_updates_dict(event: Event) -> dict[str, Any]:
     """Gluey's ``OtherUpdates`` for one event; empty when the carrier gave none of it."""
     other = event.other or {}
     body: dict[str, Any] = {}
+    if not other and event.eta is None and event.weight_kg is None and not event.signed_by:
+        return body  # most events: nothing but codes, time and place
     if other.get("condition"):
         body["condition"] = other["condition"]
     weight_dims = _weight_dims(event)
@@ -250,32 +283,37 @@ def other_updates_dict(event: TrackingEvent) -> dict[str, Any]:
     return body
 
 
-def _event_body(event: TrackingEvent, *, eta_on_top: bool) -> dict[str, Any]:
+def _event_body(event: Event, *, eta_on_top: bool) -> dict[str, Any]:
     carrier: dict[str, Any] = {"code": event.carrier_code}
     if event.carrier_sub_code:
         carrier["sub_code"] = event.carrier_sub_code
     if event.carrier_text:
         carrier["freetext_detail"] = event.carrier_text
     body: dict[str, Any] = {}
-    meta = [{"key": str(m["key"]), "value": str(m["value"])} for m in event.carrier_meta or ()]
-    kind = (event.location or {}).get("code_type")
+    raw_location = event.location or {}
+    meta = [{"key": str(m["key"]), "value": str(m["value"])} for m in event.carrier_meta] if event.carrier_meta else []
+    kind = raw_location.get("code_type")
     if kind:
         meta.append({"key": LOCATION_KIND_META_KEY, "value": str(kind)})
     if meta:
         body["carrier_meta_data"] = meta
-    body["event_time"] = {"created_utc": utc_iso(event.recorded_at), "carrier_utc": carrier_time(event)}
+    body["event_time"] = {
+        "created_utc": utc_iso(event.recorded_at),
+        "carrier_utc": _in_zone(event.occurred_at, event.utc_offset_minutes),
+    }
     if eta_on_top and event.eta is not None:
         body["eta"] = eta_iso(event)
+    milestone, code, sub_code = event.milestone, event.code, event.sub_code
     body["codes"] = {
         "gluey": {
-            "milestone": event.milestone,
-            "code": event.code,
-            "sub_code": event.sub_code,
-            "freetext_detail": status_description(event.milestone, event.code, event.sub_code),
+            "milestone": milestone,
+            "code": code,
+            "sub_code": sub_code,
+            "freetext_detail": status_description(milestone, code, sub_code),
         },
         "carrier": carrier,
     }
-    body["location"] = _location_dict(event.location or {})
+    body["location"] = _location_dict(raw_location)
     other = other_updates_dict(event)
     if other:
         body["other"] = other
@@ -352,41 +390,50 @@ def webhook_event_dict(
     return body
 
 
-def _carrier_order(event: TrackingEvent) -> tuple[datetime, int]:
-    return (event.occurred_at, event.id)
+_carrier_order = attrgetter("occurred_at", "id")
 
 
-def _latest_other(ordered: Sequence[TrackingEvent], key: str) -> Any:
+def _latest_other(ordered: Sequence[Event], key: str) -> Any:
     return next(((e.other or {})[key] for e in reversed(ordered) if (e.other or {}).get(key) is not None), None)
 
 
-def tracking_data_dict(
-    events: Iterable[TrackingEvent], predicted_delivery: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
-    ordered = sorted(events, key=_carrier_order)
+def tracking_data_dict(events: Iterable[Event], predicted_delivery: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    return _tracking_data(sorted(events, key=_carrier_order), predicted_delivery)
+
+
+def _tracking_data(ordered: Sequence[Event], predicted_delivery: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``TrackingData`` of events already in carrier-time order; the summary fields in one pass from the end."""
+    with_eta = cost = confirmation = co2 = None
+    for event in reversed(ordered):
+        if with_eta is None and event.eta is not None:
+            with_eta = event
+        other = event.other
+        if other:
+            if cost is None and other.get("shipping_cost") is not None:
+                cost = other
+            if co2 is None and other.get("co2_footprint_kg") is not None:
+                co2 = other["co2_footprint_kg"]
+        if confirmation is None and (event.signed_by or (other and other.get("photo_base64"))):
+            confirmation = _delivery_confirmation(event)
     data: dict[str, Any] = {}
-    with_eta = next((e for e in reversed(ordered) if e.eta is not None), None)
     if with_eta is not None:
         data["current_eta"] = eta_iso(with_eta)
     if predicted_delivery is not None:
         # Our addition: learnt from Gluey's own history (tracking/prediction.py).
         data["predicted_delivery"] = dict(predicted_delivery)
-    cost = next((e for e in reversed(ordered) if (e.other or {}).get("shipping_cost") is not None), None)
     if cost is not None:
-        data["shipping_cost"] = cost.other["shipping_cost"]
-        if cost.other.get("shipping_cost_currency"):
-            data["shipping_cost_currency"] = cost.other["shipping_cost_currency"]
-    confirmation = next((c for c in (_delivery_confirmation(e) for e in reversed(ordered)) if c), None)
+        data["shipping_cost"] = cost["shipping_cost"]
+        if cost.get("shipping_cost_currency"):
+            data["shipping_cost_currency"] = cost["shipping_cost_currency"]
     if confirmation is not None:
         data["delivery_confirmation"] = confirmation
-    co2 = _latest_other(ordered, "co2_footprint_kg")
     if co2 is not None:
         data["co2_footprint_kg"] = co2
-    data["events"] = [tracking_event_dict(e) for e in ordered]
+    data["events"] = [_event_body(e, eta_on_top=True) for e in ordered]
     return data
 
 
-def _references(shipment: Shipment) -> dict[str, str]:
+def _references(shipment: ShipmentLike) -> dict[str, str]:
     refs = {}
     if shipment.reference_shipper:
         refs["shipper"] = shipment.reference_shipper
@@ -395,13 +442,16 @@ def _references(shipment: Shipment) -> dict[str, str]:
     return refs
 
 
-def parcel_condition(events: Sequence[TrackingEvent]) -> str:
+def parcel_condition(events: Sequence[Event]) -> str:
     """The latest condition a carrier reported (a ParcelCondition), "unknown" when none did."""
-    ordered = sorted(events, key=_carrier_order)
+    return _condition(sorted(events, key=_carrier_order))
+
+
+def _condition(ordered: Sequence[Event]) -> str:
     return _latest_other(ordered, "condition") or ParcelCondition.UNKNOWN.value
 
 
-def _parcel_ref(parcel: Parcel) -> dict[str, Any]:
+def _parcel_ref(parcel: ParcelLike) -> dict[str, Any]:
     ref: dict[str, Any] = {"id": str(parcel.id)}
     if parcel.uuid_ref:
         ref["uuid_ref"] = parcel.uuid_ref
@@ -412,21 +462,22 @@ def _parcel_ref(parcel: Parcel) -> dict[str, Any]:
 
 
 def _tracked_parcel(
-    parcel: Parcel, events: Sequence[TrackingEvent], predicted_delivery: Mapping[str, Any] | None = None
+    parcel: ParcelLike, events: Sequence[Event], predicted_delivery: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
+    ordered = sorted(events, key=_carrier_order)
     body = _parcel_ref(parcel)
-    body["condition"] = parcel_condition(events)
-    latest_dims = next((d for d in (_weight_dims(e) for e in sorted(events, key=_carrier_order)[::-1]) if d), None)
+    body["condition"] = _condition(ordered)
+    latest_dims = next((d for d in (_weight_dims(e) for e in reversed(ordered)) if d), None)
     if latest_dims is not None:
         body["carrier_weight_dims"] = latest_dims
-    body["tracking_data"] = tracking_data_dict(events, predicted_delivery)
+    body["tracking_data"] = _tracking_data(ordered, predicted_delivery)
     return body
 
 
 def batch_track_shipment_dict(
-    shipment: Shipment,
-    parcels: Sequence[Parcel],
-    events_by_item: Mapping[int, Sequence[TrackingEvent]],
+    shipment: ShipmentLike,
+    parcels: Sequence[ParcelLike],
+    events_by_item: Mapping[int, Sequence[Event]],
     *,
     single: bool = False,
     predictions: Mapping[int, Mapping[str, Any]] | None = None,

@@ -38,7 +38,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, NamedTuple
 
 import orjson
 from django.db import connection
@@ -46,8 +46,6 @@ from django.db.models import Model, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
 from tracking.models import Customer, Parcel, Shipment, TrackingEvent
-
-M = TypeVar("M", bound=Model)
 
 FEED_MAX_LIMIT = 1000
 _CURSOR_PREFIX = "c1:"
@@ -153,10 +151,49 @@ def events_feed(*, customer: Customer, after: str | None, limit: int) -> FeedPag
 
 
 # --- Track views ------------------------------------------------------------------
+# Plain rows, not model instances: a 100-shipment batch carries a thousand events
+# and the representation only reads attributes. On PostgreSQL each read is one
+# plain SQL statement with JSON columns sent as text and parsed by orjson
+# (compiling an ORM query, building model instances and the JSONField
+# converters cost several times what PostgreSQL takes to answer); elsewhere the
+# ORM fills the same rows.
 
 
-@dataclass(slots=True)
-class EventRow:
+class ShipmentRow(NamedTuple):
+    """The columns of a Shipment that its track representation reads."""
+
+    id: uuid.UUID
+    uuid_ref: str
+    tracking_level: str
+    carrier_id: str
+    carrier_tracking_id: str
+    reference_shipper: str
+    reference_receiver: str
+    meta_data: list[Any]
+    tracked_item_id: int
+    created_at: datetime
+
+    @property
+    def pk(self) -> uuid.UUID:
+        return self.id
+
+
+class ParcelRow(NamedTuple):
+    """The columns of a Parcel that its track representation reads."""
+
+    id: uuid.UUID
+    shipment_id: uuid.UUID
+    uuid_ref: str
+    meta_data: list[Any]
+    carrier_tracking_id: str
+    tracked_item_id: int
+
+    @property
+    def pk(self) -> uuid.UUID:
+        return self.id
+
+
+class EventRow(NamedTuple):
     """The columns of a TrackingEvent that its public representation reads."""
 
     id: int
@@ -170,12 +207,12 @@ class EventRow:
     occurred_at: datetime
     utc_offset_minutes: int
     recorded_at: datetime
-    location: dict
+    location: dict[str, Any]
     eta: datetime | None
     signed_by: str
     weight_kg: float | None
-    carrier_meta: list
-    other: dict
+    carrier_meta: list[Any]
+    other: dict[str, Any]
     corrected_at: datetime | None
 
 
@@ -183,138 +220,129 @@ class EventRow:
 class TrackResult:
     """Shipments in request order, with what their representation needs."""
 
-    shipments: list[Shipment]
-    parcels: dict[uuid.UUID, list[Parcel]]
-    events_by_item: dict[int, list[TrackingEvent]]
+    shipments: list[ShipmentRow]
+    parcels: dict[uuid.UUID, list[ParcelRow]]
+    events_by_item: dict[int, list[EventRow]]
     not_found: list[str]
-
-    @property
-    def last_updated(self) -> datetime | None:
-        times = [e.recorded_at for events in self.events_by_item.values() for e in events]
-        return max(times) if times else None
+    # The latest recorded_at of the events (None without events): ``x-last-updated``.
+    last_updated: datetime | None = None
 
 
-_EVENT_COLUMNS = {f.attname: f for f in TrackingEvent._meta.concrete_fields}
-_EVENT_FIELDS = [_EVENT_COLUMNS[name] for name in EventRow.__slots__]
-_EVENT_JSON = tuple(i for i, f in enumerate(_EVENT_FIELDS) if f.get_internal_type() == "JSONField")
+def _select_list(model: type[Model], alias: str, names: Sequence[str]) -> str:
+    """Columns of ``names`` (attribute names), JSON ones as text for orjson."""
+    q = connection.ops.quote_name
+    fields = {f.attname: f for f in model._meta.concrete_fields}
+    parts = []
+    for name in names:
+        column = f"{alias}.{q(str(fields[name].column))}"
+        parts.append(f"{column}::text" if fields[name].get_internal_type() == "JSONField" else column)
+    return ", ".join(parts)
+
+
+def _json_positions(model: type[Model], names: Sequence[str]) -> tuple[int, ...]:
+    fields = {f.attname: f for f in model._meta.concrete_fields}
+    return tuple(i for i, name in enumerate(names) if fields[name].get_internal_type() == "JSONField")
+
+
+_SHIPMENT_COLUMNS = ShipmentRow._fields
+_PARCEL_COLUMNS = ParcelRow._fields
+_SHIPMENT_WIDTH = len(_SHIPMENT_COLUMNS)
+_SHIPMENT_JSON = _json_positions(Shipment, _SHIPMENT_COLUMNS)
+_PARCEL_JSON = _json_positions(Parcel, _PARCEL_COLUMNS)
+_q = connection.ops.quote_name
+# Shipments with their parcels (by tracking id) in one statement; the WHERE clause is added per call.
+_SHIPMENTS_SQL = (
+    f"SELECT {_select_list(Shipment, 's', _SHIPMENT_COLUMNS)}, {_select_list(Parcel, 'p', _PARCEL_COLUMNS)} "
+    f"FROM {_q(Shipment._meta.db_table)} s LEFT JOIN {_q(Parcel._meta.db_table)} p ON p.shipment_id = s.id "
+    "WHERE s.customer_id = %s AND ({where}) ORDER BY s.created_at, s.id, p.carrier_tracking_id"
+)
+_EVENT_DECODED = ("location", "carrier_meta", "other", "recorded_at")
 _EVENTS_SQL = (
-    f"SELECT {', '.join(connection.ops.quote_name(str(f.column)) for f in _EVENT_FIELDS)} "
-    f"FROM {connection.ops.quote_name(TrackingEvent._meta.db_table)} "
-    "WHERE tracked_item_id = ANY(%s) ORDER BY occurred_at, id"
+    f"SELECT {_select_list(TrackingEvent, 'e', EventRow._fields)} FROM {_q(TrackingEvent._meta.db_table)} e "
+    "WHERE e.tracked_item_id = ANY(%s::bigint[]) ORDER BY e.occurred_at, e.id"
 )
 
 
-def _event_row(row: Sequence[Any]) -> list[Any]:
-    values = list(row)
-    for i in _EVENT_JSON:
-        raw = values[i]
-        if isinstance(raw, str | bytes):
-            values[i] = orjson.loads(raw)
-    return values
+def _decoded(values: Sequence[Any], positions: tuple[int, ...]) -> list[Any]:
+    out = list(values)
+    for i in positions:
+        out[i] = orjson.loads(out[i])
+    return out
 
 
-def _event_rows(item_ids: set[int]) -> list[EventRow]:
-    """Events of the items in time order. On PostgreSQL one plain SQL query with the JSON
-    columns parsed by orjson: the ORM's query compiling and JSONField converters (json.loads
-    of three columns per event) cost more than the query itself."""
+def _shipments_with_parcels(
+    customer: Customer, where: str, params: Sequence[Any], orm_filter: Q
+) -> tuple[list[ShipmentRow], dict[uuid.UUID, list[ParcelRow]]]:
+    """The customer's shipments matching ``where`` (SQL on alias ``s``; ``orm_filter`` off PostgreSQL),
+    oldest first, and their parcels by tracking id."""
+    shipments: list[ShipmentRow] = []
+    parcels: dict[uuid.UUID, list[ParcelRow]] = defaultdict(list)
     if connection.vendor != "postgresql":
-        rows = TrackingEvent.objects.filter(tracked_item_id__in=item_ids).order_by("occurred_at", "id")
-        return [EventRow(*row) for row in rows.values_list(*EventRow.__slots__)]
+        found = Shipment.objects.filter(orm_filter, customer=customer).order_by("created_at", "pk")
+        shipments = [ShipmentRow(*row) for row in found.values_list(*_SHIPMENT_COLUMNS)]
+        owned = Parcel.objects.filter(shipment__in=[s.id for s in shipments]).order_by("carrier_tracking_id")
+        for row in owned.values_list(*_PARCEL_COLUMNS):
+            parcels[row[1]].append(ParcelRow(*row))
+        return shipments, parcels
     with connection.cursor() as cursor:
-        cursor.execute(_EVENTS_SQL, [list(item_ids)])
-        return [EventRow(*_event_row(row)) for row in cursor.fetchall()]
-
-
-def _columns(model: type[Model], alias: str) -> str:
-    q = connection.ops.quote_name
-    return ", ".join(f"{alias}.{q(str(f.column))}" for f in model._meta.concrete_fields)
-
-
-def _instance(model: type[M], values: Sequence[Any]) -> M:
-    """A model instance from its concrete columns' values as PostgreSQL returned them (JSON as text)."""
-    fields = model._meta.concrete_fields
-    decoded = [orjson.loads(v) if isinstance(v, str) and f.get_internal_type() == "JSONField" else v
-               for f, v in zip(fields, values, strict=True)]  # fmt: skip
-    return model.from_db(connection.alias, [f.attname for f in fields], decoded)
-
-
-def _instances(model: type[M], *, where: str, params: Sequence[Any], order_by: str) -> list[M]:
-    """Model instances from one plain SQL query (PostgreSQL), JSON columns parsed by orjson.
-
-    For the track views' hot path: compiling an ORM query costs several times
-    what PostgreSQL takes to answer it. ``where`` and ``order_by`` are SQL on
-    the model's table, aliased ``t``.
-    """
-    table = connection.ops.quote_name(model._meta.db_table)
-    sql = f"SELECT {_columns(model, 't')} FROM {table} t WHERE {where} ORDER BY {order_by}"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(_SHIPMENTS_SQL.format(where=where), [customer.pk, *params])
         rows = cursor.fetchall()
-    return [_instance(model, row) for row in rows]
-
-
-def _shipment_with_parcels(*, customer: Customer, pk: uuid.UUID) -> tuple[Shipment, list[Parcel]] | None:
-    """The customer's shipment and its parcels (by tracking id) in one round trip (PostgreSQL)."""
-    q = connection.ops.quote_name
-    width = len(Shipment._meta.concrete_fields)
-    sql = (
-        f"SELECT {_columns(Shipment, 's')}, {_columns(Parcel, 'p')} FROM {q(Shipment._meta.db_table)} s "
-        f"LEFT JOIN {q(Parcel._meta.db_table)} p ON p.shipment_id = s.id "
-        "WHERE s.id = %s AND s.customer_id = %s ORDER BY p.carrier_tracking_id"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [pk, customer.pk])
-        rows = cursor.fetchall()
-    if not rows:
-        return None
-    shipment = _instance(Shipment, rows[0][:width])
-    return shipment, [_instance(Parcel, row[width:]) for row in rows if row[width] is not None]
-
-
-def _parcels_of(shipment_ids: list[uuid.UUID]) -> list[Parcel]:
-    if connection.vendor != "postgresql":
-        return list(Parcel.objects.filter(shipment__in=shipment_ids).order_by("carrier_tracking_id"))
-    return _instances(Parcel, where="t.shipment_id = ANY(%s)", params=[shipment_ids], order_by="t.carrier_tracking_id")
-
-
-def _load_details(
-    shipments: list[Shipment], loaded_parcels: list[Parcel] | None = None
-) -> tuple[dict[uuid.UUID, list[Parcel]], dict[int, list[TrackingEvent]]]:
-    """Parcels (unless given: ``loaded_parcels``, all those of ``shipments``) and events, by owner."""
-    parcels: dict[uuid.UUID, list[Parcel]] = defaultdict(list)
-    item_ids = {s.tracked_item_id for s in shipments}
-    if shipments:
-        for parcel in _parcels_of([s.pk for s in shipments]) if loaded_parcels is None else loaded_parcels:
+    last = None
+    for row in rows:
+        if row[0] != last:
+            last = row[0]
+            shipments.append(ShipmentRow(*_decoded(row[:_SHIPMENT_WIDTH], _SHIPMENT_JSON)))
+        if row[_SHIPMENT_WIDTH] is not None:
+            parcel = ParcelRow(*_decoded(row[_SHIPMENT_WIDTH:], _PARCEL_JSON))
             parcels[parcel.shipment_id].append(parcel)
-            item_ids.add(parcel.tracked_item_id)
-    events: dict[int, list[TrackingEvent]] = defaultdict(list)
-    if item_ids:
-        # Plain rows, not model instances: a batch of 100 shipments carries
-        # thousands of events and the representation only reads attributes.
-        for event in _event_rows(item_ids):
-            events[event.tracked_item_id].append(event)  # type: ignore[arg-type]
-    return parcels, events
+    return shipments, parcels
+
+
+def _with_events(
+    shipments: list[ShipmentRow], parcels: dict[uuid.UUID, list[ParcelRow]], not_found: list[str]
+) -> TrackResult:
+    """The events of the shipments' and parcels' tracked items, by item, oldest first (one query)."""
+    item_ids = {s.tracked_item_id for s in shipments}
+    for owned in parcels.values():
+        item_ids.update(p.tracked_item_id for p in owned)
+    events: dict[int, list[EventRow]] = defaultdict(list)
+    last_updated = None
+    if not item_ids:
+        pass
+    elif connection.vendor != "postgresql":
+        found = TrackingEvent.objects.filter(tracked_item_id__in=item_ids).order_by("occurred_at", "id")
+        for values in found.values_list(*EventRow._fields):
+            event = EventRow(*values)
+            events[event.tracked_item_id].append(event)
+            if last_updated is None or event.recorded_at > last_updated:
+                last_updated = event.recorded_at
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(_EVENTS_SQL, ["{" + ",".join(map(str, item_ids)) + "}"])
+            rows = cursor.fetchall()
+        loads, make = orjson.loads, EventRow._make
+        location, meta, other, recorded_at = (EventRow._fields.index(n) for n in _EVENT_DECODED)
+        for row in rows:
+            values = list(row)
+            values[location], values[meta], values[other] = loads(row[location]), loads(row[meta]), loads(row[other])
+            events[row[1]].append(make(values))
+            if last_updated is None or row[recorded_at] > last_updated:
+                last_updated = row[recorded_at]
+    return TrackResult(
+        shipments=shipments, parcels=parcels, events_by_item=events, not_found=not_found, last_updated=last_updated
+    )
 
 
 def shipment_for_customer(*, customer: Customer, shipment_id: str) -> TrackResult | None:
-    """One shipment with its parcels and events, or None (also for another customer's)."""
+    """One shipment with its parcels and events (two queries), or None (also for another customer's)."""
     try:
         pk = uuid.UUID(str(shipment_id))
     except ValueError:
         return None
-    if connection.vendor == "postgresql":
-        found = _shipment_with_parcels(customer=customer, pk=pk)
-        if found is None:
-            return None
-        shipment, loaded = found
-        parcels, events = _load_details([shipment], loaded)
-    else:
-        first = Shipment.objects.filter(customer=customer, pk=pk).first()
-        if first is None:
-            return None
-        shipment = first
-        parcels, events = _load_details([shipment])
-    return TrackResult(shipments=[shipment], parcels=parcels, events_by_item=events, not_found=[])
+    shipments, parcels = _shipments_with_parcels(customer, "s.id = %s", [pk], Q(pk=pk))
+    if not shipments:
+        return None
+    return _with_events(shipments, parcels, [])
 
 
 def shipments_track(
@@ -324,30 +352,38 @@ def shipments_track(
     uuid_refs: Sequence[str] = (),
     carrier_tracking_ids: Sequence[str] = (),
 ) -> TrackResult:
-    """Shipments matching any of the ids, uuid_refs or carrier tracking ids, in request order.
+    """Shipments matching any of the ids, uuid_refs or carrier tracking ids, in request order (two queries).
 
     ids first, then uuid_refs, then carrier tracking ids; a uuid_ref or a
     tracking id may match several shipments (oldest first); a shipment appears
     once. Values nothing matched are listed in ``not_found`` (as sent).
     """
     query = Q()
+    where: list[str] = []
+    params: list[Any] = []
     if ids:
         query |= Q(pk__in=set(ids))
+        where.append("s.id = ANY(%s::uuid[])")
+        params.append("{" + ",".join({str(i) for i in ids}) + "}")
     if uuid_refs:
         query |= Q(uuid_ref__in=set(uuid_refs))
+        where.append("s.uuid_ref = ANY(%s)")
+        params.append(list(set(uuid_refs)))
     if carrier_tracking_ids:
         query |= Q(carrier_tracking_id__in=set(carrier_tracking_ids))
-    found = list(Shipment.objects.filter(query, customer=customer).order_by("created_at", "pk")) if query else []
+        where.append("s.carrier_tracking_id = ANY(%s)")
+        params.append(list(set(carrier_tracking_ids)))
+    found, parcels = _shipments_with_parcels(customer, " OR ".join(where), params, query) if where else ([], {})
 
-    by_id = {s.pk: s for s in found}
-    by_ref: dict[str, list[Shipment]] = defaultdict(list)
-    by_tracking: dict[str, list[Shipment]] = defaultdict(list)
+    by_id = {s.id: s for s in found}
+    by_ref: dict[str, list[ShipmentRow]] = defaultdict(list)
+    by_tracking: dict[str, list[ShipmentRow]] = defaultdict(list)
     for shipment in found:
         if shipment.uuid_ref:
             by_ref[shipment.uuid_ref].append(shipment)
         by_tracking[shipment.carrier_tracking_id].append(shipment)
 
-    ordered: list[Shipment] = []
+    ordered: list[ShipmentRow] = []
     seen: set[uuid.UUID] = set()
     not_found: list[str] = []
     lookups = [
@@ -359,11 +395,10 @@ def shipments_track(
         if not matches:
             not_found.append(value)
         for shipment in matches:
-            if shipment.pk not in seen:
-                seen.add(shipment.pk)
+            if shipment.id not in seen:
+                seen.add(shipment.id)
                 ordered.append(shipment)
-    parcels, events = _load_details(ordered)
-    return TrackResult(shipments=ordered, parcels=parcels, events_by_item=events, not_found=not_found)
+    return _with_events(ordered, {s.id: parcels[s.id] for s in ordered if s.id in parcels}, not_found)
 
 
 def tracking_updates(*, item_ids: Iterable[int]) -> dict[int, dict[str, Any]]:

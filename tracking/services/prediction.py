@@ -42,6 +42,7 @@ from tracking.prediction import (
     lane_models_fit,
     postal_region,
 )
+from tracking.selectors import ShipmentRow
 
 SCAN_MILESTONES = frozenset({"collection", "in_transit", "customs"})
 # After one of these the parcel is no longer on its way to the recipient: no prediction.
@@ -242,7 +243,7 @@ def predicted_deliveries(
 
 def predicted_deliveries_for_track(
     *,
-    shipments: Sequence[Shipment],
+    shipments: Sequence[Shipment | ShipmentRow],
     parcels: Mapping[Any, Sequence[Any]],
     events_by_item: Mapping[int, Sequence[Any]],
     now: datetime | None = None,
