@@ -7,8 +7,9 @@ answer with ``tracking.representations``.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -17,6 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from tracking import representations, selectors
+from tracking.api import hot
 from tracking.api import serializers as s
 from tracking.api.auth import CustomerAPIView
 from tracking.api.exceptions import UnprocessableEntity, validation_body
@@ -27,12 +29,11 @@ from tracking.services import (
     ParcelInput,
     RegistrationConflict,
     UnknownCarrier,
-    predicted_deliveries_for_track,
     shipment_register,
     shipment_register_detected,
 )
 
-SHIPMENT_NOT_FOUND = "Shipment not found."
+SHIPMENT_NOT_FOUND = hot.SHIPMENT_NOT_FOUND
 
 
 class Conflict(APIException):
@@ -54,23 +55,6 @@ NOT_FOUND_HEADER = OpenApiParameter(
     description="Requested values that matched nothing for your account, comma-separated and percent-encoded.",
     response=[200],
 )
-
-
-def _track_bodies(result: selectors.TrackResult, *, single: bool = False) -> list[dict[str, Any]]:
-    predictions = predicted_deliveries_for_track(
-        shipments=result.shipments, parcels=result.parcels, events_by_item=result.events_by_item
-    )
-    return [
-        representations.batch_track_shipment_dict(
-            shipment, result.parcels.get(shipment.pk, []), result.events_by_item, single=single, predictions=predictions
-        )
-        for shipment in result.shipments
-    ]
-
-
-def _last_updated_headers(result: selectors.TrackResult) -> dict[str, str]:
-    last = result.last_updated
-    return {"x-last-updated": representations.utc_z(last)} if last is not None else {}
 
 
 class ShipmentCreateView(CustomerAPIView):
@@ -142,6 +126,11 @@ class ShipmentCreateView(CustomerAPIView):
 class ShipmentTrackView(CustomerAPIView):
     """One shipment with its parcels and events; another account's shipment is reported as not found."""
 
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        # Ordinary requests take the lean path; DRF answers the rest (tracking/api/hot.py).
+        fast = hot.track_one(request, kwargs["id"], allow=", ".join(self.allowed_methods))
+        return fast if fast is not None else super().dispatch(request, *args, **kwargs)
+
     @extend_schema(
         operation_id="track_shipment",
         summary="Track one shipment",
@@ -161,11 +150,16 @@ class ShipmentTrackView(CustomerAPIView):
             raise NotFound(SHIPMENT_NOT_FOUND)
         if result.last_updated is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        return Response(_track_bodies(result, single=True)[0], headers=_last_updated_headers(result))
+        return Response(hot.track_bodies(result, single=True)[0], headers=hot.last_updated_headers(result))
 
 
 class BatchTrackView(CustomerAPIView):
     """Up to 100 shipments by id, uuid_ref or carrier tracking id, in one call."""
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        # Ordinary requests take the lean path; DRF answers the rest (tracking/api/hot.py).
+        fast = hot.track_batch(request, allow=", ".join(self.allowed_methods))
+        return fast if fast is not None else super().dispatch(request, *args, **kwargs)
 
     @extend_schema(
         operation_id="track_shipments",
@@ -203,10 +197,8 @@ class BatchTrackView(CustomerAPIView):
         )
         if not result.shipments:
             raise NotFound(SHIPMENT_NOT_FOUND)
-        headers = _last_updated_headers(result)
-        if result.not_found:
-            headers["x-not-found"] = ",".join(quote(value, safe="") for value in result.not_found)
-        return Response(_track_bodies(result), headers=headers)
+        headers = {**hot.last_updated_headers(result), **hot.not_found_header(result)}
+        return Response(hot.track_bodies(result), headers=headers)
 
 
 class EventFeedView(CustomerAPIView):

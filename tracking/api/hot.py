@@ -1,0 +1,178 @@
+"""The lean path of the two hot reads: ``GET /shipments/{id}/track`` and ``POST /track``.
+
+Customers poll these all day, and for a small answer DRF's request and
+response machinery (request wrapping, content negotiation, parser, the
+authentication, permission and throttle classes, serializer validation,
+``Response`` rendering) cost more than the read itself. Their views try this
+path first (``ShipmentTrackView.dispatch``, ``BatchTrackView.dispatch``). It
+serves only a request that is entirely ordinary — the right ``x-version``, a
+valid key within its rate, no query string, an ``Accept`` that JSON satisfies,
+and for ``POST /track`` a small JSON body of well-formed values — and declines
+(returns None) everything else. DRF then answers exactly as it always has, so
+every error (400, 401, 404 of a bad path, 405, 406, 415, 422, 429) and every
+unusual request still comes from one code path. What this path answers itself
+(200, 204 and "Shipment not found." 404) is built by the same selectors and
+representations as the DRF handlers, with the same headers (``Allow`` as DRF
+sets it), and rendered by the same renderer; tests/api/test_track_hot.py
+compares the two paths response by response. See docs/architecture.md, "Reads".
+
+The rate limit is counted here once the key is known (the request counts
+whichever path answers it); a request handed over to DRF carries its count in
+``request.META`` so it is not counted twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+from urllib.parse import quote
+
+import orjson
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+
+from tracking import representations, selectors
+from tracking.api.auth import API_VERSIONS, customer_for_key
+from tracking.api.renderers import ORJSONRenderer
+from tracking.api.serializers import MAX_BATCH
+from tracking.api.throttle import COUNTED, rate_check
+from tracking.models import Customer
+from tracking.services import predicted_deliveries_for_track
+
+SHIPMENT_NOT_FOUND = "Shipment not found."
+# Accept headers that DRF would answer with our only renderer and its plain media type.
+_PLAIN_ACCEPTS = frozenset({"*/*", "application/json", "application/json, */*", "application/*"})
+# A 100-value body is a few kilobytes; anything bigger goes through DRF and its size limit.
+_MAX_BODY = 64 * 1024
+# (request field, longest value) of POST /track's text lists, as TrackRequest declares them.
+_TEXT_LISTS = (("uuid_refs", 100), ("carrier_tracking_ids", 64))
+_render = ORJSONRenderer().render
+
+
+def track_bodies(result: selectors.TrackResult, *, single: bool = False) -> list[dict[str, Any]]:
+    """The ``BatchTrackShipment`` (``single``: ``TrackSingleShipment``) bodies of a track result."""
+    predictions = predicted_deliveries_for_track(
+        shipments=result.shipments, parcels=result.parcels, events_by_item=result.events_by_item
+    )
+    return [
+        # Looked up at call time: the contract tests wrap it to check every body.
+        representations.batch_track_shipment_dict(
+            shipment, result.parcels.get(shipment.id, []), result.events_by_item, single=single, predictions=predictions
+        )
+        for shipment in result.shipments
+    ]
+
+
+def last_updated_headers(result: selectors.TrackResult) -> dict[str, str]:
+    last = result.last_updated
+    return {"x-last-updated": representations.utc_z(last)} if last is not None else {}
+
+
+def not_found_header(result: selectors.TrackResult) -> dict[str, str]:
+    if not result.not_found:
+        return {}
+    return {"x-not-found": ",".join(quote(value, safe="") for value in result.not_found)}
+
+
+def _customer(request: HttpRequest) -> Customer | None:
+    """The key's customer if nothing about the request needs DRF; the request is then counted."""
+    meta = request.META
+    if meta.get("QUERY_STRING") or meta.get("HTTP_X_VERSION", "").strip() not in API_VERSIONS:
+        return None
+    accept = meta.get("HTTP_ACCEPT")
+    if accept is not None and accept not in _PLAIN_ACCEPTS:
+        return None
+    raw = meta.get(getattr(settings, "API_KEY_CUSTOM_HEADER", "HTTP_X_KEY"), "")
+    found = customer_for_key(raw.strip()) if raw else None
+    if found is None:
+        return None
+    customer, api_key = found
+    counted = meta[COUNTED] = rate_check(prefix=api_key.prefix)
+    if not counted[0]:
+        return None  # DRF answers 429 from the count above
+    return customer
+
+
+def _json(data: Any, *, allow: str, status: int = 200, headers: dict[str, str] | None = None) -> HttpResponse:
+    response = HttpResponse(_render(data), content_type="application/json", status=status)
+    for name, value in (headers or {}).items():
+        response[name] = value
+    response["Allow"] = allow
+    return response
+
+
+def track_one(request: HttpRequest, shipment_id: str, *, allow: str) -> HttpResponse | None:
+    """``GET /shipments/{id}/track``, or None for DRF to answer."""
+    if request.method != "GET":
+        return None
+    customer = _customer(request)
+    if customer is None:
+        return None
+    result = selectors.shipment_for_customer(customer=customer, shipment_id=shipment_id)
+    if result is None:
+        return _json({"detail": SHIPMENT_NOT_FOUND}, allow=allow, status=404)
+    if result.last_updated is None:
+        response = HttpResponse(status=204)
+        del response["Content-Type"]  # as DRF leaves an empty body
+        response["Allow"] = allow
+        return response
+    return _json(track_bodies(result, single=True)[0], allow=allow, headers=last_updated_headers(result))
+
+
+def _batch_values(request: HttpRequest) -> tuple[list[uuid.UUID], list[str], list[str]] | None:
+    """ids, uuid_refs and carrier tracking ids of a plainly valid body (as TrackRequest reads it), else None."""
+    charset = (request.content_params or {}).get("charset", "utf-8").lower()
+    if request.content_type != "application/json" or charset not in ("utf-8", "utf8"):
+        return None
+    try:
+        if not 0 < int(request.META.get("CONTENT_LENGTH") or 0) <= _MAX_BODY:
+            return None
+        data = orjson.loads(request.body)
+    except (ValueError, orjson.JSONDecodeError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    raw_ids = data.get("ids", [])
+    if not isinstance(raw_ids, list):
+        return None
+    ids = []
+    for value in raw_ids:
+        if not isinstance(value, str):
+            return None
+        try:
+            ids.append(uuid.UUID(value))
+        except ValueError:
+            return None
+    texts: list[list[str]] = []
+    for name, longest in _TEXT_LISTS:
+        values = data.get(name, [])
+        if not isinstance(values, list):
+            return None
+        for value in values:
+            # DRF would strip surrounding blanks, or refuse the value: leave those to it.
+            if not isinstance(value, str) or not 0 < len(value) <= longest or value.strip() != value or "\0" in value:
+                return None
+        texts.append(values)
+    if not 0 < len(ids) + len(texts[0]) + len(texts[1]) <= MAX_BATCH:
+        return None
+    return ids, texts[0], texts[1]
+
+
+def track_batch(request: HttpRequest, *, allow: str) -> HttpResponse | None:
+    """``POST /track``, or None for DRF to answer."""
+    if request.method != "POST":
+        return None
+    values = _batch_values(request)
+    if values is None:
+        return None
+    customer = _customer(request)
+    if customer is None:
+        return None
+    ids, uuid_refs, carrier_tracking_ids = values
+    result = selectors.shipments_track(
+        customer=customer, ids=ids, uuid_refs=uuid_refs, carrier_tracking_ids=carrier_tracking_ids
+    )
+    if not result.shipments:
+        return _json({"detail": SHIPMENT_NOT_FOUND}, allow=allow, status=404)
+    headers = {**last_updated_headers(result), **not_found_header(result)}
+    return _json(track_bodies(result), allow=allow, headers=headers)
