@@ -84,13 +84,14 @@ MIDDLEWARE = [
     "django.middleware.gzip.GZipMiddleware",  # responses compressed when the client asks (Accept-Encoding)
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Sessions, request.user and messages for the admin only (gluey/middleware.py).
+    "gluey.middleware.AdminSessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "gluey.middleware.AdminAuthenticationMiddleware",
+    "gluey.middleware.AdminMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "gluey.middleware.CachedCSPMiddleware",  # django-csp's, the policy built once per process
     "axes.middleware.AxesMiddleware",  # last: turns a locked-out login into its 429 page
 ]
 
