@@ -5,13 +5,16 @@ worker (ingest queue) against PostgreSQL and Redis (broker and cache), then:
 
 1. ack ceiling: with no worker running, wrk replays pre-signed one-event
    webhooks over 8 connections — what this server can acknowledge;
-2. backlog: a worker starts and records what phase 1 left (recording alone);
+2. backlog: a worker starts and records what phase 1 left (recording alone; also timed
+   from the first message processed to the last, without the worker's start-up);
 3. recorded, 1 event: the same load with the worker running; events recorded
    per second, first request to last event committed, and its ratio to (1);
 4. recorded, 50 events per webhook, the same way;
 5. acknowledgment latency: one-event webhooks at a steady 400 requests/s
    (open loop) while the worker records them: p50 / p99 to the 202;
-6. scaling: phase 3 again with 1 worker process, beside the 2 of phase 3;
+6. scaling: phase 3 again with 1 worker process, beside the 2 of phase 3 (one carrier:
+   its one drain at a time records, so this is about 1 by design); then a backlog over
+   two carriers drained by 1 and by 2 processes (no HTTP load), the scaling across carriers;
 7. dispatch: 1,000,000 tracked items of a polling carrier, 10,000 of them due;
    one dispatcher run taking (and queueing) those 10,000.
 
@@ -50,6 +53,9 @@ os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gluey.settings")
 
 PUSH_CARRIER = "bench-push"
+# Phase 6's backlog is spread over this many carriers: one drain per carrier runs at a time,
+# so worker processes scale recording across carriers (docs/architecture.md, step 3).
+SCALING_CARRIERS = [f"bench-push-{n}" for n in range(1, 3)]
 POLL_CARRIER = "bench-poll"
 EVENTS_PER_REQUEST = 50
 CONNECTIONS = 8
@@ -212,6 +218,19 @@ def next_message_id() -> int:
         return int(cur.fetchone()[0])
 
 
+def processing_seconds(carrier_id: str, first_id: int) -> float:
+    """From the first to the last message processed since ``first_id``: the drain's own time, without start-up."""
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT extract(epoch FROM max(processed_at) - min(processed_at)) FROM carriers_inboundmessage "
+            "WHERE carrier_id = %s AND id >= %s AND status = 'processed'",
+            [carrier_id, first_id],
+        )
+        return float(cur.fetchone()[0] or 0)
+
+
 def wait_processed(carrier_id: str, first_id: int, timeout: float = 900) -> tuple[float, int]:
     """Until every message accepted since ``first_id`` is processed; returns (when, events)."""
     deadline = time.monotonic() + timeout
@@ -336,11 +355,67 @@ def dispatch_phase(items: int, due: int) -> dict[str, float]:
     }
 
 
+def drain_scaling_phase(env: dict[str, str], processes: int, nice: int, per_carrier: int, run: str) -> dict:
+    """A backlog of 1-event webhooks over SCALING_CARRIERS, drained by a worker of ``processes``.
+
+    The messages are stored as the view stores them (pending, no wake), then one wake per
+    carrier is queued once the worker is up; the rate is timed from the first message
+    processed to the last, so the worker's start-up is not in it.
+    """
+    import hashlib
+
+    from carriers.models import Carrier, InboundMessage, InboundStatus
+    from carriers.services.setup import carrier_create
+    from carriers.tasks import inbound_drain
+
+    first = next_message_id()
+    for carrier_id in SCALING_CARRIERS:
+        if not Carrier.objects.filter(pk=carrier_id).exists():
+            carrier_create(carrier_id=carrier_id, adapter="generic_json", config={})
+        bodies = [body_for(n, f"{run}{carrier_id[-1]}", 1) for n in range(per_carrier)]
+        InboundMessage.objects.bulk_create(
+            [
+                InboundMessage(
+                    carrier_id=carrier_id,
+                    channel="webhook",
+                    parser="generic_json",
+                    body=body,
+                    content_type="application/json",
+                    sha256=hashlib.sha256(body).hexdigest(),
+                    size=len(body),
+                    status=InboundStatus.PENDING,
+                )
+                for body in bodies
+            ],
+            batch_size=1000,
+        )
+    worker = start_worker(env, processes, nice)
+    try:
+        time.sleep(3)  # let it connect to the broker
+        for carrier_id in SCALING_CARRIERS:
+            inbound_drain.delay(carrier_id)
+        events = 0
+        for carrier_id in SCALING_CARRIERS:
+            events += wait_processed(carrier_id, first)[1]
+    finally:
+        stop(worker)
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT extract(epoch FROM max(processed_at) - min(processed_at)) FROM carriers_inboundmessage "
+            "WHERE carrier_id = ANY(%s) AND id >= %s AND status = 'processed'",
+            [SCALING_CARRIERS, first],
+        )
+        seconds = float(cur.fetchone()[0] or 0)
+    return {"processes": processes, "events": events, "seconds": seconds, "per_s": events / seconds if seconds else 0}
+
+
 def cleanup_rows() -> None:
     from django.db import connection
 
     with connection.cursor() as cur:
-        for carrier in (PUSH_CARRIER, POLL_CARRIER):
+        for carrier in (PUSH_CARRIER, POLL_CARRIER, *SCALING_CARRIERS):
             cur.execute("UPDATE tracking_trackeditem SET current_event_id = NULL WHERE carrier_id = %s", [carrier])
             cur.execute("DELETE FROM tracking_trackingevent WHERE carrier_id = %s", [carrier])
             cur.execute("DELETE FROM tracking_unmappedcode WHERE carrier_id = %s", [carrier])
@@ -461,9 +536,15 @@ def main() -> None:
         started = time.perf_counter()
         worker = start_worker(env, args.workers, args.worker_nice)
         done_at, events = wait_processed(PUSH_CARRIER, a["first_id"])
-        results["backlog"] = {"events": events, "recorded_per_s": events / (done_at - started)}
+        drained = processing_seconds(PUSH_CARRIER, a["first_id"])
+        results["backlog"] = {
+            "events": events,
+            "recorded_per_s": events / (done_at - started),
+            "drain_per_s": events / drained if drained else None,
+        }
         print(
-            f"   {events} events in {done_at - started:.1f} s (worker start included): {events / (done_at - started):.0f} events/s",
+            f"   {events} events in {done_at - started:.1f} s (worker start included): {events / (done_at - started):.0f} events/s; "
+            f"first to last processed {drained:.2f} s: {events / drained:.0f} events/s",
             flush=True,
         )
 
@@ -504,6 +585,22 @@ def main() -> None:
             flush=True,
         )
 
+        stop(worker)
+        worker = None
+        per_carrier = int(args.seconds * 600)
+        print(
+            f"6b. scaling across carriers: a backlog of {per_carrier} 1-event webhooks for each of "
+            f"{len(SCALING_CARRIERS)} carriers, drained by 1 and by {args.workers} processes (no HTTP load) …",
+            flush=True,
+        )
+        results["drain_1proc"] = d1 = drain_scaling_phase(env, 1, args.worker_nice, per_carrier, run + "e")
+        results["drain_nproc"] = dn = drain_scaling_phase(env, args.workers, args.worker_nice, per_carrier, run + "f")
+        print(
+            f"   {d1['per_s']:.0f} events/s with 1 process, {dn['per_s']:.0f} with {args.workers}: "
+            f"× {dn['per_s'] / d1['per_s']:.2f}",
+            flush=True,
+        )
+
         if args.dispatch_items:
             print(f"7. dispatch: {args.dispatch_due} due among {args.dispatch_items} tracked items …", flush=True)
             results["dispatch"] = d = dispatch_phase(args.dispatch_items, args.dispatch_due)
@@ -521,6 +618,7 @@ def main() -> None:
     summary = {
         "ack_ceiling_per_s": round(a["ack_per_s"], 1),
         "backlog_recorded_per_s": round(results["backlog"]["recorded_per_s"], 1),
+        "backlog_drain_per_s": round(results["backlog"]["drain_per_s"] or 0, 1),
         "recorded_1_per_s": round(r1["recorded_per_s"], 1),
         "ack_1_per_s": round(r1["ack_per_s"], 1),
         "recorded_1_ratio": round(r1["recorded_per_s"] / a["ack_per_s"], 3),
@@ -531,6 +629,10 @@ def main() -> None:
         "ack_p99_ms": round(lat["p99_ms"], 2),
         "recorded_1_per_s_1proc": round(r1p["recorded_per_s"], 1),
         "scaling_2_vs_1": round(r1["recorded_per_s"] / r1p["recorded_per_s"], 2),
+        "drain_carriers": len(SCALING_CARRIERS),
+        "drain_1proc_per_s": round(results["drain_1proc"]["per_s"], 1),
+        "drain_2proc_per_s": round(results["drain_nproc"]["per_s"], 1),
+        "drain_scaling_2_vs_1": round(results["drain_nproc"]["per_s"] / results["drain_1proc"]["per_s"], 2),
         "dispatch_10k_of_1m_seconds": round(results["dispatch"]["seconds"], 3) if "dispatch" in results else None,
         "non_202": lat["non_202"],
         # Kept for older readers of this line.
