@@ -307,8 +307,9 @@ INGEST_BATCH_WAIT_MS = env_int("INGEST_BATCH_WAIT_MS", 20, minimum=0)
 INGEST_WAKE_SECONDS = env_int("INGEST_WAKE_SECONDS", 2, minimum=1)
 # With Redis, a drain stays while messages keep arriving: it leaves after this long without one …
 INGEST_DRAIN_IDLE_MS = env_int("INGEST_DRAIN_IDLE_MS", 200, minimum=0)
-# … or after this many seconds in all (then queues itself again behind other carriers' drains).
-INGEST_DRAIN_MAX_SECONDS = env_float("INGEST_DRAIN_MAX_SECONDS", 10.0, minimum=0.1)
+# … or after this many seconds in all, then queues itself again behind the tasks waiting meanwhile
+# (a worker that also serves other queues is never held longer than this by one carrier's drain).
+INGEST_DRAIN_MAX_SECONDS = env_float("INGEST_DRAIN_MAX_SECONDS", 2.0, minimum=0.1)
 # With Redis, one drain per carrier runs at a time; a killed worker's claim lapses after this many seconds.
 INGEST_DRAIN_LEASE_SECONDS = env_int("INGEST_DRAIN_LEASE_SECONDS", 60, minimum=5)
 

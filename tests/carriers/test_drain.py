@@ -295,3 +295,25 @@ def test_with_redis_a_drain_stays_while_webhooks_arrive_and_they_queue_no_wake(
     # Gone idle, it let go of both flags: the next webhook wakes a new drain, which may run.
     assert cache.add(f"gluey:ingest-wake:{carrier.pk}", 1, timeout=1)
     assert cache.add(f"gluey:ingest-running:{carrier.pk}", 1, timeout=1)
+
+
+@pytest.mark.django_db
+def test_with_redis_a_drain_past_its_time_leaves_and_queues_itself_again(
+    redis_cache, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    settings.INGEST_DRAIN_MAX_SECONDS = 0  # past its time after the first batch
+    carrier = make_carrier()
+    for n in range(3):
+        store(carrier, body(f"TURN{n}", "HUB", n))
+    queued: list[str] = []
+    monkeypatch.setattr(tasks.inbound_drain, "delay", lambda carrier_id: queued.append(carrier_id))
+    with django_capture_on_commit_callbacks(execute=True):
+        report = inbound_messages_drain(carrier_id=carrier.pk, batch_size=2)
+    # One full batch, then it gives the worker back: the rest waits for the drain it queued.
+    assert (report.batches, report.processed) == (1, 2)
+    assert queued == [carrier.pk]
+    assert sorted(status for status, _, _ in statuses().values()) == [
+        InboundStatus.PENDING,
+        InboundStatus.PROCESSED,
+        InboundStatus.PROCESSED,
+    ]
