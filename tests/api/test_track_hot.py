@@ -152,13 +152,24 @@ def test_every_request_is_counted_once_whichever_path_answers(acme, shipments, m
 
 
 def test_lean_reads_take_two_queries(api, shipments, postgres_only):
-    """Shipments with their parcels, then events (the rate counter and lane statistics aside)."""
+    """Shipments with their parcels, then events (the rate counter and lane statistics aside), each a
+    statement prepared once per connection."""
 
     def reads(call) -> list[str]:
         with CaptureQueriesContext(connection) as queries:
             assert call().status_code == 200
-        return [q["sql"] for q in queries.captured_queries if "tracking_shipment" in q["sql"] or "event" in q["sql"]]
+        return [q["sql"] for q in queries.captured_queries if "gluey_track_" in q["sql"]]
 
-    api.get(f"/shipments/{shipments['rich']}/track")  # warm the key and taxonomy caches like a running process
-    assert len(reads(lambda: api.get(f"/shipments/{shipments['master']}/track"))) == 2
-    assert len(reads(lambda: api.post("/track", {"ids": list(shipments.values())}, format="json"))) == 2
+    single = lambda: api.get(f"/shipments/{shipments['master']}/track")
+    batch = lambda: api.post("/track", {"ids": list(shipments.values())}, format="json")
+    first = reads(single) + reads(batch)
+    assert sum(sql.startswith("PREPARE") for sql in first) <= 3
+    assert [sql.split()[:2] for sql in reads(single)] == [
+        ["EXECUTE", "gluey_track_one"],
+        ["EXECUTE", "gluey_track_events"],
+    ]
+    assert [sql.split()[:2] for sql in reads(batch)] == [
+        ["EXECUTE", "gluey_track_ids"],
+        ["EXECUTE", "gluey_track_events"],
+    ]
+    assert [s["carrier_tracking_id"] for s in batch().json()] == ["M1", "R1", "E1"]
