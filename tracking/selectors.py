@@ -35,7 +35,6 @@ import base64
 import binascii
 import re
 import uuid
-import weakref
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -266,8 +265,8 @@ _EVENTS_SQL = (
 )
 
 
-# Raw connection → names of the statements prepared on it (PostgreSQL only).
-_prepared: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+# On Django's (per-thread) connection: (the raw connection, names of the statements prepared on it).
+_PREPARED = "_gluey_prepared"
 
 
 def _fetch(cursor: CursorWrapper, name: str, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
@@ -280,9 +279,11 @@ def _fetch(cursor: CursorWrapper, name: str, sql: str, params: Sequence[Any]) ->
     in session mode), as Django's persistent connections have.
     """
     raw = connection.connection
-    done = _prepared.get(raw)
-    if done is None:
-        done = _prepared.setdefault(raw, set())
+    state: tuple[Any, set[str]] | None = getattr(connection, _PREPARED, None)
+    if state is None or state[0] is not raw:  # a new connection: nothing prepared on it yet
+        state = (raw, set())
+        setattr(connection, _PREPARED, state)
+    done = state[1]
     if name not in done:
         numbered = iter(range(1, len(params) + 1))
         cursor.execute(f"PREPARE {name} AS " + re.sub("%s", lambda _: f"${next(numbered)}", sql))
