@@ -38,7 +38,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
 import orjson
@@ -288,6 +288,9 @@ def _fetch(cursor: CursorWrapper, name: str, sql: str, params: Sequence[Any]) ->
         numbered = iter(range(1, len(params) + 1))
         cursor.execute(f"PREPARE {name} AS " + re.sub("%s", lambda _: f"${next(numbered)}", sql))
         done.add(name)
+    # psycopg2's own zone factory, called in C, instead of Django's Python one per timestamp: the
+    # same datetime.UTC for the UTC session Django opens with USE_TZ.
+    cursor.cursor.tzinfo_factory = timezone
     cursor.execute(f"EXECUTE {name} ({', '.join(['%s'] * len(params))})", params)
     return cursor.fetchall()
 
