@@ -79,7 +79,8 @@ def _journey(events: Sequence[Any]) -> _Journey:
     meta: dict[str, str] = {}
     eta_at_scan = None
     for event in events:
-        meta.update(_meta(event.carrier_meta))
+        if event.carrier_meta:
+            meta.update(_meta(event.carrier_meta))
         if first_scan is None and event.milestone in SCAN_MILESTONES:
             first_scan = event
         if first_scan is None or event.occurred_at <= first_scan.occurred_at:
