@@ -23,7 +23,10 @@ whichever path answers it); a request handed over to DRF carries its count in
 
 from __future__ import annotations
 
+import gc
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote
 
@@ -93,6 +96,25 @@ def _customer(request: HttpRequest) -> Customer | None:
     return customer
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a track answer is read, built and rendered.
+
+    A 100-shipment answer is tens of thousands of rows, dicts and lists that all live until it is
+    rendered, and none is part of a cycle: collections in between free nothing, yet each rescans
+    them (a tenth of a 2,000-event answer's time). Reference counting frees them all afterwards.
+    Other threads' collections wait for this moment too, which costs them nothing but memory.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def _json(data: Any, *, allow: str, status: int = 200, headers: dict[str, str] | None = None) -> HttpResponse:
     response = HttpResponse(_render(data), content_type="application/json", status=status)
     for name, value in (headers or {}).items():
@@ -108,6 +130,11 @@ def track_one(request: HttpRequest, shipment_id: str, *, allow: str) -> HttpResp
     customer = _customer(request)
     if customer is None:
         return None
+    with _collector_paused():
+        return _track_one(customer, shipment_id, allow=allow)
+
+
+def _track_one(customer: Customer, shipment_id: str, *, allow: str) -> HttpResponse:
     result = selectors.shipment_for_customer(customer=customer, shipment_id=shipment_id)
     if result is None:
         return _json({"detail": SHIPMENT_NOT_FOUND}, allow=allow, status=404)
@@ -168,7 +195,13 @@ def track_batch(request: HttpRequest, *, allow: str) -> HttpResponse | None:
     customer = _customer(request)
     if customer is None:
         return None
-    ids, uuid_refs, carrier_tracking_ids = values
+    with _collector_paused():
+        return _track_batch(customer, *values, allow=allow)
+
+
+def _track_batch(
+    customer: Customer, ids: list[uuid.UUID], uuid_refs: list[str], carrier_tracking_ids: list[str], *, allow: str
+) -> HttpResponse:
     result = selectors.shipments_track(
         customer=customer, ids=ids, uuid_refs=uuid_refs, carrier_tracking_ids=carrier_tracking_ids
     )
