@@ -259,7 +259,7 @@ _SHIPMENTS_SQL = (
     f"FROM {_q(Shipment._meta.db_table)} s LEFT JOIN {_q(Parcel._meta.db_table)} p ON p.shipment_id = s.id "
     "WHERE s.customer_id = %s AND ({where}) ORDER BY s.created_at, s.id, p.carrier_tracking_id"
 )
-_EVENT_DECODED = ("location", "carrier_meta", "other", "recorded_at")
+_EVENT_JSON = _json_positions(TrackingEvent, EventRow._fields)
 _EVENTS_SQL = (
     f"SELECT {_select_list(TrackingEvent, 'e', EventRow._fields)} FROM {_q(TrackingEvent._meta.db_table)} e "
     "WHERE e.tracked_item_id = ANY(%s::bigint[]) ORDER BY e.occurred_at, e.id"
@@ -345,34 +345,37 @@ def _shipments_with_parcels(
     return shipments, parcels
 
 
+def _event_rows(item_ids: set[int]) -> list[EventRow]:
+    """Every event of the tracked items, oldest first (one query)."""
+    if not item_ids:
+        return []
+    if not _POSTGRES:
+        found = TrackingEvent.objects.filter(tracked_item_id__in=item_ids).order_by("occurred_at", "id")
+        return [EventRow(*values) for values in found.values_list(*EventRow._fields)]
+    rows = _fetch("gluey_track_events", _EVENTS_SQL, ["{" + ",".join(map(str, item_ids)) + "}"])
+    loads, make = orjson.loads, EventRow._make
+    location, meta, other = _EVENT_JSON
+    out = []
+    for row in rows:
+        values = list(row)
+        values[location], values[meta], values[other] = loads(row[location]), loads(row[meta]), loads(row[other])
+        out.append(make(values))
+    return out
+
+
 def _with_events(
     shipments: list[ShipmentRow], parcels: dict[uuid.UUID, list[ParcelRow]], not_found: list[str]
 ) -> TrackResult:
-    """The events of the shipments' and parcels' tracked items, by item, oldest first (one query)."""
+    """The result, with the events of the shipments' and parcels' tracked items by item."""
     item_ids = {s.tracked_item_id for s in shipments}
     for owned in parcels.values():
         item_ids.update(p.tracked_item_id for p in owned)
     events: dict[int, list[EventRow]] = defaultdict(list)
     last_updated = None
-    if not item_ids:
-        pass
-    elif not _POSTGRES:
-        found = TrackingEvent.objects.filter(tracked_item_id__in=item_ids).order_by("occurred_at", "id")
-        for values in found.values_list(*EventRow._fields):
-            event = EventRow(*values)
-            events[event.tracked_item_id].append(event)
-            if last_updated is None or event.recorded_at > last_updated:
-                last_updated = event.recorded_at
-    else:
-        rows = _fetch("gluey_track_events", _EVENTS_SQL, ["{" + ",".join(map(str, item_ids)) + "}"])
-        loads, make = orjson.loads, EventRow._make
-        location, meta, other, recorded_at = (EventRow._fields.index(n) for n in _EVENT_DECODED)
-        for row in rows:
-            values = list(row)
-            values[location], values[meta], values[other] = loads(row[location]), loads(row[meta]), loads(row[other])
-            events[row[1]].append(make(values))
-            if last_updated is None or row[recorded_at] > last_updated:
-                last_updated = row[recorded_at]
+    for event in _event_rows(item_ids):
+        events[event.tracked_item_id].append(event)
+        if last_updated is None or event.recorded_at > last_updated:
+            last_updated = event.recorded_at
     return TrackResult(
         shipments=shipments, parcels=parcels, events_by_item=events, not_found=not_found, last_updated=last_updated
     )
