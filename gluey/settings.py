@@ -355,6 +355,8 @@ PREDICTION_MIN_SAMPLES = env_int("PREDICTION_MIN_SAMPLES", 30, minimum=5)
 PREDICTION_HISTORY_DAYS = env_int("PREDICTION_HISTORY_DAYS", 180, minimum=7)
 # and relearnt this often by the beat task.
 PREDICTION_REFRESH_MINUTES = env_int("PREDICTION_REFRESH_MINUTES", 60, minimum=1)
+# Seconds a process keeps the lane models it read (track reads and webhooks need them for every shipment on its way).
+PREDICTION_CACHE_SECONDS = env_int("PREDICTION_CACHE_SECONDS", 60, minimum=0)
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
 # /healthz fails when beat's heartbeat (written every minute) is older than this.
 HEALTHZ_BEAT_MAX_AGE_SECONDS = env_float("HEALTHZ_BEAT_MAX_AGE_SECONDS", 180.0, minimum=1)

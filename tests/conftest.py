@@ -22,6 +22,16 @@ def postgres_only(db):
         pytest.skip("needs PostgreSQL: set DATABASE_URL=postgres://… (CI does)")
 
 
+@pytest.fixture(autouse=True)
+def _lane_models_forgotten():
+    """Lane models cached by one test's process must not answer in the next (its rows were rolled back)."""
+    from tracking.services.prediction import lane_models_forget
+
+    lane_models_forget()
+    yield
+    lane_models_forget()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _contract_checked():
     """Every webhook body and track response any test builds is checked against

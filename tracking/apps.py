@@ -8,7 +8,8 @@ class TrackingConfig(AppConfig):
 
     def ready(self) -> None:
         from tracking.api.auth import api_keys_forget
-        from tracking.models import Customer, CustomerAPIKey
+        from tracking.models import Customer, CustomerAPIKey, LaneTransitStat
+        from tracking.services.prediction import lane_models_forget
         from tracking.taxonomy import sync_after_migrate
 
         post_migrate.connect(sync_after_migrate, sender=self, dispatch_uid="tracking.taxonomy_sync")
@@ -20,3 +21,8 @@ class TrackingConfig(AppConfig):
             post_delete.connect(
                 api_keys_forget, sender=model, dispatch_uid=f"tracking.api_keys_forget.delete.{model.__name__}"
             )
+        # Lane models edited in this process are read again at once (others: PREDICTION_CACHE_SECONDS).
+        post_save.connect(lane_models_forget, sender=LaneTransitStat, dispatch_uid="tracking.lane_models_forget.save")
+        post_delete.connect(
+            lane_models_forget, sender=LaneTransitStat, dispatch_uid="tracking.lane_models_forget.delete"
+        )

@@ -54,3 +54,28 @@ def test_without_history_the_answer_says_so(api, carrier):
     record("acme-post", event("PRED3", "PCK", minutes=since_t0(timezone.now() - timedelta(minutes=5))))
     predicted = api.get(f"/shipments/{shipment['id']}/track").json()["tracking_data"]["predicted_delivery"]
     assert predicted["date"] is None and "too little delivery history" in predicted["reason"]
+
+
+def test_lane_models_are_read_once_per_process_and_again_when_they_change(api, learnt):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tracking.services import lane_stats_refresh
+
+    shipment = register(api, "PRED4")
+    record("acme-post", event("PRED4", "PCK", minutes=since_t0(timezone.now() - timedelta(minutes=5))))
+
+    def lane_reads() -> tuple[int, dict]:
+        with CaptureQueriesContext(connection) as queries:
+            body = api.get(f"/shipments/{shipment['id']}/track").json()
+        reads = [q for q in queries.captured_queries if "tracking_lanetransitstat" in q["sql"]]
+        return len(reads), body["tracking_data"]["predicted_delivery"]
+
+    first, predicted = lane_reads()
+    assert first == 1 and predicted["basis"]["sample_size"] == 40
+    assert lane_reads() == (0, predicted)  # cached
+    learnt.delete()  # edited here: forgotten at once
+    assert lane_reads()[1]["date"] is None
+    lane_stats_refresh()  # relearnt (from no deliveries): forgotten too
+    again, predicted = lane_reads()
+    assert again == 1 and predicted["date"] is None

@@ -10,6 +10,8 @@
   same for what the track views loaded (shipment and parcel items).
 - ``predicted_deliveries_load(*, items, now=None)`` — the same, loading the
   items' events itself (one query; the webhook bodies use it).
+- ``lane_models(*, keys)`` — the learnt lane models of those keys, cached per
+  process for ``PREDICTION_CACHE_SECONDS``.
 - ``predicted_deliveries(*, items, events_by_item, now=None)`` — the
   ``predicted_delivery`` object of each tracked item still in transit, from the
   events the track views already loaded plus one query for the lanes.
@@ -24,6 +26,8 @@ The model itself is in ``tracking/prediction.py``.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -198,7 +202,43 @@ def lane_stats_refresh(*, now: datetime | None = None) -> int:
     with transaction.atomic():
         LaneTransitStat.objects.all().delete()
         LaneTransitStat.objects.bulk_create(rows, batch_size=500)
+    lane_models_forget()
     return len(rows)
+
+
+# Lane models as last read, per process: every track read and webhook body of a shipment on its
+# way asks for a few. (key → model, or None for a key without one; when the cache was started.)
+_lanes: dict[str, LaneModel | None] = {}
+_lanes_since = [0.0]
+_lanes_lock = threading.Lock()
+
+
+def lane_models_forget(**kwargs: object) -> None:
+    """Read the lane models again on next use (connected to LaneTransitStat's saves and deletes)."""
+    with _lanes_lock:
+        _lanes.clear()
+
+
+def lane_models(*, keys: set[str]) -> dict[str, LaneModel]:
+    """The lane models of ``keys`` that exist: read at most once per PREDICTION_CACHE_SECONDS per process.
+
+    The refresh replaces them every PREDICTION_REFRESH_MINUTES; this process forgets them at once
+    when it refreshes them itself, other processes within PREDICTION_CACHE_SECONDS.
+    """
+    with _lanes_lock:
+        if time.monotonic() - _lanes_since[0] > settings.PREDICTION_CACHE_SECONDS:
+            _lanes.clear()
+            _lanes_since[0] = time.monotonic()
+        known = {key: _lanes[key] for key in keys if key in _lanes}
+    missing = keys - known.keys()
+    if missing:
+        rows = LaneTransitStat.objects.filter(key__in=missing).only("key", "model")
+        found = {row.key: LaneModel.from_json(row.model) for row in rows}
+        known.update({key: found.get(key) for key in missing})
+        if settings.PREDICTION_CACHE_SECONDS:
+            with _lanes_lock:
+                _lanes.update({key: found.get(key) for key in missing})
+    return {key: model for key, model in known.items() if model is not None}
 
 
 def predicted_deliveries(
@@ -227,11 +267,7 @@ def predicted_deliveries(
         )
     if not pending:
         return {}
-    keys = {key for lane, _ in pending.values() for _, key, _ in lane.lookup_keys()}
-    models = {
-        row.key: LaneModel.from_json(row.model)
-        for row in LaneTransitStat.objects.filter(key__in=keys).only("key", "model")
-    }
+    models = lane_models(keys={key for lane, _ in pending.values() for _, key, _ in lane.lookup_keys()})
     out: dict[int, dict[str, Any]] = {}
     for item_id, (lane, first_scan_at) in pending.items():
         model = next((models[key] for _, key, _ in lane.lookup_keys() if key in models), None)
