@@ -198,7 +198,7 @@ def inbound_messages_drain(*, carrier_id: str, batch_size: int | None = None, ma
     With Redis, one drain per carrier runs at a time (a lease of
     ``DRAIN_LEASE_SECONDS``, renewed as it goes; a killed worker's lease runs
     out), and it stays while messages keep arriving: after a batch that was not
-    full it gathers for ``INGEST_BATCH_WAIT_MS`` and claims again, and leaves
+    full it claims again ``INGEST_BATCH_WAIT_MS`` after its last claim, and leaves
     after ``INGEST_DRAIN_IDLE_MS`` without a message or ``INGEST_DRAIN_MAX_SECONDS``
     in all. So under a steady stream the cost of a batch (the claim, the marks,
     the commit) is shared by the messages of a few milliseconds, and no broker
@@ -258,6 +258,7 @@ def _drain(carrier_id: str, size: int, max_batches: int, *, linger: bool) -> Dra
     for _ in range(max_batches):
         claimed: list[int] = []
         processed = failed = 0
+        claiming = time.monotonic()
         try:
             with transaction.atomic():
                 batch = _claim(carrier_id, size)
@@ -286,7 +287,9 @@ def _drain(carrier_id: str, size: int, max_batches: int, *, linger: bool) -> Dra
             cache.set(_wake_flag(carrier_id), 1, timeout=settings.INGEST_WAKE_SECONDS)
             renewed = now
         if not full:
-            time.sleep(gather)  # let the next few webhooks arrive: one batch for them all
+            # Claim at most once per ``gather``: the webhooks of that time make one batch. A batch
+            # that took longer has let the next ones arrive already, so claim again at once.
+            time.sleep(max(0.0, claiming + gather - time.monotonic()))
     return report
 
 
