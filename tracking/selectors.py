@@ -260,6 +260,22 @@ _SHIPMENTS_SQL = (
     "WHERE s.customer_id = %s AND ({where}) ORDER BY s.created_at, s.id, p.carrier_tracking_id"
 )
 _EVENT_JSON = _json_positions(TrackingEvent, EventRow._fields)
+_EVENT_WIDTH = len(EventRow._fields)
+_PARCEL_WIDTH = len(_PARCEL_COLUMNS)
+# One shipment, its parcels and every event of either, in one statement: one row per event (or
+# per owner without events), the shipment's own first, then each parcel's by tracking id. The
+# lateral "p" is the shipment itself (k = 0, no parcel columns) and each of its parcels (k = 1).
+_ONE_SQL = (
+    f"WITH s AS MATERIALIZED (SELECT * FROM {_q(Shipment._meta.db_table)} WHERE customer_id = %s AND id = %s) "
+    f"SELECT {_select_list(Shipment, 's', _SHIPMENT_COLUMNS)}, {_select_list(Parcel, 'p', _PARCEL_COLUMNS)}, "
+    f"{_select_list(TrackingEvent, 'e', EventRow._fields)} FROM s CROSS JOIN LATERAL ("
+    "SELECT NULL::uuid AS id, NULL::uuid AS shipment_id, NULL::varchar AS uuid_ref, NULL::jsonb AS meta_data, "
+    "NULL::varchar AS carrier_tracking_id, s.tracked_item_id AS tracked_item_id, 0 AS k "
+    "UNION ALL SELECT p.id, p.shipment_id, p.uuid_ref, p.meta_data, p.carrier_tracking_id, p.tracked_item_id, 1 "
+    f"FROM {_q(Parcel._meta.db_table)} p WHERE p.shipment_id = s.id) p "
+    f"LEFT JOIN {_q(TrackingEvent._meta.db_table)} e ON e.tracked_item_id = p.tracked_item_id "
+    "ORDER BY p.k, p.carrier_tracking_id, e.occurred_at, e.id"
+)
 _EVENTS_SQL = (
     f"SELECT {_select_list(TrackingEvent, 'e', EventRow._fields)} FROM {_q(TrackingEvent._meta.db_table)} e "
     "WHERE e.tracked_item_id = ANY(%s::bigint[]) ORDER BY e.occurred_at, e.id"
@@ -353,26 +369,36 @@ def _event_rows(item_ids: set[int]) -> list[EventRow]:
         found = TrackingEvent.objects.filter(tracked_item_id__in=item_ids).order_by("occurred_at", "id")
         return [EventRow(*values) for values in found.values_list(*EventRow._fields)]
     rows = _fetch("gluey_track_events", _EVENTS_SQL, ["{" + ",".join(map(str, item_ids)) + "}"])
-    loads, make = orjson.loads, EventRow._make
+    return [_event(row) for row in rows]
+
+
+def _event(values: Sequence[Any]) -> EventRow:
+    """An EventRow from its columns as _EVENTS_SQL selects them (JSON as text)."""
+    out = list(values)
     location, meta, other = _EVENT_JSON
-    out = []
-    for row in rows:
-        values = list(row)
-        values[location], values[meta], values[other] = loads(row[location]), loads(row[meta]), loads(row[other])
-        out.append(make(values))
-    return out
+    out[location], out[meta], out[other] = (
+        orjson.loads(out[location]),
+        orjson.loads(out[meta]),
+        orjson.loads(out[other]),
+    )
+    return EventRow._make(out)
 
 
 def _with_events(
-    shipments: list[ShipmentRow], parcels: dict[uuid.UUID, list[ParcelRow]], not_found: list[str]
+    shipments: list[ShipmentRow],
+    parcels: dict[uuid.UUID, list[ParcelRow]],
+    not_found: list[str],
+    loaded: list[EventRow] | None = None,
 ) -> TrackResult:
-    """The result, with the events of the shipments' and parcels' tracked items by item."""
-    item_ids = {s.tracked_item_id for s in shipments}
-    for owned in parcels.values():
-        item_ids.update(p.tracked_item_id for p in owned)
+    """The result, with the events of the shipments' and parcels' tracked items by item (unless ``loaded``)."""
+    if loaded is None:
+        item_ids = {s.tracked_item_id for s in shipments}
+        for owned in parcels.values():
+            item_ids.update(p.tracked_item_id for p in owned)
+        loaded = _event_rows(item_ids)
     events: dict[int, list[EventRow]] = defaultdict(list)
     last_updated = None
-    for event in _event_rows(item_ids):
+    for event in loaded:
         events[event.tracked_item_id].append(event)
         if last_updated is None or event.recorded_at > last_updated:
             last_updated = event.recorded_at
@@ -382,15 +408,32 @@ def _with_events(
 
 
 def shipment_for_customer(*, customer: Customer, shipment_id: str) -> TrackResult | None:
-    """One shipment with its parcels and events (two queries), or None (also for another customer's)."""
+    """One shipment with its parcels and events (one query on PostgreSQL, three elsewhere), or None
+    (also for another customer's)."""
     try:
         pk = uuid.UUID(str(shipment_id))
     except ValueError:
         return None
-    shipments, parcels = _shipments_with_parcels(customer, "gluey_track_one", "s.id = %s", [pk], Q(pk=pk))
-    if not shipments:
+    if not _POSTGRES:
+        shipments, parcels = _shipments_with_parcels(customer, "", "", [], Q(pk=pk))
+        return _with_events(shipments, parcels, []) if shipments else None
+    rows = _fetch("gluey_track_one", _ONE_SQL, [customer.pk, pk])
+    if not rows:
         return None
-    return _with_events(shipments, parcels, [])
+    shipment = ShipmentRow(*_decoded(rows[0][:_SHIPMENT_WIDTH], _SHIPMENT_JSON))
+    owned: list[ParcelRow] = []
+    events: list[EventRow] = []
+    first_event = _SHIPMENT_WIDTH + _PARCEL_WIDTH
+    items, repeated = {shipment.tracked_item_id}, False
+    for row in rows:
+        if row[_SHIPMENT_WIDTH] is not None and (not owned or owned[-1].id != row[_SHIPMENT_WIDTH]):
+            owned.append(ParcelRow(*_decoded(row[_SHIPMENT_WIDTH:first_event], _PARCEL_JSON)))
+            # A parcel registered under the shipment's own number: its events are already in.
+            repeated = owned[-1].tracked_item_id in items
+            items.add(owned[-1].tracked_item_id)
+        if row[first_event] is not None and not repeated:
+            events.append(_event(row[first_event:]))
+    return _with_events([shipment], {shipment.id: owned} if owned else {}, [], events)
 
 
 def shipments_track(

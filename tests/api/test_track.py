@@ -156,7 +156,7 @@ def test_constant_number_of_queries_for_1_and_100_ids(api, acme, carrier, django
     assert conditions["N7-P0"] == "damaged" and conditions["N7-P1"] == "unknown"
 
 
-def test_single_track_loads_shipment_parcels_and_events_in_two_queries(
+def test_single_track_loads_shipment_parcels_and_events_in_one_query(
     api, acme, globex, carrier, postgres_only, django_assert_num_queries
 ):
     master = register(
@@ -170,8 +170,8 @@ def test_single_track_loads_shipment_parcels_and_events_in_two_queries(
         ],
     )
     record("acme-post", event(tracking_id="M9", code="PCK"), event(tracking_id="P1", code="HUB", minutes=3))
-    shipment_for_customer(customer=acme, shipment_id=master["id"])  # prepares the statements on this connection
-    with django_assert_num_queries(2):
+    shipment_for_customer(customer=acme, shipment_id=master["id"])  # prepares the statement on this connection
+    with django_assert_num_queries(1):
         result = shipment_for_customer(customer=acme, shipment_id=master["id"])
     assert result is not None
     shipment = result.shipments[0]
@@ -182,3 +182,18 @@ def test_single_track_loads_shipment_parcels_and_events_in_two_queries(
     codes = {item: [e.carrier_code for e in events] for item, events in result.events_by_item.items()}
     assert codes == {shipment.tracked_item_id: ["PCK"], parcels[0].tracked_item_id: ["HUB"]}
     assert shipment_for_customer(customer=globex, shipment_id=master["id"]) is None
+
+
+def test_a_parcel_under_the_shipments_own_number_shares_its_events_once(api, carrier):
+    master = register(
+        api, "M7", tracking_level="parcel", parcels=[{"carrier_tracking_id": "M7"}, {"carrier_tracking_id": "Q7"}]
+    )
+    record("acme-post", event(tracking_id="M7", code="PCK"), event(tracking_id="M7", code="HUB", minutes=2))
+    single = api.get(f"/shipments/{master['id']}/track").json()
+    batch = api.post("/track", {"ids": [master["id"]]}, format="json").json()[0]
+    for body in (single, batch):
+        codes = [e["codes"]["carrier"]["code"] for e in body["tracking_data"]["events"]]
+        assert codes == ["PCK", "HUB"]
+        parcels = {p["carrier_tracking_id"]: p["tracking_data"]["events"] for p in body["parcels"]}
+        assert [e["codes"]["carrier"]["code"] for e in parcels["M7"]] == ["PCK", "HUB"] and parcels["Q7"] == []
+    assert single == batch
