@@ -10,7 +10,10 @@ off, Redis as the cache; wrk with 8 connections:
 4. one client (1 connection), POST /track of 100 shipments × 20 events —
    target p95 ≤ 50 ms.
 
-Prints its figures and ends with one line of JSON; removes its rows at the end.
+Prints its figures and ends with one line of JSON; removes its rows at the end. Beside each
+figure it prints where the CPU went, in core-milliseconds per request: gunicorn's processes,
+the PostgreSQL backends of its database, Redis, and the load generator (Linux /proc; on a
+shared machine Redis counts other users too).
 
     python bench/read.py [--shipments 10000] [--events 10] [--seconds 10]
 
@@ -29,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -85,6 +89,39 @@ def seed(customer_name: str, prefix: str, shipments: int, events: int) -> list[s
         cursor.execute("ANALYZE tracking_shipment")
         cursor.execute("ANALYZE tracking_trackingevent")
     return ids
+
+
+def _ticks(pid: str) -> float:
+    """CPU seconds (user + system) of one process so far, or 0 when it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(*, web_pid: int, database: str) -> dict[str, float]:
+    """CPU used so far by gunicorn (its master and workers), the database's backends, Redis and our children."""
+    import resource
+
+    out = {"gunicorn": 0.0, "postgres": 0.0, "redis": 0.0}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        parent = stat[stat.rindex(")") + 2 :].split()[1]
+        if int(pid) == web_pid or int(parent) == web_pid:
+            out["gunicorn"] += _ticks(pid)
+        elif title.startswith("postgres:") and f" {database} " in title:
+            out["postgres"] += _ticks(pid)
+        elif "redis-server" in title:
+            out["redis"] += _ticks(pid)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out["wrk"] = children.ru_utime + children.ru_stime
+    return out
 
 
 def cleanup() -> None:
@@ -150,6 +187,20 @@ def main() -> None:
         cwd=ROOT, env=env, start_new_session=True,
     )  # fmt: skip
     results: dict[str, object] = {}
+    core_ms: dict[str, dict[str, float]] = {}
+    database = os.environ["DATABASE_URL"].rsplit("/", 1)[-1].split("?")[0]
+    measurable = Path("/proc/self/stat").exists()
+
+    def measured(name: str, run: Callable[[], object]) -> object:
+        """``run()``'s load figures, and the CPU each part of the stack spent per request meanwhile."""
+        before = cpu_seconds(web_pid=web.pid, database=database) if measurable else {}
+        load = run()
+        if measurable:
+            after = cpu_seconds(web_pid=web.pid, database=database)
+            done = max(1, load.requests)  # type: ignore[attr-defined]
+            core_ms[name] = {k: round((after[k] - before[k]) / done * 1000, 3) for k in after}
+        return load
+
     try:
         wait_port(port)
         base = f"http://127.0.0.1:{port}"
@@ -169,19 +220,24 @@ def main() -> None:
         wrk_replay(base, singles[:500], wrk=wrk, seconds=3, connections=CONNECTIONS, method="GET")  # warm-up
         http_load(static_url, seconds=1, wrk=wrk, connections=CONNECTIONS)
         log(f"read: static file, {args.seconds:g} s, {CONNECTIONS} connections")
-        results["static"] = http_load(static_url, seconds=args.seconds, wrk=wrk, connections=CONNECTIONS)
+        results["static"] = measured(
+            "static", lambda: http_load(static_url, seconds=args.seconds, wrk=wrk, connections=CONNECTIONS)
+        )
         log("read: GET /shipments/{id}/track")
-        results["single"] = wrk_replay(
-            base, singles, wrk=wrk, seconds=args.seconds, connections=CONNECTIONS, method="GET"
+        results["single"] = measured(
+            "single",
+            lambda: wrk_replay(base, singles, wrk=wrk, seconds=args.seconds, connections=CONNECTIONS, method="GET"),
         )
         log("read: POST /track, 100 ids")
-        results["batch"] = wrk_replay(base, batches, wrk=wrk, seconds=args.seconds, connections=CONNECTIONS)
+        results["batch"] = measured(
+            "batch", lambda: wrk_replay(base, batches, wrk=wrk, seconds=args.seconds, connections=CONNECTIONS)
+        )
         log("read: one client, POST /track, 100 × 20")
         body = json.dumps({"ids": big}).encode()
-        results["one_client"] = wrk_replay(
+        results["one_client"] = measured("one_client", lambda: wrk_replay(
             base, [("/track", {**headers, "Content-Type": "application/json"}, body)],
             wrk=wrk, seconds=args.seconds, connections=1,
-        )  # fmt: skip
+        ))  # fmt: skip
     finally:
         web.terminate()
         web.wait(30)
@@ -192,6 +248,10 @@ def main() -> None:
     for name, load in results.items():
         print(f"{name:>10}: {load.per_second:8.1f} req/s  p50 {load.p50_ms:7.1f} ms  p95 {load.p95_ms:7.1f} ms  "  # type: ignore[attr-defined]
               f"errors {load.errors}")  # type: ignore[attr-defined]  # fmt: skip
+        if name in core_ms:
+            split = core_ms[name]
+            print(f"{'':>12}CPU per request: {sum(split.values()):.3f} core-ms = "
+                  + ", ".join(f"{k} {v:.3f}" for k, v in split.items()))  # fmt: skip
     summary = {
         "static_per_s": round(static_l.per_second, 1),  # type: ignore[attr-defined]
         "single_per_s": round(single.per_second, 1),  # type: ignore[attr-defined]
@@ -205,6 +265,8 @@ def main() -> None:
         "shipments": args.shipments,
         "events_per_shipment": args.events,
         "errors": sum(load.errors for load in results.values()),  # type: ignore[attr-defined]
+        # Core-milliseconds per request by part of the stack (gunicorn, postgres, redis, wrk), per phase.
+        "core_ms": core_ms,
     }
     print(json.dumps(summary))
 
