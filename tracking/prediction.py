@@ -153,6 +153,22 @@ def _quantile(ordered: Sequence[int], q: float, *, upper: bool) -> int:
     return ordered[index]
 
 
+def _value_at(bins: Sequence[tuple[int, int]], index: int) -> int:
+    """The ``index``-th smallest of the samples that (value, count) bins sorted by value stand for."""
+    seen = 0
+    for value, count in bins:
+        seen += count
+        if index < seen:
+            return value
+    return bins[-1][0]
+
+
+def _bins_quantile(bins: Sequence[tuple[int, int]], total: int, q: float, *, upper: bool) -> int:
+    """``_quantile`` of the samples the bins stand for, without listing them (a lane may have thousands)."""
+    position = q * (total - 1)
+    return _value_at(bins, int(position) if not upper else min(total - 1, -int(-position // 1)))
+
+
 def _transit(start: date, delivered_at: datetime, weekdays: Sequence[int]) -> int:
     return min(MAX_TRANSIT_DAYS, _delivery_days_between(start, delivered_at.date(), weekdays))
 
@@ -313,16 +329,18 @@ def delivery_predict(
         if elapsed and local_now.hour * 60 + local_now.minute < model.delivery_minute:
             elapsed -= 1
         if elapsed > model.low:
-            remaining = sorted(t for t, n in histogram.items() for _ in range(n) if t >= elapsed)
-            if len(remaining) < MIN_REMAINING:
+            # The history still possible: deliveries that took at least this long, as histogram bins.
+            remaining = [(t, n) for t, n in sorted(histogram.items()) if t >= elapsed and n > 0]
+            total = sum(n for _, n in remaining)
+            if total < MIN_REMAINING:
                 return NoPrediction(
-                    f"later than {len(remaining)} of {model.sample_size} past deliveries on {model.label}; "
+                    f"later than {total} of {model.sample_size} past deliveries on {model.label}; "
                     "history says too little about it"
                 )
-            low = _quantile(remaining, LOW_QUANTILE, upper=False)
-            high = _quantile(remaining, HIGH_QUANTILE, upper=True)
-            mid = remaining[(len(remaining) - 1) // 2]
-            coverage = round(sum(1 for t in remaining if low <= t <= high) / len(remaining), 3)
+            low = _bins_quantile(remaining, total, LOW_QUANTILE, upper=False)
+            high = _bins_quantile(remaining, total, HIGH_QUANTILE, upper=True)
+            mid = _value_at(remaining, (total - 1) // 2)
+            coverage = round(sum(n for t, n in remaining if low <= t <= high) / total, 3)
     weekdays = model.delivery_weekdays
     day = _add_delivery_days(start, mid, weekdays)
     zone = timezone(timedelta(minutes=model.delivery_offset_minutes))

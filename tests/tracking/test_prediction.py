@@ -263,3 +263,24 @@ def test_migrate_creates_the_beat_task_that_relearns_lanes():
     task = PeriodicTask.objects.get(name="tracking: relearn delivery-date lanes")
     assert task.task == "tracking.tasks.refresh_lane_stats" and task.enabled
     assert task.interval.every == 60 * 60
+
+
+def test_a_late_parcel_is_predicted_from_the_histogram_as_from_every_sample_listed():
+    """The conditioned window is computed on the histogram's bins; listing every sample gives the same."""
+    import random
+
+    from tracking.prediction import HIGH_QUANTILE, LOW_QUANTILE, _bins_quantile, _quantile, _value_at
+
+    rng = random.Random(5)
+    for _ in range(500):
+        histogram = {t: rng.choice([0, 1, 2, 5, 40, 900]) for t in sorted(rng.sample(range(30), rng.randint(1, 12)))}
+        elapsed = rng.randint(0, 30)
+        listed = sorted(t for t, n in histogram.items() for _ in range(n) if t >= elapsed)
+        bins = [(t, n) for t, n in sorted(histogram.items()) if t >= elapsed and n > 0]
+        total = sum(n for _, n in bins)
+        assert total == len(listed)
+        if not listed:
+            continue
+        for q, upper in ((LOW_QUANTILE, False), (HIGH_QUANTILE, True), (0.5, False)):
+            assert _bins_quantile(bins, total, q, upper=upper) == _quantile(listed, q, upper=upper)
+        assert _value_at(bins, (total - 1) // 2) == listed[(len(listed) - 1) // 2]
