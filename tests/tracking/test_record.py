@@ -131,16 +131,20 @@ def test_constant_number_of_queries_whatever_the_batch(carrier, django_assert_ma
 
 
 def _statements(queries) -> list[str]:
+    """The kind of each statement run (a prepared statement's EXECUTE by what it was prepared as)."""
+    from tracking.db import PREPARED_SQL
+
     kinds = []
     for query in queries:
-        sql = query["sql"].upper()
-        if "SAVEPOINT" not in sql:
-            kinds.append(
-                next(
-                    (k for k in ("INSERT", "UPDATE") if sql.lstrip().startswith(("WITH", k)) and k in sql),
-                    sql.split()[0],
-                )
-            )
+        sql = query["sql"]
+        if "SAVEPOINT" in sql or sql.startswith("PREPARE "):
+            continue
+        if sql.startswith("EXECUTE "):
+            sql = PREPARED_SQL[sql.split()[1]]
+        sql = sql.upper()
+        kinds.append(
+            next((k for k in ("INSERT", "UPDATE") if sql.startswith(("WITH", k)) and k in sql), sql.split()[0])
+        )
     return kinds
 
 
