@@ -591,11 +591,11 @@ def report(results: dict[str, BenchResult], stack: dict[str, Any] | None, info: 
         ),
         "",
         (
-            "**These figures are pessimistic.** The machine's two cores are shared with seven other engineers' test "
-            f"runs and benchmarks (load average {info['machine']['load_average'][0]} at the start of this run; each "
-            "benchmark's own starting load is below), and every process of the stack — PostgreSQL, Redis, gunicorn, "
-            "workers, load generator, receivers — runs on those same two cores. Ratios to a ceiling measured in the "
-            "same run are the more telling figures."
+            f"Load average {info['machine']['load_average'][0]} at the start of this run (each benchmark's own "
+            "starting load is below; above the number of cores, other work shared the machine and the figures are "
+            "depressed). Every process of the stack — PostgreSQL, Redis, gunicorn, workers, load generator, "
+            "receivers — runs on the same cores, and figures vary by 10–20 % from run to run on this machine; "
+            "ratios to a ceiling measured in the same run are the more telling figures."
         ),
         "",
         "| measure | target | result | ceiling | ratio | met | from |",
