@@ -346,10 +346,8 @@ class Load:
         return self.requests / self.seconds if self.seconds else 0.0
 
 
-WRK_SCRIPT = r"""
-wrk.method = "%(method)s"
-wrk.body = [==[%(body)s]==]
-%(headers)s
+# Both scripts end by printing their figures as one WRKJSON line (read by _wrk_figures).
+_WRK_DONE = r"""
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format('WRKJSON {"requests": %%d, "duration_us": %%d, "p50_us": %%d, "p95_us": %%d, ' ..
@@ -358,8 +356,18 @@ done = function(summary, latency, requests)
 end
 """
 
+WRK_SCRIPT = (
+    r"""
+wrk.method = "%(method)s"
+wrk.body = [==[%(body)s]==]
+%(headers)s
+"""
+    + _WRK_DONE
+)
 
-REPLAY_SCRIPT = r"""
+
+REPLAY_SCRIPT = (
+    r"""
 -- Replays pre-built requests, one per line: method, path, body ("-": none), then header=value pairs,
 -- tab-separated. Thread k of n sends lines k, k+n, k+2n, ... so no two threads send the same request.
 local counter, requests = 0, {}
@@ -389,13 +397,9 @@ function request()
   counter = counter + 1
   return requests[((counter - 1) %% #requests) + 1]
 end
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format('WRKJSON {"requests": %%d, "duration_us": %%d, "p50_us": %%d, "p95_us": %%d, ' ..
-    '"p99_us": %%d, "errors": %%d}\n', summary.requests, summary.duration, latency:percentile(50),
-    latency:percentile(95), latency:percentile(99), e.connect + e.read + e.write + e.status + e.timeout))
-end
 """
+    + _WRK_DONE
+)
 
 
 def wrk_replay(

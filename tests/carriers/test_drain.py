@@ -40,6 +40,16 @@ def store(carrier, data: bytes) -> int:
     return inbound_message_store(carrier=carrier, channel="webhook", body=data, process=False).message.pk
 
 
+def post_webhook(client, carrier, data: bytes):
+    """POST a body signed with the carrier's secret to its webhook URL."""
+    return client.post(
+        f"/carriers/{carrier.pk}/webhook",
+        data=data,
+        content_type="application/json",
+        headers=signed_headers(carrier.webhook_secret, data),
+    )
+
+
 def statuses() -> dict[int, tuple[str, int, int]]:
     return {m.pk: (m.status, m.attempts, m.event_count) for m in InboundMessage.objects.all()}
 
@@ -177,12 +187,7 @@ def test_a_webhook_wakes_its_carriers_drain_after_commit(client, monkeypatch, dj
     monkeypatch.setattr(tasks.inbound_drain, "delay", lambda carrier_id: woken.append(carrier_id))
     data = body("WAKE1", "PCK", 0)
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(
-            f"/carriers/{carrier.pk}/webhook",
-            data=data,
-            content_type="application/json",
-            headers=signed_headers(carrier.webhook_secret, data),
-        )
+        response = post_webhook(client, carrier, data)
     assert response.status_code == 202
     assert woken == [carrier.pk]
     assert tasks.inbound_drain.run(carrier.pk) == 1
@@ -244,12 +249,7 @@ def test_with_redis_webhooks_during_a_queued_drain_queue_no_other(
     for n in range(5):
         data = body(f"ONEWAKE{n}", "PCK", n)
         with django_capture_on_commit_callbacks(execute=True):
-            response = client.post(
-                f"/carriers/{carrier.pk}/webhook",
-                data=data,
-                content_type="application/json",
-                headers=signed_headers(carrier.webhook_secret, data),
-            )
+            response = post_webhook(client, carrier, data)
         assert response.status_code == 202
     assert woken == [carrier.pk]  # one broker message for the batch, not one per webhook
     assert inbound_messages_drain(carrier_id=carrier.pk).processed == 5
