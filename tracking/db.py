@@ -415,30 +415,30 @@ def tracked_items_set_state(*, events: Sequence[TrackingEvent], touched: Sequenc
         f"status_sub_code = COALESCE(v.sub_code, {table}.status_sub_code), "
         f"status_at = COALESCE(v.status_at, {table}.status_at), last_event_recorded_at = %s"
     )
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), CHUNK):
-            chunk = rows[start : start + CHUNK]
-            if _postgres():
-                kinds = ("bigint", "bigint", "text", "text", "text", "timestamptz")
-                _recording_rows(
-                    "gluey_items_set_state",
-                    f"UPDATE {table} SET {set_sql} FROM unnest(%s::bigint[], %s::bigint[], %s::varchar[], "
-                    "%s::varchar[], %s::varchar[], %s::timestamptz[]) "
-                    f"AS v (item_id, event_id, milestone, code, sub_code, status_at) WHERE {table}.id = v.item_id",
-                    [stamp, *(pg_array(column, kind) for column, kind in zip(zip(*chunk), kinds))],
-                    len(chunk),
-                )
-            else:
-                params: list[Any] = []
-                for item_id, event_id, milestone, code, sub_code, status_at in chunk:
-                    at = connection.ops.adapt_datetimefield_value(status_at) if status_at is not None else None
-                    params.extend((item_id, event_id, milestone, code, sub_code, at))
-                cursor.execute(
-                    f"WITH v (item_id, event_id, milestone, code, sub_code, status_at) AS "
-                    f"(VALUES {', '.join(['(%s, %s, %s, %s, %s, %s)'] * len(chunk))}) "
-                    f"UPDATE {table} SET {set_sql} FROM v WHERE {table}.id = v.item_id",
-                    [*params, stamp],
-                )
+    for start in range(0, len(rows), CHUNK):
+        chunk = rows[start : start + CHUNK]
+        if _postgres():
+            kinds = ("bigint", "bigint", "text", "text", "text", "timestamptz")
+            _recording_rows(
+                "gluey_items_set_state",
+                f"UPDATE {table} SET {set_sql} FROM unnest(%s::bigint[], %s::bigint[], %s::varchar[], "
+                "%s::varchar[], %s::varchar[], %s::timestamptz[]) "
+                f"AS v (item_id, event_id, milestone, code, sub_code, status_at) WHERE {table}.id = v.item_id",
+                [stamp, *(pg_array(column, kind) for column, kind in zip(zip(*chunk), kinds))],
+                len(chunk),
+            )
+            continue
+        params: list[Any] = []
+        for item_id, event_id, milestone, code, sub_code, status_at in chunk:
+            at = connection.ops.adapt_datetimefield_value(status_at) if status_at is not None else None
+            params.extend((item_id, event_id, milestone, code, sub_code, at))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"WITH v (item_id, event_id, milestone, code, sub_code, status_at) AS "
+                f"(VALUES {', '.join(['(%s, %s, %s, %s, %s, %s)'] * len(chunk))}) "
+                f"UPDATE {table} SET {set_sql} FROM v WHERE {table}.id = v.item_id",
+                [*params, stamp],
+            )
 
 
 def ids_in(ids: set[int]) -> Any:
