@@ -61,7 +61,11 @@ SOURCE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("other", "jsonb"),
 )
 HARMONISED = ("milestone", "code", "sub_code", "unmapped")
-EVENT_COLUMNS = tuple(name for name, _ in SOURCE_COLUMNS) + HARMONISED
+# Recording also gives each row its rendered TrackingEvent without the gluey codes
+# (``tracking.representations.track_event_tail``); the insert puts the codes it looked up in
+# front and stores the whole as ``track_json``.
+INPUT_COLUMNS = SOURCE_COLUMNS + (("track_tail", "text"),)
+EVENT_COLUMNS = tuple(name for name, _ in SOURCE_COLUMNS) + HARMONISED + ("track_json",)
 _JSON_COLUMNS = {name for name, kind in SOURCE_COLUMNS if kind == "jsonb"}
 _TIME_COLUMNS = {name for name, kind in SOURCE_COLUMNS if kind == "timestamptz"}
 
@@ -300,7 +304,7 @@ def _row_values(r: dict[str, object], adapt_dt: Any) -> tuple[Any, ...]:
         _json_text(r[name])
         if name in _JSON_COLUMNS
         else (adapt_dt(r[name]) if name in _TIME_COLUMNS and r[name] is not None else r[name])
-        for name, _ in SOURCE_COLUMNS
+        for name, _ in INPUT_COLUMNS
     )
 
 
@@ -313,13 +317,27 @@ def _harmonised_select(source: str) -> str:
     UNMAPPED and flagged. Doing it in the insert saves recording a statement
     and reads the mapping in the same snapshot as everything it writes.
     """
+    from tracking.representations import GLUEY_KEYS, TRACK_JSON_HEAD  # it reads rows through this module
+
     mapping = _table(CodeMapping)
     status = _table(StatusCode)
     milestone, code, sub_code = UNMAPPED
     plain = ", ".join(f"v.{_quoted(name)}" for name, _ in SOURCE_COLUMNS)
+    harmonised = [
+        f"COALESCE(s.milestone, '{milestone}')",
+        f"COALESCE(s.code, '{code}')",
+        f"COALESCE(s.sub_code, '{sub_code}')",
+    ]
+    # The description as tracking.representations.status_description gives it ("" if the taxonomy lacks it).
+    description = (
+        f"COALESCE(s.description, (SELECT u.description FROM {status} u WHERE u.milestone = '{milestone}' "
+        f"AND u.code = '{code}' AND u.sub_code = '{sub_code}'), '')"
+    )
+    members = ", ".join(f"'{key}', {value}" for key, value in zip(GLUEY_KEYS, [*harmonised, description]))
+    gluey = f"json_build_object({members})::text" if _postgres() else f"json_object({members})"
+    track_json = f"'{TRACK_JSON_HEAD}' || {gluey} || ',' || v.track_tail"
     return (
-        f"SELECT {plain}, COALESCE(s.milestone, '{milestone}'), COALESCE(s.code, '{code}'), "
-        f"COALESCE(s.sub_code, '{sub_code}'), s.id IS NULL FROM {source} "
+        f"SELECT {plain}, {', '.join(harmonised)}, s.id IS NULL, {track_json} FROM {source} "
         f"LEFT JOIN {mapping} exact ON exact.carrier_id = v.carrier_id AND exact.carrier_code = v.carrier_code "
         "AND exact.carrier_sub_code = v.carrier_sub_code AND v.carrier_sub_code <> '' "
         f"LEFT JOIN {mapping} fallback ON fallback.carrier_id = v.carrier_id "
@@ -346,7 +364,7 @@ def events_insert(rows: Sequence[dict[str, object]]) -> list[Inserted]:
     """
     table = _table(TrackingEvent)
     columns = ", ".join(_quoted(c) for c in EVENT_COLUMNS)
-    names = ", ".join(_quoted(name) for name, _ in SOURCE_COLUMNS)
+    names = ", ".join(_quoted(name) for name, _ in INPUT_COLUMNS)
     returning = "RETURNING id, tracked_item_id, dedupe_key, milestone, code, sub_code, unmapped"
     postgres = _postgres()
     adapt_dt = (lambda v: v) if postgres else connection.ops.adapt_datetimefield_value
@@ -354,14 +372,14 @@ def events_insert(rows: Sequence[dict[str, object]]) -> list[Inserted]:
     for start in range(0, len(rows), CHUNK):
         chunk = [_row_values(r, adapt_dt) for r in rows[start : start + CHUNK]]
         if postgres:
-            arrays = [pg_array(column, kind) for column, (_, kind) in zip(zip(*chunk), SOURCE_COLUMNS)]
-            casts = ", ".join(f"%s::{kind}[]" for _, kind in SOURCE_COLUMNS)
+            arrays = [pg_array(column, kind) for column, (_, kind) in zip(zip(*chunk), INPUT_COLUMNS)]
+            casts = ", ".join(f"%s::{kind}[]" for _, kind in INPUT_COLUMNS)
             source = f"unnest({casts}) WITH ORDINALITY AS v ({names}, ord)"
             sql = f"INSERT INTO {table} ({columns}) {_harmonised_select(source)} {_IN_ORDER} "
             sql = f"{sql} ON CONFLICT DO NOTHING {returning}"
             rows_back = _recording_rows("gluey_events_insert", sql, arrays, len(chunk))
         else:
-            row_sql = "(" + ", ".join(["%s"] * (len(SOURCE_COLUMNS) + 1)) + ")"
+            row_sql = "(" + ", ".join(["%s"] * (len(INPUT_COLUMNS) + 1)) + ")"
             with connection.cursor() as cursor:
                 # WHERE true: SQLite's parser needs it between a join's ON and the upsert's ON CONFLICT.
                 cursor.execute(

@@ -246,6 +246,11 @@ class TrackingEvent(models.Model):
     # Set when re-harmonisation changed this event's codes after it was first
     # delivered: the event is delivered again marked as a correction.
     corrected_at = models.DateTimeField(null=True, blank=True)
+    # The event as the track API shows it (Gluey's TrackingEvent), rendered once when it is
+    # recorded and again when its codes change, so a read joins stored JSON instead of
+    # rebuilding it: tracking.representations.track_event_json, docs/architecture.md, "Reads".
+    # NULL for rows written another way (reads then render the row themselves).
+    track_json = models.TextField(null=True, blank=True, editable=False)
 
     channel = models.CharField(max_length=16, choices=Channel.choices)
     inbound_message_id = models.BigIntegerField(null=True, blank=True)

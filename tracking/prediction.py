@@ -34,6 +34,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
+# A parcel's journey starts at its first event with one of these milestones (its first scan).
+SCAN_MILESTONES = frozenset({"collection", "in_transit", "customs"})
+# After one of these the parcel is no longer on its way to the recipient: no prediction.
+FINISHED_MILESTONES = frozenset({"post_delivery", "return_to_sender", "return_centre"})
+# Delivered: no prediction either.
+DELIVERED = ("delivery", "delivered")
+
 WORKING_DAYS = (0, 1, 2, 3, 4)  # collection starts on Monday to Friday
 CUTOFF_CANDIDATES = tuple(range(12, 24)) + (24,)  # 24: no cut-off, any scan that day counts
 # A weekday is a delivery day on a lane when at least this share of its deliveries happen on it.

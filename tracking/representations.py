@@ -70,7 +70,7 @@ from typing import Any
 import orjson
 
 from tracking.models import Parcel, Shipment, StatusCode, TrackingEvent, TrackingLevel
-from tracking.selectors import EventRow, ParcelRow, ShipmentRow
+from tracking.selectors import EventRow, ParcelRow, RenderedHistory, ShipmentRow
 from tracking.types import ImageFormat, LocationType, ParcelCondition
 
 _RELOAD_AFTER_SECONDS = 60.0
@@ -301,8 +301,22 @@ def _carrier_moment(event: Event) -> datetime:
     return occurred if offset == 0 and occurred.tzinfo is UTC else occurred.astimezone(_zone(offset))
 
 
-def _event_body(event: Event, *, eta_on_top: bool, times: tuple[str, str] | None = None) -> dict[str, Any]:
-    """``times``: (created_utc, carrier_utc) when the caller formatted them already (``_isoformats``)."""
+GLUEY_KEYS = ("milestone", "code", "sub_code", "freetext_detail")
+
+
+def gluey_codes_dict(milestone: str, code: str, sub_code: str) -> dict[str, str]:
+    """``codes.gluey`` of a TrackingEvent (``GLUEY_KEYS``): the harmonised status with the taxonomy's description."""
+    description = _descriptions.get((milestone, code, sub_code))
+    if description is None:
+        description = status_description(milestone, code, sub_code)
+    return {"milestone": milestone, "code": code, "sub_code": sub_code, "freetext_detail": description}
+
+
+def _event_body(
+    event: Event, *, eta_on_top: bool, times: tuple[str, str] | None = None, gluey: bool = True
+) -> dict[str, Any]:
+    """``times``: (created_utc, carrier_utc) when the caller formatted them already (``_isoformats``);
+    without ``gluey`` the harmonised codes are left out (``track_event_tail``)."""
     # The hot loop of every track answer (a thousand events for a batch of 100): the
     # common cases of the helpers above are written out here.
     carrier: dict[str, Any] = {"code": event.carrier_code}
@@ -324,23 +338,36 @@ def _event_body(event: Event, *, eta_on_top: bool, times: tuple[str, str] | None
     eta = event.eta
     if eta_on_top and eta is not None:
         body["eta"] = eta_iso(event)
-    milestone, code, sub_code = event.milestone, event.code, event.sub_code
-    description = _descriptions.get((milestone, code, sub_code))
-    body["codes"] = {
-        "gluey": {
-            "milestone": milestone,
-            "code": code,
-            "sub_code": sub_code,
-            "freetext_detail": status_description(milestone, code, sub_code) if description is None else description,
-        },
-        "carrier": carrier,
-    }
+    if gluey:
+        body["codes"] = {"gluey": gluey_codes_dict(event.milestone, event.code, event.sub_code), "carrier": carrier}
+    else:
+        body["codes"] = {"carrier": carrier}
     body["location"] = _location_dict(raw_location)
     if event.other or eta is not None or event.weight_kg is not None or event.signed_by:
         other = other_updates_dict(event)
         if other:
             body["other"] = other
     return body
+
+
+# The stored form of the track API's TrackingEvent (``TrackingEvent.track_json``) is this head,
+# the gluey codes, a comma and the tail: the codes lead so that recording, which harmonises
+# in its INSERT, can put them in front of a tail rendered here (``tracking.db.events_insert``).
+TRACK_JSON_HEAD = '{"codes":{"gluey":'
+
+
+def track_event_tail(event: Event) -> str:
+    """The stored TrackingEvent after its gluey codes: ``"carrier":{…}}`` and every other member."""
+    body = _event_body(event, eta_on_top=True, gluey=False)
+    carrier = body.pop("codes")["carrier"]
+    # event_time and location are always there, so the rest is never an empty object.
+    return '"carrier":' + orjson.dumps(carrier).decode() + "}," + orjson.dumps(body).decode()[1:]
+
+
+def track_event_json(event: Event) -> str:
+    """The track API's TrackingEvent as stored: ``tracking_event_dict`` with the codes first."""
+    gluey = orjson.dumps(gluey_codes_dict(event.milestone, event.code, event.sub_code)).decode()
+    return f"{TRACK_JSON_HEAD}{gluey},{track_event_tail(event)}"
 
 
 def tracking_event_dict(event: TrackingEvent) -> dict[str, Any]:
@@ -425,7 +452,26 @@ def tracking_data_dict(events: Iterable[Event], predicted_delivery: Mapping[str,
 
 
 def _tracking_data(ordered: Sequence[Event], predicted_delivery: Mapping[str, Any] | None) -> dict[str, Any]:
-    """``TrackingData`` of events already in carrier-time order; the summary fields in one pass from the end."""
+    """``TrackingData`` of events already in carrier-time order."""
+    data = _summary(ordered, predicted_delivery)
+    times = _isoformats([_utc(e.recorded_at) for e in ordered] + [_carrier_moment(e) for e in ordered])
+    count = len(ordered)
+    data["events"] = [
+        _event_body(e, eta_on_top=True, times=(times[i], times[count + i])) for i, e in enumerate(ordered)
+    ]
+    return data
+
+
+def _rendered_tracking_data(history: RenderedHistory, predicted_delivery: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``TrackingData`` of a history read with its stored event JSON, spliced in as it is."""
+    data = _summary(history.notable, predicted_delivery)
+    data["events"] = orjson.Fragment(f"[{history.events_json}]")
+    return data
+
+
+def _summary(ordered: Sequence[Event], predicted_delivery: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``TrackingData``'s summary fields, in one pass from the end of events in carrier-time order
+    (only events with an ETA, ``other``, a signature or a weight can set one)."""
     with_eta = cost = confirmation = co2 = None
     for event in reversed(ordered):
         if with_eta is None and event.eta is not None:
@@ -452,11 +498,6 @@ def _tracking_data(ordered: Sequence[Event], predicted_delivery: Mapping[str, An
         data["delivery_confirmation"] = confirmation
     if co2 is not None:
         data["co2_footprint_kg"] = co2
-    times = _isoformats([_utc(e.recorded_at) for e in ordered] + [_carrier_moment(e) for e in ordered])
-    count = len(ordered)
-    data["events"] = [
-        _event_body(e, eta_on_top=True, times=(times[i], times[count + i])) for i, e in enumerate(ordered)
-    ]
     return data
 
 
@@ -489,15 +530,22 @@ def _parcel_ref(parcel: ParcelLike) -> dict[str, Any]:
 
 
 def _tracked_parcel(
-    parcel: ParcelLike, events: Sequence[Event], predicted_delivery: Mapping[str, Any] | None = None
+    parcel: ParcelLike,
+    events: Sequence[Event],
+    predicted_delivery: Mapping[str, Any] | None = None,
+    history: RenderedHistory | None = None,
 ) -> dict[str, Any]:
-    ordered = sorted(events, key=_carrier_order)
+    """``history``, when given, stands for ``events``."""
+    ordered = history.notable if history is not None else sorted(events, key=_carrier_order)
     body = _parcel_ref(parcel)
     body["condition"] = _condition(ordered)
     latest_dims = next((d for d in (_weight_dims(e) for e in reversed(ordered)) if d), None)
     if latest_dims is not None:
         body["carrier_weight_dims"] = latest_dims
-    body["tracking_data"] = _tracking_data(ordered, predicted_delivery)
+    if history is not None:
+        body["tracking_data"] = _rendered_tracking_data(history, predicted_delivery)
+    else:
+        body["tracking_data"] = _tracking_data(ordered, predicted_delivery)
     return body
 
 
@@ -508,6 +556,7 @@ def batch_track_shipment_dict(
     *,
     single: bool = False,
     predictions: Mapping[int, Mapping[str, Any]] | None = None,
+    rendered: Mapping[int, RenderedHistory] | None = None,
 ) -> dict[str, Any]:
     """``BatchTrackShipment``, or with ``single`` Gluey's ``TrackSingleShipment``.
 
@@ -516,9 +565,12 @@ def batch_track_shipment_dict(
     (for ``single``, null unless the shipment is parcel-level). Our additions:
     ``carrier_id`` and ``carrier_tracking_id``, so batch results line up with
     the request. ``predictions`` is ``predicted_delivery`` by tracked item id
-    (our addition; items on their way only).
+    (our addition; items on their way only). ``rendered`` holds the items whose
+    history was read with its stored JSON (``tracking.selectors.RenderedHistory``),
+    ``events_by_item`` the others.
     """
     predictions = predictions or {}
+    rendered = rendered or {}
     body: dict[str, Any] = {"id": str(shipment.id)}
     if shipment.uuid_ref:
         body["uuid_ref"] = shipment.uuid_ref
@@ -530,12 +582,20 @@ def batch_track_shipment_dict(
         body["parcels"] = None
     else:
         body["parcels"] = [
-            _tracked_parcel(p, events_by_item.get(p.tracked_item_id, ()), predictions.get(p.tracked_item_id))
+            _tracked_parcel(
+                p,
+                events_by_item.get(p.tracked_item_id, ()),
+                predictions.get(p.tracked_item_id),
+                rendered.get(p.tracked_item_id),
+            )
             for p in parcels
         ]
-    body["tracking_data"] = tracking_data_dict(
-        events_by_item.get(shipment.tracked_item_id, ()), predictions.get(shipment.tracked_item_id)
-    )
+    item_id = shipment.tracked_item_id
+    history = rendered.get(item_id)
+    if history is not None:
+        body["tracking_data"] = _rendered_tracking_data(history, predictions.get(item_id))
+    else:
+        body["tracking_data"] = tracking_data_dict(events_by_item.get(item_id, ()), predictions.get(item_id))
     return body
 
 

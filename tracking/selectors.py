@@ -47,6 +47,7 @@ from django.db.models.expressions import RawSQL
 
 from tracking import db
 from tracking.models import Customer, Parcel, Shipment, TrackingEvent
+from tracking.prediction import DELIVERED, FINISHED_MILESTONES, SCAN_MILESTONES
 
 FEED_MAX_LIMIT = 1000
 _CURSOR_PREFIX = "c1:"
@@ -217,9 +218,29 @@ class EventRow(NamedTuple):
     corrected_at: datetime | None
 
 
+class RenderedHistory(NamedTuple):
+    """A tracked item's history as the track API shows it, from the events' stored JSON.
+
+    ``events_json``: the stored TrackingEvents (``TrackingEvent.track_json``),
+    oldest first by carrier time, joined by commas ("" without events).
+    ``notable``: the few events a summary field or a delivery prediction reads
+    (an ETA, an ``other`` member, a signature, a weight, carrier meta data) and
+    the first scan, oldest first: every other event contributes its JSON only.
+    ``settled``: delivered or finished, so no prediction.
+    """
+
+    events_json: str
+    notable: list[EventRow]
+    settled: bool
+
+
 @dataclass
 class TrackResult:
-    """Shipments in request order, with what their representation needs."""
+    """Shipments in request order, with what their representation needs.
+
+    Each tracked item's events are either in ``rendered`` (PostgreSQL, every
+    event stored with its JSON) or, as rows, in ``events_by_item``.
+    """
 
     shipments: list[ShipmentRow]
     parcels: dict[uuid.UUID, list[ParcelRow]]
@@ -227,6 +248,7 @@ class TrackResult:
     not_found: list[str]
     # The latest recorded_at of the events (None without events): ``x-last-updated``.
     last_updated: datetime | None = None
+    rendered: dict[int, RenderedHistory] = field(default_factory=dict)
 
 
 def _select_list(model: type[Model], alias: str, names: Sequence[str]) -> str:
@@ -261,23 +283,67 @@ _SHIPMENTS_SQL = (
 _EVENT_JSON = _json_positions(TrackingEvent, EventRow._fields)
 _EVENT_WIDTH = len(EventRow._fields)
 _PARCEL_WIDTH = len(_PARCEL_COLUMNS)
-# One shipment, its parcels and every event of either, in one statement: one row per event (or
-# per owner without events), the shipment's own first, then each parcel's by tracking id. The
-# lateral "p" is the shipment itself (k = 0, no parcel columns) and each of its parcels (k = 1).
+_EVENTS_SQL = (
+    f"SELECT {_select_list(TrackingEvent, 'e', EventRow._fields)} FROM {_q(TrackingEvent._meta.db_table)} e "
+    "WHERE e.tracked_item_id = ANY(%s::bigint[]) ORDER BY e.occurred_at, e.id"
+)
+
+
+def _history_sql(where: str, *, grouped: bool) -> str:
+    """The history of the tracked items whose events match ``where`` (on alias ``e``), one row per
+    item (``grouped``, led by the item id; items without events get none) or one row in all: the
+    columns ``_history`` reads (a RenderedHistory, the count of events stored without JSON and
+    the latest recorded_at). PostgreSQL joins the stored JSON, so a read does no per-event work
+    in Python.
+
+    The aggregates read their events in carrier-time order from an ordered subquery (one index
+    scan, no sort per aggregate: PostgreSQL's documented alternative to ORDER BY inside each
+    aggregate); OFFSET 0 keeps the planner from merging the subquery into the aggregate.
+    tests/api/test_track_stored_json.py records events out of order and reads them in order.
+    """
+    events = _q(TrackingEvent._meta.db_table)
+    fields = {f.attname: str(f.column) for f in TrackingEvent._meta.concrete_fields}
+    as_array = "json_build_array({})".format(", ".join(f"{{a}}.{_q(fields[name])}" for name in EventRow._fields))
+    notable = (
+        "e.other <> '{}'::jsonb OR e.eta IS NOT NULL OR e.signed_by <> '' OR e.weight_kg IS NOT NULL "
+        "OR e.carrier_meta <> '[]'::jsonb"
+    )
+    scan = db.pg_array(sorted(SCAN_MILESTONES))
+    finished = db.pg_array(sorted(FINISHED_MILESTONES))
+    settled = f"(e.milestone = '{DELIVERED[0]}' AND e.code = '{DELIVERED[1]}') OR e.milestone = ANY('{finished}')"
+    columns = ", ".join(f"e.{_q(fields[name])}" for name in (*EventRow._fields, "track_json"))
+    ordered = f"SELECT {columns} FROM {events} e WHERE {where} ORDER BY e.tracked_item_id, e.occurred_at, e.id OFFSET 0"
+    return (
+        f"SELECT {'h.item, ' if grouped else ''}h.events, h.unrendered, h.last_recorded, h.settled, h.notable, "
+        # The first scan matters only to a prediction, which a settled item does not get.
+        f"(SELECT {as_array.format(a='fs')}::text FROM {events} fs WHERE fs.id = h.first_scan AND NOT h.settled) "
+        f"FROM (SELECT {'e.tracked_item_id AS item, ' if grouped else ''}"
+        "COALESCE(string_agg(e.track_json, ','), '') AS events, "
+        "count(*) FILTER (WHERE e.track_json IS NULL) AS unrendered, max(e.recorded_at) AS last_recorded, "
+        f"COALESCE(bool_or({settled}), false) AS settled, "
+        f"(array_agg(e.id) FILTER (WHERE e.milestone = ANY('{scan}')))[1] AS first_scan, "
+        f"(json_agg({as_array.format(a='e')}) FILTER (WHERE {notable}))::text AS notable "
+        f"FROM ({ordered}) e{' GROUP BY e.tracked_item_id' if grouped else ''}) h"
+    )
+
+
+# The histories of the tracked items given (those with events).
+_HISTORIES_SQL = _history_sql("e.tracked_item_id = ANY(%s::bigint[])", grouped=True)
+
+
+# One shipment, its parcels and the history of each, in one statement: one row per owner, the
+# shipment's own first, then each parcel's by tracking id. The lateral "p" is the shipment
+# itself (k = 0, no parcel columns) and each of its parcels (k = 1).
 _ONE_SQL = (
     f"WITH s AS MATERIALIZED (SELECT * FROM {_q(Shipment._meta.db_table)} WHERE customer_id = %s AND id = %s) "
     f"SELECT {_select_list(Shipment, 's', _SHIPMENT_COLUMNS)}, {_select_list(Parcel, 'p', _PARCEL_COLUMNS)}, "
-    f"{_select_list(TrackingEvent, 'e', EventRow._fields)} FROM s CROSS JOIN LATERAL ("
+    "h.* FROM s CROSS JOIN LATERAL ("
     "SELECT NULL::uuid AS id, NULL::uuid AS shipment_id, NULL::varchar AS uuid_ref, NULL::jsonb AS meta_data, "
     "NULL::varchar AS carrier_tracking_id, s.tracked_item_id AS tracked_item_id, 0 AS k "
     "UNION ALL SELECT p.id, p.shipment_id, p.uuid_ref, p.meta_data, p.carrier_tracking_id, p.tracked_item_id, 1 "
     f"FROM {_q(Parcel._meta.db_table)} p WHERE p.shipment_id = s.id) p "
-    f"LEFT JOIN {_q(TrackingEvent._meta.db_table)} e ON e.tracked_item_id = p.tracked_item_id "
-    "ORDER BY p.k, p.carrier_tracking_id, e.occurred_at, e.id"
-)
-_EVENTS_SQL = (
-    f"SELECT {_select_list(TrackingEvent, 'e', EventRow._fields)} FROM {_q(TrackingEvent._meta.db_table)} e "
-    "WHERE e.tracked_item_id = ANY(%s::bigint[]) ORDER BY e.occurred_at, e.id"
+    f"CROSS JOIN LATERAL ({_history_sql('e.tracked_item_id = p.tracked_item_id', grouped=False)}) h "
+    "ORDER BY p.k, p.carrier_tracking_id"
 )
 
 
@@ -337,27 +403,72 @@ def _event(values: Sequence[Any]) -> EventRow:
     return EventRow._make(out)
 
 
+# EventRow fields that are datetimes: JSON (``_history_sql``) gives them as ISO 8601 strings.
+_EVENT_TIMES = tuple(i for i, name in enumerate(EventRow._fields) if name.endswith("_at") or name == "eta")
+_time = datetime.fromisoformat
+
+
+def _event_from_json(values: list[Any]) -> EventRow:
+    for i in _EVENT_TIMES:
+        if values[i] is not None:
+            values[i] = _time(values[i])
+    return EventRow._make(values)
+
+
+def _history(values: Sequence[Any]) -> tuple[RenderedHistory | None, datetime | None]:
+    """A ``_history_sql`` row: the history (None if an event has no stored JSON) and its latest recorded_at."""
+    events, unrendered, last_recorded, settled, notable, first_scan = values
+    if unrendered:
+        return None, last_recorded
+    rows = [_event_from_json(v) for v in orjson.loads(notable)] if notable else []
+    if first_scan is not None:
+        scan = _event_from_json(orjson.loads(first_scan))
+        if all(row.id != scan.id for row in rows):
+            rows.append(scan)
+            rows.sort(key=_carrier_order)
+    return RenderedHistory(events, rows, settled), last_recorded
+
+
+def _carrier_order(event: EventRow) -> tuple[datetime, int]:
+    return event.occurred_at, event.id
+
+
 def _with_events(
     shipments: list[ShipmentRow],
     parcels: dict[uuid.UUID, list[ParcelRow]],
     not_found: list[str],
-    loaded: list[EventRow] | None = None,
+    histories: dict[int, Sequence[Any]] | None = None,
 ) -> TrackResult:
-    """The result, with the events of the shipments' and parcels' tracked items by item (unless ``loaded``)."""
-    if loaded is None:
-        item_ids = {s.tracked_item_id for s in shipments}
-        for owned in parcels.values():
-            item_ids.update(p.tracked_item_id for p in owned)
-        loaded = _event_rows(item_ids)
+    """The result, with each tracked item's events: ``histories`` (``_history_sql`` rows by item;
+    read here when None) on PostgreSQL, else rows. Items with events stored without JSON
+    (written other than by recording) get rows too, read with one more query."""
+    item_ids = {s.tracked_item_id for s in shipments}
+    for owned in parcels.values():
+        item_ids.update(p.tracked_item_id for p in owned)
     events: dict[int, list[EventRow]] = defaultdict(list)
-    last_updated = None
+    result = TrackResult(shipments=shipments, parcels=parcels, events_by_item=events, not_found=not_found)
+    if not _POSTGRES:
+        loaded = _event_rows(item_ids)
+    else:
+        if histories is None:
+            ids = "{" + ",".join(map(str, item_ids)) + "}"
+            histories = {row[0]: row[1:] for row in db.prepared_rows("gluey_track_histories", _HISTORIES_SQL, [ids])}
+        unrendered = set()
+        for item_id, values in histories.items():
+            history, _ = _history(values)
+            if history is None:
+                unrendered.add(item_id)
+            else:
+                result.rendered[item_id] = history
+        loaded = _event_rows(unrendered)
     for event in loaded:
         events[event.tracked_item_id].append(event)
-        if last_updated is None or event.recorded_at > last_updated:
-            last_updated = event.recorded_at
-    return TrackResult(
-        shipments=shipments, parcels=parcels, events_by_item=events, not_found=not_found, last_updated=last_updated
-    )
+    if _POSTGRES:
+        stamps = [values[2] for values in (histories or {}).values() if values[2] is not None]
+        result.last_updated = max(stamps, default=None)
+    else:
+        result.last_updated = max((e.recorded_at for e in loaded), default=None)
+    return result
 
 
 def shipment_for_customer(*, customer: Customer, shipment_id: str) -> TrackResult | None:
@@ -374,19 +485,14 @@ def shipment_for_customer(*, customer: Customer, shipment_id: str) -> TrackResul
     if not rows:
         return None
     shipment = ShipmentRow(*_decoded(rows[0][:_SHIPMENT_WIDTH], _SHIPMENT_JSON))
-    owned: list[ParcelRow] = []
-    events: list[EventRow] = []
-    first_event = _SHIPMENT_WIDTH + _PARCEL_WIDTH
-    items, repeated = {shipment.tracked_item_id}, False
-    for row in rows:
-        if row[_SHIPMENT_WIDTH] is not None and (not owned or owned[-1].id != row[_SHIPMENT_WIDTH]):
-            owned.append(ParcelRow(*_decoded(row[_SHIPMENT_WIDTH:first_event], _PARCEL_JSON)))
-            # A parcel registered under the shipment's own number: its events are already in.
-            repeated = owned[-1].tracked_item_id in items
-            items.add(owned[-1].tracked_item_id)
-        if row[first_event] is not None and not repeated:
-            events.append(_event(row[first_event:]))
-    return _with_events([shipment], {shipment.id: owned} if owned else {}, [], events)
+    first_history = _SHIPMENT_WIDTH + _PARCEL_WIDTH
+    owned = [ParcelRow(*_decoded(row[_SHIPMENT_WIDTH:first_history], _PARCEL_JSON)) for row in rows[1:]]
+    # A parcel registered under the shipment's own number shares its history (one entry per item).
+    owners: list[ShipmentRow | ParcelRow] = [shipment, *owned]
+    histories: dict[int, Sequence[Any]] = {
+        owner.tracked_item_id: row[first_history:] for owner, row in zip(owners, rows)
+    }
+    return _with_events([shipment], {shipment.id: owned} if owned else {}, [], histories)
 
 
 def shipments_track(

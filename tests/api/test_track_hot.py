@@ -167,6 +167,6 @@ def test_lean_reads_take_one_and_two_queries(api, shipments, postgres_only):
     assert [sql.split()[:2] for sql in reads(single)] == [["EXECUTE", "gluey_track_one"]]
     assert [sql.split()[:2] for sql in reads(batch)] == [
         ["EXECUTE", "gluey_track_ids"],
-        ["EXECUTE", "gluey_track_events"],
+        ["EXECUTE", "gluey_track_histories"],
     ]
     assert [s["carrier_tracking_id"] for s in batch().json()] == ["M1", "R1", "E1"]

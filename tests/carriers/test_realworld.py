@@ -25,12 +25,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from django.core.management import call_command
 
 from carriers.adapters.base import parse_problems
 from carriers.adapters.registry import adapter_for
 from tests.factories import make_carrier
+from tracking import representations
 from tracking.models import TrackedItem, TrackingEvent
 from tracking.services import events_record
 
@@ -102,6 +104,9 @@ def test_sample_parses_and_records_as_expected(sample: Path) -> None:
     if os.environ.get("REALWORLD_REGENERATE"):
         expected_path.write_text(json.dumps(actual, indent=2, ensure_ascii=False) + "\n")
     assert actual == json.loads(expected_path.read_text())
+    # What track reads serve as stored is what the representation renders from the row.
+    for stored in TrackingEvent.objects.filter(carrier_id=carrier.pk):
+        assert orjson.loads(stored.track_json or "null") == representations.tracking_event_dict(stored)
 
 
 @pytest.mark.django_db

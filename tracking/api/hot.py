@@ -54,13 +54,22 @@ _render = ORJSONRenderer().render
 
 def track_bodies(result: selectors.TrackResult, *, single: bool = False) -> list[dict[str, Any]]:
     """The ``BatchTrackShipment`` (``single``: ``TrackSingleShipment``) bodies of a track result."""
+    rendered = result.rendered
     predictions = predicted_deliveries_for_track(
-        shipments=result.shipments, parcels=result.parcels, events_by_item=result.events_by_item
+        shipments=result.shipments,
+        parcels=result.parcels,
+        events_by_item={**result.events_by_item, **{item: h.notable for item, h in rendered.items()}},
+        settled=[item for item, h in rendered.items() if h.settled],
     )
     return [
         # Looked up at call time: the contract tests wrap it to check every body.
         representations.batch_track_shipment_dict(
-            shipment, result.parcels.get(shipment.id, []), result.events_by_item, single=single, predictions=predictions
+            shipment,
+            result.parcels.get(shipment.id, []),
+            result.events_by_item,
+            single=single,
+            predictions=predictions,
+            rendered=rendered,
         )
         for shipment in result.shipments
     ]

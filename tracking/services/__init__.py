@@ -1,6 +1,7 @@
 """Writes for tracking. Import from here; the submodules are an implementation detail.
 
-- recording: ``events_record`` — the one door every channel records through.
+- recording: ``events_record`` — the one door every channel records through; ``events_render``
+  stores the track API's JSON of events recording did not render (or whose codes changed).
 - mappings: the code-map CSV (``mapping_rows_from_csv`` / ``_from_file``, ``mapping_rows_validate``,
   ``code_mappings_csv``, ``code_mappings_import``) and ``events_reharmonise``.
 - prediction: ``lane_stats_refresh``, ``predicted_deliveries(_for_track)``, ``transit_samples``.
@@ -35,6 +36,7 @@ from tracking.services.recording import (
     RecordResult,
     events_check,
     events_record,
+    events_render,
     tracked_items_refresh_state,
 )
 from tracking.services.registration import (
@@ -72,6 +74,7 @@ __all__ = [
     "events_check",
     "events_record",
     "events_reharmonise",
+    "events_render",
     "lane_stats_refresh",
     "mapping_rows_from_csv",
     "mapping_rows_from_file",

@@ -30,7 +30,7 @@ from tracking.models import (
     TrackingEvent,
     UnmappedCode,
 )
-from tracking.services.recording import tracked_items_refresh_state
+from tracking.services.recording import events_render, tracked_items_refresh_state
 from tracking.signals import events_recorded
 
 CORRECTION_CHUNK = 1000
@@ -91,6 +91,8 @@ def events_reharmonise(
                 if not harmonise(table, code, sub)[1]:
                     UnmappedCode.objects.filter(carrier_id=carrier_id, carrier_code=code, carrier_sub_code=sub).delete()
         changed_ids.sort()
+        # Their stored track JSON carries the codes: rendered again before anyone can read them.
+        events_render(event_ids=changed_ids)
         for start in range(0, len(changed_ids), CORRECTION_CHUNK):
             _corrections_send(changed_ids[start : start + CORRECTION_CHUNK])
     ordered = sorted(touched)

@@ -39,6 +39,9 @@ from django.utils import timezone as dj_timezone
 
 from tracking.models import LaneTransitStat, Shipment, TrackingEvent
 from tracking.prediction import (
+    DELIVERED,
+    FINISHED_MILESTONES,
+    SCAN_MILESTONES,
     Lane,
     LaneModel,
     TransitSample,
@@ -48,9 +51,6 @@ from tracking.prediction import (
 )
 from tracking.selectors import ShipmentRow
 
-SCAN_MILESTONES = frozenset({"collection", "in_transit", "customs"})
-# After one of these the parcel is no longer on its way to the recipient: no prediction.
-FINISHED_MILESTONES = frozenset({"post_delivery", "return_to_sender", "return_centre"})
 CHUNK = 2000
 
 
@@ -89,7 +89,7 @@ def _journey(events: Sequence[Any]) -> _Journey:
             first_scan = event
         if first_scan is None or event.occurred_at <= first_scan.occurred_at:
             eta_at_scan = event.eta or eta_at_scan
-        if event.milestone == "delivery" and event.code == "delivered" and delivered is None:
+        if (event.milestone, event.code) == DELIVERED and delivered is None:
             delivered = event
         if event.milestone in FINISHED_MILESTONES:
             finished = True
@@ -246,16 +246,23 @@ def predicted_deliveries(
     items: Mapping[int, tuple[str, Sequence[Any]]],
     events_by_item: Mapping[int, Sequence[Any]],
     now: datetime | None = None,
+    settled: Iterable[int] = (),
 ) -> dict[int, dict[str, Any]]:
     """``predicted_delivery`` per tracked item that is on its way (first scanned, not delivered).
 
     ``items`` maps a tracked item id to (carrier id, the shipment's meta_data);
     ``events_by_item`` holds its events ordered by carrier time. Items not yet
-    scanned, delivered or returned get no entry.
+    scanned, delivered or returned get no entry. ``settled``: items known to be
+    delivered or finished, skipped. With it, the events of the others may be only
+    those that carry an ETA or carrier meta data, and the first scan
+    (``tracking.selectors.RenderedHistory``): the rest cannot change a prediction.
     """
     now = now or dj_timezone.now()
     pending: dict[int, tuple[Lane, datetime]] = {}
+    done = set(settled)
     for item_id, (carrier_id, meta_data) in items.items():
+        if item_id in done:
+            continue
         events = events_by_item.get(item_id) or ()
         journey = _journey(events)
         if journey.first_scan is None or journey.delivered is not None or journey.finished:
@@ -284,6 +291,7 @@ def predicted_deliveries_for_track(
     parcels: Mapping[Any, Sequence[Any]],
     events_by_item: Mapping[int, Sequence[Any]],
     now: datetime | None = None,
+    settled: Iterable[int] = (),
 ) -> dict[int, dict[str, Any]]:
     """``predicted_delivery`` by tracked item for shipments and their parcels (a parcel uses its shipment's lane)."""
     items: dict[int, tuple[str, Sequence[Any]]] = {}
@@ -291,7 +299,7 @@ def predicted_deliveries_for_track(
         items[shipment.tracked_item_id] = (shipment.carrier_id, shipment.meta_data or [])
         for parcel in parcels.get(shipment.pk, ()):
             items.setdefault(parcel.tracked_item_id, (shipment.carrier_id, shipment.meta_data or []))
-    return predicted_deliveries(items=items, events_by_item=events_by_item, now=now)
+    return predicted_deliveries(items=items, events_by_item=events_by_item, now=now, settled=settled)
 
 
 def predicted_deliveries_load(

@@ -16,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 from django.conf import settings
 from django.db import transaction
@@ -24,6 +25,7 @@ from django.utils import timezone
 
 from tracking import db
 from tracking.models import Parcel, Shipment, TrackedItem, TrackingEvent
+from tracking.representations import track_event_json, track_event_tail
 from tracking.signals import events_recorded
 from tracking.state_rules import fold_state
 from tracking.types import CarrierEvent, ImageFormat, LocationType, ParcelCondition
@@ -148,6 +150,7 @@ def _event_from_row(pk: int, row: dict[str, object], **harmonised: object) -> Tr
     """
     event = TrackingEvent.__new__(TrackingEvent)
     event.__dict__.update(row)
+    del event.__dict__["track_tail"]  # not a field: the insert stored it inside track_json
     event.__dict__.update(harmonised)
     event.id = pk
     event.corrected_at = None  # not an inserted column: a new event is never a correction
@@ -226,6 +229,33 @@ def tracked_items_refresh_state(*, item_ids: Iterable[int]) -> None:
     )
 
 
+def events_render(*, event_ids: Iterable[int] | None = None, chunk_size: int = 2000) -> int:
+    """Render and store ``track_json`` of these events, or (None) of every event stored without it;
+    returns how many. Each chunk commits alone, so a long run holds no lock for long.
+
+    Recording renders every event it stores; this is for events whose codes changed
+    (``events_reharmonise``), rows written before the column existed, and a taxonomy
+    whose descriptions were edited (``manage.py events_render --all``).
+    """
+    ids = sorted(set(event_ids)) if event_ids is not None else None
+    done = after = 0
+    while True:
+        if ids is None:
+            missing = TrackingEvent.objects.filter(id__gt=after, track_json__isnull=True).order_by("id")
+            chunk = list(missing.values_list("id", flat=True)[:chunk_size])
+            after = chunk[-1] if chunk else after
+        else:
+            chunk, ids = ids[:chunk_size], ids[chunk_size:]
+        if not chunk:
+            return done
+        with transaction.atomic():
+            events = list(TrackingEvent.objects.filter(id__in=chunk).order_by("id").select_for_update())
+            for event in events:
+                event.track_json = track_event_json(event)
+            TrackingEvent.objects.bulk_update(events, ["track_json"], batch_size=500)
+        done += len(events)
+
+
 def _row(
     event: CarrierEvent,
     *,
@@ -237,11 +267,12 @@ def _row(
     channel: str,
     inbound_message_id: int | None,
 ) -> dict[str, object]:
-    """The stored form of one carrier event, keyed by ``tracking.db.SOURCE_COLUMNS``.
+    """The stored form of one carrier event, keyed by ``tracking.db.INPUT_COLUMNS``.
 
-    The harmonised status is not here: the insert looks it up (``tracking.db.events_insert``).
+    The harmonised status is not here: the insert looks it up (``tracking.db.events_insert``)
+    and puts it in front of ``track_tail``, the rest of the event as the track API shows it.
     """
-    return {
+    row: dict[str, object] = {
         "tracked_item_id": item_id,
         "carrier_id": carrier_id,
         "txid": txid,
@@ -262,6 +293,8 @@ def _row(
         "inbound_message_id": inbound_message_id,
         "other": event_other(event),
     }
+    row["track_tail"] = track_event_tail(SimpleNamespace(**row))  # type: ignore[arg-type]
+    return row
 
 
 def _audience(item_ids: set[int]) -> tuple[dict[int, list[Shipment]], dict[int, list[Parcel]]]:

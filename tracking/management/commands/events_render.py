@@ -1,0 +1,22 @@
+import json
+
+from django.core.management.base import BaseCommand
+
+from tracking.models import TrackingEvent
+from tracking.services import events_render
+
+
+class Command(BaseCommand):
+    help = (
+        "Store the track API's JSON of events that have none (rows from before it was stored, or written "
+        "other than by recording); --all renders every event again (after the taxonomy's descriptions "
+        "changed). Prints JSON counts."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--all", action="store_true", help="every event, not only those without it")
+
+    def handle(self, *args, all: bool, **options):
+        ids = TrackingEvent.objects.values_list("id", flat=True) if all else None
+        rendered = events_render(event_ids=ids)
+        self.stdout.write(json.dumps({"events_rendered": rendered}))
