@@ -126,6 +126,9 @@ def main() -> None:
     # Ceiling: the same rows, straight into a scratch copy of the table.
     table = TrackingEvent._meta.db_table
     item_ids = dict(TrackedItem.objects.filter(carrier_id=carrier_id).values_list("tracking_id", "id"))
+    # The stored track JSON is part of the row recording writes: the ceiling writes the same text.
+    stored = TrackingEvent.objects.filter(carrier_id=carrier_id).order_by("id").values_list("track_json", flat=True)
+    track_json = [(text or "").replace("\\", "\\\\") for text in stored[: args.events]]
 
     def ceiling_rows():
         for i in range(args.events):
@@ -149,11 +152,13 @@ def main() -> None:
                 "[]",
                 "manual",
                 "",
+                track_json[i],
             )
 
     columns = (
         "tracked_item_id, carrier_id, txid, dedupe_key, carrier_code, carrier_sub_code, carrier_text, milestone, code, "
-        "sub_code, unmapped, occurred_at, utc_offset_minutes, recorded_at, location, carrier_meta, channel, signed_by"
+        "sub_code, unmapped, occurred_at, utc_offset_minutes, recorded_at, location, carrier_meta, channel, signed_by, "
+        "track_json"
     )
     with connection.cursor() as cur:
         cur.execute("DROP TABLE IF EXISTS bench_ceiling")
