@@ -3,8 +3,10 @@ from django.urls import include, path
 
 from gluey import health
 from ops import metrics
+from tracking.api.urls import track_urlpatterns
 
 urlpatterns = [
+    *track_urlpatterns,  # first: customers' hot reads (tracking/api/urls.py)
     path("healthz", health.healthz, name="healthz"),
     path("metrics", metrics.metrics_view, name="metrics"),
     # The ops console (staff only) inside the admin; before admin.site.urls so its paths win.

@@ -162,9 +162,9 @@ def events_feed(*, customer: Customer, after: str | None, limit: int) -> FeedPag
 
 
 class ShipmentRow(NamedTuple):
-    """The columns of a Shipment that its track representation reads."""
+    """The columns of a Shipment that its track representation reads (ids as text: a read only shows them)."""
 
-    id: uuid.UUID
+    id: str
     uuid_ref: str
     tracking_level: str
     carrier_id: str
@@ -176,22 +176,22 @@ class ShipmentRow(NamedTuple):
     created_at: datetime
 
     @property
-    def pk(self) -> uuid.UUID:
+    def pk(self) -> str:
         return self.id
 
 
 class ParcelRow(NamedTuple):
-    """The columns of a Parcel that its track representation reads."""
+    """The columns of a Parcel that its track representation reads (ids as text)."""
 
-    id: uuid.UUID
-    shipment_id: uuid.UUID
+    id: str
+    shipment_id: str
     uuid_ref: str
     meta_data: list[Any]
     carrier_tracking_id: str
     tracked_item_id: int
 
     @property
-    def pk(self) -> uuid.UUID:
+    def pk(self) -> str:
         return self.id
 
 
@@ -243,7 +243,7 @@ class TrackResult:
     """
 
     shipments: list[ShipmentRow]
-    parcels: dict[uuid.UUID, list[ParcelRow]]
+    parcels: dict[str, list[ParcelRow]]
     events_by_item: dict[int, list[EventRow]]
     not_found: list[str]
     # The latest recorded_at of the events (None without events): ``x-last-updated``.
@@ -252,13 +252,14 @@ class TrackResult:
 
 
 def _select_list(model: type[Model], alias: str, names: Sequence[str]) -> str:
-    """Columns of ``names`` (attribute names), JSON ones as text for orjson."""
+    """Columns of ``names`` (attribute names), JSON ones as text for orjson, UUIDs as text."""
     q = connection.ops.quote_name
     fields = {f.attname: f for f in model._meta.concrete_fields}
     parts = []
     for name in names:
         column = f"{alias}.{q(str(fields[name].column))}"
-        parts.append(f"{column}::text" if fields[name].get_internal_type() == "JSONField" else column)
+        as_text = fields[name].get_internal_type() == "JSONField" or fields[name].db_type(connection) == "uuid"
+        parts.append(f"{column}::text" if as_text else column)
     return ", ".join(parts)
 
 
@@ -274,12 +275,6 @@ _SHIPMENT_WIDTH = len(_SHIPMENT_COLUMNS)
 _SHIPMENT_JSON = _json_positions(Shipment, _SHIPMENT_COLUMNS)
 _PARCEL_JSON = _json_positions(Parcel, _PARCEL_COLUMNS)
 _q = connection.ops.quote_name
-# Shipments with their parcels (by tracking id) in one statement; the WHERE clause is added per call.
-_SHIPMENTS_SQL = (
-    f"SELECT {_select_list(Shipment, 's', _SHIPMENT_COLUMNS)}, {_select_list(Parcel, 'p', _PARCEL_COLUMNS)} "
-    f"FROM {_q(Shipment._meta.db_table)} s LEFT JOIN {_q(Parcel._meta.db_table)} p ON p.shipment_id = s.id "
-    "WHERE s.customer_id = %s AND ({where}) ORDER BY s.created_at, s.id, p.carrier_tracking_id"
-)
 _EVENT_JSON = _json_positions(TrackingEvent, EventRow._fields)
 _EVENT_WIDTH = len(EventRow._fields)
 _PARCEL_WIDTH = len(_PARCEL_COLUMNS)
@@ -289,12 +284,11 @@ _EVENTS_SQL = (
 )
 
 
-def _history_sql(where: str, *, grouped: bool) -> str:
-    """The history of the tracked items whose events match ``where`` (on alias ``e``), one row per
-    item (``grouped``, led by the item id; items without events get none) or one row in all: the
-    columns ``_history`` reads (a RenderedHistory, the count of events stored without JSON and
-    the latest recorded_at). PostgreSQL joins the stored JSON, so a read does no per-event work
-    in Python.
+def _histories_sql(items: str) -> str:
+    """The history of each tracked item in ``items`` (an SQL array of ids) that has events, one row
+    each: the item id, then the columns ``_history`` reads (a RenderedHistory, the count of
+    events stored without JSON and the latest recorded_at). PostgreSQL joins the stored JSON, so
+    a read does no per-event work in Python.
 
     The aggregates read their events in carrier-time order from an ordered subquery (one index
     scan, no sort per aggregate: PostgreSQL's documented alternative to ORDER BY inside each
@@ -312,39 +306,53 @@ def _history_sql(where: str, *, grouped: bool) -> str:
     finished = db.pg_array(sorted(FINISHED_MILESTONES))
     settled = f"(e.milestone = '{DELIVERED[0]}' AND e.code = '{DELIVERED[1]}') OR e.milestone = ANY('{finished}')"
     columns = ", ".join(f"e.{_q(fields[name])}" for name in (*EventRow._fields, "track_json"))
-    ordered = f"SELECT {columns} FROM {events} e WHERE {where} ORDER BY e.tracked_item_id, e.occurred_at, e.id OFFSET 0"
+    ordered = (
+        f"SELECT {columns} FROM {events} e WHERE e.tracked_item_id = ANY({items}) "
+        "ORDER BY e.tracked_item_id, e.occurred_at, e.id OFFSET 0"
+    )
     return (
-        f"SELECT {'h.item, ' if grouped else ''}h.events, h.unrendered, h.last_recorded, h.settled, h.notable, "
+        "SELECT h.item, h.events, h.unrendered, h.last_recorded, h.settled, h.notable, "
         # The first scan matters only to a prediction, which a settled item does not get.
         f"(SELECT {as_array.format(a='fs')}::text FROM {events} fs WHERE fs.id = h.first_scan AND NOT h.settled) "
-        f"FROM (SELECT {'e.tracked_item_id AS item, ' if grouped else ''}"
-        "COALESCE(string_agg(e.track_json, ','), '') AS events, "
+        "AS first_scan FROM (SELECT e.tracked_item_id AS item, string_agg(e.track_json, ',') AS events, "
         "count(*) FILTER (WHERE e.track_json IS NULL) AS unrendered, max(e.recorded_at) AS last_recorded, "
-        f"COALESCE(bool_or({settled}), false) AS settled, "
+        f"bool_or({settled}) AS settled, "
         f"(array_agg(e.id) FILTER (WHERE e.milestone = ANY('{scan}')))[1] AS first_scan, "
         f"(json_agg({as_array.format(a='e')}) FILTER (WHERE {notable}))::text AS notable "
-        f"FROM ({ordered}) e{' GROUP BY e.tracked_item_id' if grouped else ''}) h"
+        f"FROM ({ordered}) e GROUP BY e.tracked_item_id) h"
     )
 
 
-# The histories of the tracked items given (those with events).
-_HISTORIES_SQL = _history_sql("e.tracked_item_id = ANY(%s::bigint[])", grouped=True)
+def _track_sql() -> str:
+    """Shipments, their parcels and the history of each, in one statement whatever their number:
+    one row per owner, each shipment's own first (no parcel columns), then its parcels' by
+    tracking id, each with its item's history (``_history`` reads it; empty without events).
+    "{where}" (on alias s) is filled in per kind of read."""
+    owner = ", ".join(
+        [
+            *(f"{c} AS s{i}" for i, c in enumerate(_select_list(Shipment, "s", _SHIPMENT_COLUMNS).split(", "))),
+            *(f"{c} AS p{i}" for i, c in enumerate(_select_list(Parcel, "p", _PARCEL_COLUMNS).split(", "))),
+        ]
+    )
+    return (
+        f"WITH s AS MATERIALIZED (SELECT * FROM {_q(Shipment._meta.db_table)} s "
+        "WHERE s.customer_id = %s AND ({where})), "
+        # Each shipment (k = 0) and each of its parcels (k = 1), with the tracked item it follows.
+        f"o AS MATERIALIZED (SELECT {owner}, s.created_at AS created, s.id AS sid, p.k, "
+        "p.carrier_tracking_id AS number, p.tracked_item_id AS item FROM s CROSS JOIN LATERAL ("
+        "SELECT NULL::uuid AS id, NULL::uuid AS shipment_id, NULL::varchar AS uuid_ref, NULL::jsonb AS meta_data, "
+        "NULL::varchar AS carrier_tracking_id, s.tracked_item_id AS tracked_item_id, 0 AS k "
+        "UNION ALL SELECT p.id, p.shipment_id, p.uuid_ref, p.meta_data, p.carrier_tracking_id, p.tracked_item_id, 1 "
+        f"FROM {_q(Parcel._meta.db_table)} p WHERE p.shipment_id = s.id) p), "
+        f"h AS ({_histories_sql('ARRAY(SELECT DISTINCT o.item FROM o)')}) "
+        f"SELECT {', '.join(f's{i}' for i in range(_SHIPMENT_WIDTH))}, "
+        f"{', '.join(f'p{i}' for i in range(_PARCEL_WIDTH))}, "
+        "COALESCE(h.events, ''), COALESCE(h.unrendered, 0), h.last_recorded, COALESCE(h.settled, false), "
+        "h.notable, h.first_scan FROM o LEFT JOIN h ON h.item = o.item ORDER BY o.created, o.sid, o.k, o.number"
+    )
 
 
-# One shipment, its parcels and the history of each, in one statement: one row per owner, the
-# shipment's own first, then each parcel's by tracking id. The lateral "p" is the shipment
-# itself (k = 0, no parcel columns) and each of its parcels (k = 1).
-_ONE_SQL = (
-    f"WITH s AS MATERIALIZED (SELECT * FROM {_q(Shipment._meta.db_table)} WHERE customer_id = %s AND id = %s) "
-    f"SELECT {_select_list(Shipment, 's', _SHIPMENT_COLUMNS)}, {_select_list(Parcel, 'p', _PARCEL_COLUMNS)}, "
-    "h.* FROM s CROSS JOIN LATERAL ("
-    "SELECT NULL::uuid AS id, NULL::uuid AS shipment_id, NULL::varchar AS uuid_ref, NULL::jsonb AS meta_data, "
-    "NULL::varchar AS carrier_tracking_id, s.tracked_item_id AS tracked_item_id, 0 AS k "
-    "UNION ALL SELECT p.id, p.shipment_id, p.uuid_ref, p.meta_data, p.carrier_tracking_id, p.tracked_item_id, 1 "
-    f"FROM {_q(Parcel._meta.db_table)} p WHERE p.shipment_id = s.id) p "
-    f"CROSS JOIN LATERAL ({_history_sql('e.tracked_item_id = p.tracked_item_id', grouped=False)}) h "
-    "ORDER BY p.k, p.carrier_tracking_id"
-)
+_TRACK_SQL = _track_sql()
 
 
 def _decoded(values: Sequence[Any], positions: tuple[int, ...]) -> list[Any]:
@@ -356,28 +364,31 @@ def _decoded(values: Sequence[Any], positions: tuple[int, ...]) -> list[Any]:
 
 def _shipments_with_parcels(
     customer: Customer, name: str, where: str, params: Sequence[Any], orm_filter: Q
-) -> tuple[list[ShipmentRow], dict[uuid.UUID, list[ParcelRow]]]:
+) -> tuple[list[ShipmentRow], dict[str, list[ParcelRow]], dict[int, Sequence[Any]] | None]:
     """The customer's shipments matching ``where`` (SQL on alias ``s``, prepared as ``name``; ``orm_filter``
-    off PostgreSQL), oldest first, and their parcels by tracking id."""
+    off PostgreSQL), oldest first, their parcels by tracking id, and on PostgreSQL the
+    ``_histories_sql`` columns of every tracked item among them (None elsewhere)."""
     shipments: list[ShipmentRow] = []
-    parcels: dict[uuid.UUID, list[ParcelRow]] = defaultdict(list)
+    parcels: dict[str, list[ParcelRow]] = defaultdict(list)
     if not _POSTGRES:
         found = Shipment.objects.filter(orm_filter, customer=customer).order_by("created_at", "pk")
-        shipments = [ShipmentRow(*row) for row in found.values_list(*_SHIPMENT_COLUMNS)]
+        shipments = [ShipmentRow(str(row[0]), *row[1:]) for row in found.values_list(*_SHIPMENT_COLUMNS)]
         owned = Parcel.objects.filter(shipment__in=[s.id for s in shipments]).order_by("carrier_tracking_id")
         for row in owned.values_list(*_PARCEL_COLUMNS):
-            parcels[row[1]].append(ParcelRow(*row))
-        return shipments, parcels
-    rows = db.prepared_rows(name, _SHIPMENTS_SQL.format(where=where), [customer.pk, *params])
-    last = None
-    for row in rows:
-        if row[0] != last:
-            last = row[0]
+            parcels[str(row[1])].append(ParcelRow(str(row[0]), str(row[1]), *row[2:]))
+        return shipments, parcels, None
+    histories: dict[int, Sequence[Any]] = {}
+    first_history = _SHIPMENT_WIDTH + _PARCEL_WIDTH
+    # A parcel registered under its shipment's own number shares its history (one entry per item).
+    for row in db.prepared_rows(name, _TRACK_SQL.replace("{where}", where), [customer.pk, *params]):
+        if row[_SHIPMENT_WIDTH] is None:  # the shipment's own row
             shipments.append(ShipmentRow(*_decoded(row[:_SHIPMENT_WIDTH], _SHIPMENT_JSON)))
-        if row[_SHIPMENT_WIDTH] is not None:
-            parcel = ParcelRow(*_decoded(row[_SHIPMENT_WIDTH:], _PARCEL_JSON))
+            histories[shipments[-1].tracked_item_id] = row[first_history:]
+        else:
+            parcel = ParcelRow(*_decoded(row[_SHIPMENT_WIDTH:first_history], _PARCEL_JSON))
             parcels[parcel.shipment_id].append(parcel)
-    return shipments, parcels
+            histories[parcel.tracked_item_id] = row[first_history:]
+    return shipments, parcels, histories
 
 
 def _event_rows(item_ids: set[int]) -> list[EventRow]:
@@ -403,7 +414,7 @@ def _event(values: Sequence[Any]) -> EventRow:
     return EventRow._make(out)
 
 
-# EventRow fields that are datetimes: JSON (``_history_sql``) gives them as ISO 8601 strings.
+# EventRow fields that are datetimes: JSON (``_histories_sql``) gives them as ISO 8601 strings.
 _EVENT_TIMES = tuple(i for i, name in enumerate(EventRow._fields) if name.endswith("_at") or name == "eta")
 _time = datetime.fromisoformat
 
@@ -416,7 +427,7 @@ def _event_from_json(values: list[Any]) -> EventRow:
 
 
 def _history(values: Sequence[Any]) -> tuple[RenderedHistory | None, datetime | None]:
-    """A ``_history_sql`` row: the history (None if an event has no stored JSON) and its latest recorded_at."""
+    """A ``_histories_sql`` row (without the item id): the history (None if an event has no stored JSON) and its latest recorded_at."""
     events, unrendered, last_recorded, settled, notable, first_scan = values
     if unrendered:
         return None, last_recorded
@@ -435,64 +446,46 @@ def _carrier_order(event: EventRow) -> tuple[datetime, int]:
 
 def _with_events(
     shipments: list[ShipmentRow],
-    parcels: dict[uuid.UUID, list[ParcelRow]],
+    parcels: dict[str, list[ParcelRow]],
     not_found: list[str],
-    histories: dict[int, Sequence[Any]] | None = None,
+    histories: dict[int, Sequence[Any]] | None,
 ) -> TrackResult:
-    """The result, with each tracked item's events: ``histories`` (``_history_sql`` rows by item;
-    read here when None) on PostgreSQL, else rows. Items with events stored without JSON
-    (written other than by recording) get rows too, read with one more query."""
-    item_ids = {s.tracked_item_id for s in shipments}
-    for owned in parcels.values():
-        item_ids.update(p.tracked_item_id for p in owned)
+    """The result, with each tracked item's events: from ``histories`` (``_histories_sql`` columns by item,
+    PostgreSQL), else as rows read here. Items with events stored without JSON (written other than
+    by recording) get rows too, read with one more query."""
     events: dict[int, list[EventRow]] = defaultdict(list)
     result = TrackResult(shipments=shipments, parcels=parcels, events_by_item=events, not_found=not_found)
-    if not _POSTGRES:
+    if histories is None:
+        item_ids = {s.tracked_item_id for s in shipments}
+        for owned in parcels.values():
+            item_ids.update(p.tracked_item_id for p in owned)
         loaded = _event_rows(item_ids)
+        result.last_updated = max((e.recorded_at for e in loaded), default=None)
     else:
-        if histories is None:
-            ids = "{" + ",".join(map(str, item_ids)) + "}"
-            histories = {row[0]: row[1:] for row in db.prepared_rows("gluey_track_histories", _HISTORIES_SQL, [ids])}
         unrendered = set()
         for item_id, values in histories.items():
-            history, _ = _history(values)
+            history, last_recorded = _history(values)
             if history is None:
                 unrendered.add(item_id)
             else:
                 result.rendered[item_id] = history
+            if last_recorded is not None and (result.last_updated is None or last_recorded > result.last_updated):
+                result.last_updated = last_recorded
         loaded = _event_rows(unrendered)
     for event in loaded:
         events[event.tracked_item_id].append(event)
-    if _POSTGRES:
-        stamps = [values[2] for values in (histories or {}).values() if values[2] is not None]
-        result.last_updated = max(stamps, default=None)
-    else:
-        result.last_updated = max((e.recorded_at for e in loaded), default=None)
     return result
 
 
 def shipment_for_customer(*, customer: Customer, shipment_id: str) -> TrackResult | None:
-    """One shipment with its parcels and events (one query on PostgreSQL, three elsewhere), or None
-    (also for another customer's)."""
+    """One shipment with its parcels and the history of each (one query on PostgreSQL, three
+    elsewhere), or None (also for another customer's)."""
     try:
         pk = uuid.UUID(str(shipment_id))
     except ValueError:
         return None
-    if not _POSTGRES:
-        shipments, parcels = _shipments_with_parcels(customer, "", "", [], Q(pk=pk))
-        return _with_events(shipments, parcels, []) if shipments else None
-    rows = db.prepared_rows("gluey_track_one", _ONE_SQL, [customer.pk, pk])
-    if not rows:
-        return None
-    shipment = ShipmentRow(*_decoded(rows[0][:_SHIPMENT_WIDTH], _SHIPMENT_JSON))
-    first_history = _SHIPMENT_WIDTH + _PARCEL_WIDTH
-    owned = [ParcelRow(*_decoded(row[_SHIPMENT_WIDTH:first_history], _PARCEL_JSON)) for row in rows[1:]]
-    # A parcel registered under the shipment's own number shares its history (one entry per item).
-    owners: list[ShipmentRow | ParcelRow] = [shipment, *owned]
-    histories: dict[int, Sequence[Any]] = {
-        owner.tracked_item_id: row[first_history:] for owner, row in zip(owners, rows)
-    }
-    return _with_events([shipment], {shipment.id: owned} if owned else {}, [], histories)
+    shipments, parcels, histories = _shipments_with_parcels(customer, "gluey_track_one", "s.id = %s", [pk], Q(pk=pk))
+    return _with_events(shipments, parcels, [], histories) if shipments else None
 
 
 def shipments_track(
@@ -502,7 +495,8 @@ def shipments_track(
     uuid_refs: Sequence[str] = (),
     carrier_tracking_ids: Sequence[str] = (),
 ) -> TrackResult:
-    """Shipments matching any of the ids, uuid_refs or carrier tracking ids, in request order (two queries).
+    """Shipments matching any of the ids, uuid_refs or carrier tracking ids, in request order (one query
+    on PostgreSQL).
 
     ids first, then uuid_refs, then carrier tracking ids; a uuid_ref or a
     tracking id may match several shipments (oldest first); a shipment appears
@@ -528,11 +522,12 @@ def shipments_track(
         params.append(list(set(carrier_tracking_ids)))
         kinds.append("numbers")
     found: list[ShipmentRow] = []
-    parcels: dict[uuid.UUID, list[ParcelRow]] = {}
+    parcels: dict[str, list[ParcelRow]] = {}
+    histories: dict[int, Sequence[Any]] | None = {} if _POSTGRES else None
     if where:
         # One prepared statement per combination of the kinds of value.
         name = "gluey_track_" + "_".join(kinds)
-        found, parcels = _shipments_with_parcels(customer, name, " OR ".join(where), params, query)
+        found, parcels, histories = _shipments_with_parcels(customer, name, " OR ".join(where), params, query)
 
     by_id = {s.id: s for s in found}
     by_ref: dict[str, list[ShipmentRow]] = defaultdict(list)
@@ -543,10 +538,11 @@ def shipments_track(
         by_tracking[shipment.carrier_tracking_id].append(shipment)
 
     ordered: list[ShipmentRow] = []
-    seen: set[uuid.UUID] = set()
+    seen: set[str] = set()
     not_found: list[str] = []
+    texts = [str(value) for value in ids]
     lookups = [
-        *((str(value), [by_id[value]] if value in by_id else []) for value in ids),
+        *((value, [by_id[value]] if value in by_id else []) for value in texts),
         *((value, by_ref.get(value, [])) for value in uuid_refs),
         *((value, by_tracking.get(value, [])) for value in carrier_tracking_ids),
     ]
@@ -557,7 +553,7 @@ def shipments_track(
             if shipment.id not in seen:
                 seen.add(shipment.id)
                 ordered.append(shipment)
-    return _with_events(ordered, {s.id: parcels[s.id] for s in ordered if s.id in parcels}, not_found)
+    return _with_events(ordered, {s.id: parcels[s.id] for s in ordered if s.id in parcels}, not_found, histories)
 
 
 def tracking_updates(*, item_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
