@@ -229,9 +229,10 @@ def tracked_items_refresh_state(*, item_ids: Iterable[int]) -> None:
     )
 
 
-def events_render(*, event_ids: Iterable[int] | None = None, chunk_size: int = 2000) -> int:
-    """Render and store ``track_json`` of these events, or (None) of every event stored without it;
-    returns how many. Each chunk commits alone, so a long run holds no lock for long.
+def events_render(*, event_ids: Iterable[int] | None = None, every: bool = False, chunk_size: int = 2000) -> int:
+    """Render and store ``track_json`` of these events; without ``event_ids``, of every event stored
+    without it (or, ``every``, of every event). Returns how many. Each chunk of ids commits alone,
+    so a long run holds no lock for long and a large table is walked by id, never loaded whole.
 
     Recording renders every event it stores; this is for events whose codes changed
     (``events_reharmonise``), rows written before the column existed, and a taxonomy
@@ -241,8 +242,10 @@ def events_render(*, event_ids: Iterable[int] | None = None, chunk_size: int = 2
     done = after = 0
     while True:
         if ids is None:
-            missing = TrackingEvent.objects.filter(id__gt=after, track_json__isnull=True).order_by("id")
-            chunk = list(missing.values_list("id", flat=True)[:chunk_size])
+            pending = TrackingEvent.objects.filter(id__gt=after).order_by("id")
+            if not every:
+                pending = pending.filter(track_json__isnull=True)
+            chunk = list(pending.values_list("id", flat=True)[:chunk_size])
             after = chunk[-1] if chunk else after
         else:
             chunk, ids = ids[:chunk_size], ids[chunk_size:]

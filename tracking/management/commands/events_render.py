@@ -2,7 +2,6 @@ import json
 
 from django.core.management.base import BaseCommand
 
-from tracking.models import TrackingEvent
 from tracking.services import events_render
 
 
@@ -17,6 +16,5 @@ class Command(BaseCommand):
         parser.add_argument("--all", action="store_true", help="every event, not only those without it")
 
     def handle(self, *args, all: bool, **options):
-        ids = TrackingEvent.objects.values_list("id", flat=True) if all else None
-        rendered = events_render(event_ids=ids)
+        rendered = events_render(every=all)
         self.stdout.write(json.dumps({"events_rendered": rendered}))
