@@ -64,13 +64,12 @@ import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta, timezone
-from operator import attrgetter
 from typing import Any
 
 import orjson
 
 from tracking.models import Parcel, Shipment, StatusCode, TrackingEvent, TrackingLevel
-from tracking.selectors import EventRow, ParcelRow, RenderedHistory, ShipmentRow
+from tracking.selectors import EventRow, ParcelRow, RenderedHistory, ShipmentRow, carrier_order
 from tracking.types import ImageFormat, LocationType, ParcelCondition
 
 _RELOAD_AFTER_SECONDS = 60.0
@@ -441,15 +440,12 @@ def webhook_event_dict(
     return body
 
 
-_carrier_order = attrgetter("occurred_at", "id")
-
-
 def _latest_other(ordered: Sequence[Event], key: str) -> Any:
     return next(((e.other or {})[key] for e in reversed(ordered) if (e.other or {}).get(key) is not None), None)
 
 
 def tracking_data_dict(events: Iterable[Event], predicted_delivery: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    return _tracking_data(sorted(events, key=_carrier_order), predicted_delivery)
+    return _tracking_data(sorted(events, key=carrier_order), predicted_delivery)
 
 
 def _tracking_data(ordered: Sequence[Event], predicted_delivery: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -463,8 +459,13 @@ def _tracking_data(ordered: Sequence[Event], predicted_delivery: Mapping[str, An
     return data
 
 
-def _rendered_tracking_data(history: RenderedHistory, predicted_delivery: Mapping[str, Any] | None) -> dict[str, Any]:
-    """``TrackingData`` of a history read with its stored event JSON, spliced in as it is."""
+def _item_tracking_data(
+    ordered: Sequence[Event], history: RenderedHistory | None, predicted_delivery: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """``TrackingData`` of a tracked item: from ``history`` (its stored event JSON spliced in as it
+    is) when it was read that way, else from its events in carrier-time order."""
+    if history is None:
+        return _tracking_data(ordered, predicted_delivery)
     data = _summary(history.notable, predicted_delivery)
     data["events"] = orjson.Fragment(f"[{history.events_json}]")
     return data
@@ -513,7 +514,7 @@ def _references(shipment: ShipmentLike) -> dict[str, str]:
 
 def parcel_condition(events: Sequence[Event]) -> str:
     """The latest condition a carrier reported (a ParcelCondition), "unknown" when none did."""
-    return _condition(sorted(events, key=_carrier_order))
+    return _condition(sorted(events, key=carrier_order))
 
 
 def _condition(ordered: Sequence[Event]) -> str:
@@ -537,16 +538,13 @@ def _tracked_parcel(
     history: RenderedHistory | None = None,
 ) -> dict[str, Any]:
     """``history``, when given, stands for ``events``."""
-    ordered = history.notable if history is not None else sorted(events, key=_carrier_order)
+    ordered = history.notable if history is not None else sorted(events, key=carrier_order)
     body = _parcel_ref(parcel)
     body["condition"] = _condition(ordered)
     latest_dims = next((d for d in (_weight_dims(e) for e in reversed(ordered)) if d), None)
     if latest_dims is not None:
         body["carrier_weight_dims"] = latest_dims
-    if history is not None:
-        body["tracking_data"] = _rendered_tracking_data(history, predicted_delivery)
-    else:
-        body["tracking_data"] = _tracking_data(ordered, predicted_delivery)
+    body["tracking_data"] = _item_tracking_data(ordered, history, predicted_delivery)
     return body
 
 
@@ -592,11 +590,8 @@ def batch_track_shipment_dict(
             for p in parcels
         ]
     item_id = shipment.tracked_item_id
-    history = rendered.get(item_id)
-    if history is not None:
-        body["tracking_data"] = _rendered_tracking_data(history, predictions.get(item_id))
-    else:
-        body["tracking_data"] = tracking_data_dict(events_by_item.get(item_id, ()), predictions.get(item_id))
+    events = sorted(events_by_item.get(item_id, ()), key=carrier_order)
+    body["tracking_data"] = _item_tracking_data(events, rendered.get(item_id), predictions.get(item_id))
     return body
 
 

@@ -38,6 +38,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import attrgetter
 from typing import Any, NamedTuple
 
 import orjson
@@ -218,6 +219,10 @@ class EventRow(NamedTuple):
     corrected_at: datetime | None
 
 
+# Events in carrier-time order; ties in the order they were recorded.
+carrier_order = attrgetter("occurred_at", "id")
+
+
 class RenderedHistory(NamedTuple):
     """A tracked item's history as the track API shows it, from the events' stored JSON.
 
@@ -276,7 +281,6 @@ _SHIPMENT_JSON = _json_positions(Shipment, _SHIPMENT_COLUMNS)
 _PARCEL_JSON = _json_positions(Parcel, _PARCEL_COLUMNS)
 _q = connection.ops.quote_name
 _EVENT_JSON = _json_positions(TrackingEvent, EventRow._fields)
-_EVENT_WIDTH = len(EventRow._fields)
 _PARCEL_WIDTH = len(_PARCEL_COLUMNS)
 _EVENTS_SQL = (
     f"SELECT {_select_list(TrackingEvent, 'e', EventRow._fields)} FROM {_q(TrackingEvent._meta.db_table)} e "
@@ -427,7 +431,8 @@ def _event_from_json(values: list[Any]) -> EventRow:
 
 
 def _history(values: Sequence[Any]) -> tuple[RenderedHistory | None, datetime | None]:
-    """A ``_histories_sql`` row (without the item id): the history (None if an event has no stored JSON) and its latest recorded_at."""
+    """A ``_histories_sql`` row (without the item id): the history (None if an event has no
+    stored JSON) and its latest recorded_at."""
     events, unrendered, last_recorded, settled, notable, first_scan = values
     if unrendered:
         return None, last_recorded
@@ -436,12 +441,8 @@ def _history(values: Sequence[Any]) -> tuple[RenderedHistory | None, datetime | 
         scan = _event_from_json(orjson.loads(first_scan))
         if all(row.id != scan.id for row in rows):
             rows.append(scan)
-            rows.sort(key=_carrier_order)
+            rows.sort(key=carrier_order)
     return RenderedHistory(events, rows, settled), last_recorded
-
-
-def _carrier_order(event: EventRow) -> tuple[datetime, int]:
-    return event.occurred_at, event.id
 
 
 def _with_events(
