@@ -69,6 +69,11 @@ def new_request_id() -> str:
     return uuid.uuid4().hex
 
 
+def request_id_for(incoming: str) -> str:
+    """The caller's ``X-Request-ID`` when it is sane, else a new id."""
+    return incoming if _SANE_ID.match(incoming) else new_request_id()
+
+
 class RequestIdMiddleware:
     """Sets ``request.request_id`` and the log context; answers with ``X-Request-ID``."""
 
@@ -76,8 +81,7 @@ class RequestIdMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        incoming = request.headers.get(REQUEST_ID_HEADER, "")
-        request_id = incoming if _SANE_ID.match(incoming) else new_request_id()
+        request_id = request_id_for(request.headers.get(REQUEST_ID_HEADER, ""))
         request.request_id = request_id  # type: ignore[attr-defined]
         with log_context(request_id=request_id):
             response = self.get_response(request)

@@ -9,17 +9,14 @@ reach it, and the rate limit counts every request once whichever path answers.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from tests.api.conftest import client_for
-from tests.api.helpers import event, record
 from tracking.api import hot
 from tracking.api.throttle import APIKeyRateThrottle
-from tracking.services import ParcelInput, shipment_register
 
 pytestmark = pytest.mark.django_db
 
@@ -39,39 +36,6 @@ def both_ways(monkeypatch, call) -> tuple[tuple, tuple]:
         m.setattr(hot, "track_batch", lambda *a, **k: None)
         drf = _answer(call())
     return lean, drf
-
-
-@pytest.fixture
-def shipments(acme, carrier):
-    """A parcel-level shipment with events on the master and a parcel, one with rich events, one without."""
-    master, _ = shipment_register(
-        customer=acme,
-        carrier_id="acme-post",
-        carrier_tracking_id="M1",
-        uuid_ref="order-1",
-        tracking_level="parcel",
-        meta_data=[{"key": "k", "value": "v"}],
-        parcels=[ParcelInput(carrier_tracking_id="M1-P2", meta_data=[{"key": "x", "value": "y"}])],
-    )
-    rich, _ = shipment_register(customer=acme, carrier_id="acme-post", carrier_tracking_id="R1")
-    empty, _ = shipment_register(customer=acme, carrier_id="acme-post", carrier_tracking_id="E1")
-    record(
-        "acme-post",
-        event(tracking_id="M1", code="PCK"),
-        event(tracking_id="M1-P2", code="OFD", minutes=3, condition="damaged"),
-        event(
-            tracking_id="R1",
-            code="DLV",
-            minutes=5,
-            signed_by="J. Smith",
-            weight_kg=1.5,
-            dimensions_cm=(30.0, 20.0, 10.0),
-            shipping_cost=4.2,
-            shipping_cost_currency="GBP",
-            eta=datetime(2026, 3, 2, 9, 30, tzinfo=UTC),
-        ),
-    )
-    return {"master": str(master.pk), "rich": str(rich.pk), "empty": str(empty.pk)}
 
 
 @pytest.mark.parametrize("name", ["master", "rich", "empty", "missing", "not-a-uuid"])

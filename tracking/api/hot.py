@@ -27,12 +27,15 @@ import gc
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 import orjson
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
+from django.http.request import RawPostDataException
+from django.utils.http import parse_header_parameters
 
 from tracking import representations, selectors
 from tracking.api.auth import API_VERSIONS, customer_for_key
@@ -86,9 +89,18 @@ def not_found_header(result: selectors.TrackResult) -> dict[str, str]:
     return {"x-not-found": ",".join(quote(value, safe="") for value in result.not_found)}
 
 
-def _customer(request: HttpRequest) -> Customer | None:
-    """The key's customer if nothing about the request needs DRF; the request is then counted."""
-    meta = request.META
+class Answer(NamedTuple):
+    """What the lean path answers: a status, the JSON body (None: no body, no Content-Type) and
+    headers of its own (the middleware's and ``Allow`` are added by whoever sends it)."""
+
+    status: int
+    body: bytes | None
+    headers: dict[str, str]
+
+
+def _customer(meta: dict[str, Any]) -> Customer | None:
+    """The key's customer if nothing about the request needs DRF; the request is then counted
+    (once, whichever path answers it: the count is kept in ``meta``)."""
     if meta.get("QUERY_STRING") or meta.get("HTTP_X_VERSION", "").strip() not in API_VERSIONS:
         return None
     accept = meta.get("HTTP_ACCEPT")
@@ -99,7 +111,9 @@ def _customer(request: HttpRequest) -> Customer | None:
     if found is None:
         return None
     customer, api_key = found
-    counted = meta[COUNTED] = rate_check(prefix=api_key.prefix)
+    counted = meta.get(COUNTED)
+    if counted is None:
+        counted = meta[COUNTED] = rate_check(prefix=api_key.prefix)
     if not counted[0]:
         return None  # DRF answers 429 from the count above
     return customer
@@ -124,47 +138,41 @@ def _collector_paused() -> Iterator[None]:
         gc.enable()
 
 
-def _json(data: Any, *, allow: str, status: int = 200, headers: dict[str, str] | None = None) -> HttpResponse:
-    response = HttpResponse(_render(data), content_type="application/json", status=status)
-    for name, value in (headers or {}).items():
-        response[name] = value
-    response["Allow"] = allow
-    return response
+def _json(data: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> Answer:
+    return Answer(status, _render(data), headers or {})
 
 
-def track_one(request: HttpRequest, shipment_id: str, *, allow: str) -> HttpResponse | None:
-    """``GET /shipments/{id}/track``, or None for DRF to answer."""
-    if request.method != "GET":
-        return None
-    customer = _customer(request)
+def answer_one(meta: dict[str, Any], shipment_id: str) -> Answer | None:
+    """``GET /shipments/{id}/track`` from the request's WSGI environ (``request.META``), or None for DRF."""
+    customer = _customer(meta)
     if customer is None:
         return None
     with _collector_paused():
-        return _track_one(customer, shipment_id, allow=allow)
+        result = selectors.shipment_for_customer(customer=customer, shipment_id=shipment_id)
+        if result is None:
+            return _json({"detail": SHIPMENT_NOT_FOUND}, status=404)
+        if result.last_updated is None:
+            return Answer(204, None, {})
+        return _json(track_bodies(result, single=True)[0], headers=last_updated_headers(result))
 
 
-def _track_one(customer: Customer, shipment_id: str, *, allow: str) -> HttpResponse:
-    result = selectors.shipment_for_customer(customer=customer, shipment_id=shipment_id)
-    if result is None:
-        return _json({"detail": SHIPMENT_NOT_FOUND}, allow=allow, status=404)
-    if result.last_updated is None:
-        response = HttpResponse(status=204)
-        del response["Content-Type"]  # as DRF leaves an empty body
-        response["Allow"] = allow
-        return response
-    return _json(track_bodies(result, single=True)[0], allow=allow, headers=last_updated_headers(result))
-
-
-def _batch_values(request: HttpRequest) -> tuple[list[uuid.UUID], list[str], list[str]] | None:
-    """ids, uuid_refs and carrier tracking ids of a plainly valid body (as TrackRequest reads it), else None."""
-    charset = (request.content_params or {}).get("charset", "utf-8").lower()
-    if request.content_type != "application/json" or charset not in ("utf-8", "utf8"):
+def batch_body_length(meta: dict[str, Any]) -> int | None:
+    """The length of a body the lean path reads (a small JSON one), else None."""
+    content_type, params = parse_header_parameters(meta.get("CONTENT_TYPE", ""))
+    if content_type != "application/json" or params.get("charset", "utf-8").lower() not in ("utf-8", "utf8"):
         return None
     try:
-        if not 0 < int(request.META.get("CONTENT_LENGTH") or 0) <= _MAX_BODY:
-            return None
-        data = orjson.loads(request.body)
-    except (ValueError, orjson.JSONDecodeError):
+        length = int(meta.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return None
+    return length if 0 < length <= _MAX_BODY else None
+
+
+def _batch_values(body: bytes) -> tuple[list[uuid.UUID], list[str], list[str]] | None:
+    """ids, uuid_refs and carrier tracking ids of a plainly valid body (as TrackRequest reads it), else None."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
         return None
     if not isinstance(data, dict):
         return None
@@ -194,27 +202,51 @@ def _batch_values(request: HttpRequest) -> tuple[list[uuid.UUID], list[str], lis
     return ids, texts[0], texts[1]
 
 
-def track_batch(request: HttpRequest, *, allow: str) -> HttpResponse | None:
-    """``POST /track``, or None for DRF to answer."""
-    if request.method != "POST":
-        return None
-    values = _batch_values(request)
+def answer_batch(meta: dict[str, Any], body: bytes) -> Answer | None:
+    """``POST /track`` of ``body`` (of the length ``batch_body_length`` allowed), or None for DRF."""
+    values = _batch_values(body)
     if values is None:
         return None
-    customer = _customer(request)
+    customer = _customer(meta)
     if customer is None:
         return None
+    ids, uuid_refs, carrier_tracking_ids = values
     with _collector_paused():
-        return _track_batch(customer, *values, allow=allow)
+        result = selectors.shipments_track(
+            customer=customer, ids=ids, uuid_refs=uuid_refs, carrier_tracking_ids=carrier_tracking_ids
+        )
+        if not result.shipments:
+            return _json({"detail": SHIPMENT_NOT_FOUND}, status=404)
+        return _json(track_bodies(result), headers={**last_updated_headers(result), **not_found_header(result)})
 
 
-def _track_batch(
-    customer: Customer, ids: list[uuid.UUID], uuid_refs: list[str], carrier_tracking_ids: list[str], *, allow: str
-) -> HttpResponse:
-    result = selectors.shipments_track(
-        customer=customer, ids=ids, uuid_refs=uuid_refs, carrier_tracking_ids=carrier_tracking_ids
-    )
-    if not result.shipments:
-        return _json({"detail": SHIPMENT_NOT_FOUND}, allow=allow, status=404)
-    headers = {**last_updated_headers(result), **not_found_header(result)}
-    return _json(track_bodies(result), allow=allow, headers=headers)
+def _response(answer: Answer | None, allow: str) -> HttpResponse | None:
+    if answer is None:
+        return None
+    if answer.body is None:
+        response = HttpResponse(status=answer.status)
+        del response["Content-Type"]  # as DRF leaves an empty body
+    else:
+        response = HttpResponse(answer.body, content_type="application/json", status=answer.status)
+    for name, value in answer.headers.items():
+        response[name] = value
+    response["Allow"] = allow
+    return response
+
+
+def track_one(request: HttpRequest, shipment_id: str, *, allow: str) -> HttpResponse | None:
+    """``GET /shipments/{id}/track``, or None for DRF to answer."""
+    if request.method != "GET":
+        return None
+    return _response(answer_one(request.META, shipment_id), allow)
+
+
+def track_batch(request: HttpRequest, *, allow: str) -> HttpResponse | None:
+    """``POST /track``, or None for DRF to answer."""
+    if request.method != "POST" or batch_body_length(request.META) is None:
+        return None
+    try:
+        body = request.body
+    except (RawPostDataException, RequestDataTooBig):
+        return None
+    return _response(answer_batch(request.META, body), allow)
