@@ -53,7 +53,7 @@ def seed(customer_name: str, prefix: str, shipments: int, events: int) -> list[s
     from django.db import connection
 
     from tracking.models import Customer, Shipment, TrackedItem
-    from tracking.services import events_record
+    from tracking.services import events_record, item_histories_fill
     from tracking.types import CarrierEvent, Location
 
     base = datetime(2026, 3, 1, tzinfo=UTC)
@@ -85,9 +85,12 @@ def seed(customer_name: str, prefix: str, shipments: int, events: int) -> list[s
         batch_size=2000,
     )
     ids = [str(s.id) for s in created]
+    # What registering each through shipment_register would have written: its stored history.
+    item_histories_fill()
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE tracking_shipment")
         cursor.execute("ANALYZE tracking_trackingevent")
+        cursor.execute("ANALYZE tracking_itemhistory")
     return ids
 
 
@@ -131,6 +134,8 @@ def cleanup() -> None:
         cur.execute("DELETE FROM tracking_shipment WHERE carrier_id = %s", [CARRIER])
         cur.execute("UPDATE tracking_trackeditem SET current_event_id = NULL WHERE carrier_id = %s", [CARRIER])
         cur.execute("DELETE FROM tracking_trackingevent WHERE carrier_id = %s", [CARRIER])
+        cur.execute("DELETE FROM tracking_itemhistory WHERE tracked_item_id IN "
+                    "(SELECT id FROM tracking_trackeditem WHERE carrier_id = %s)", [CARRIER])  # fmt: skip
         cur.execute("DELETE FROM tracking_trackeditem WHERE carrier_id = %s", [CARRIER])
         cur.execute("DELETE FROM tracking_unmappedcode WHERE carrier_id = %s", [CARRIER])
         cur.execute("DELETE FROM tracking_codemapping WHERE carrier_id = %s", [CARRIER])

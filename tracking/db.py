@@ -25,6 +25,7 @@ from django.db.models.expressions import RawSQL
 from tracking.models import (
     UNMAPPED,
     CodeMapping,
+    ItemHistory,
     Parcel,
     Shipment,
     StatusCode,
@@ -32,6 +33,7 @@ from tracking.models import (
     TrackingEvent,
     UnmappedCode,
 )
+from tracking.prediction import DELIVERED, FINISHED_MILESTONES, SCAN_MILESTONES
 
 CHUNK = 1000
 
@@ -354,6 +356,93 @@ _IN_ORDER = "ORDER BY v.ord"
 Inserted = tuple[int, int, int, str, str, str, bool]
 
 
+def histories_sql(items: str, fields: Sequence[str]) -> str:
+    """The history of each tracked item in ``items`` (an SQL array of ids) that has events, one row
+    each, as ``ItemHistory`` keeps it: the item id, its events' stored JSON joined in carrier-time
+    order, the count of events stored without JSON, the latest recorded_at, whether it is settled,
+    and as JSON rows of ``fields`` (``selectors.EventRow``) the notable events and the first scan.
+    PostgreSQL joins the stored JSON, so a read does no per-event work in Python.
+
+    The aggregates read their events in carrier-time order from an ordered subquery (one index
+    scan, no sort per aggregate: PostgreSQL's documented alternative to ORDER BY inside each
+    aggregate); OFFSET 0 keeps the planner from merging the subquery into the aggregate.
+    tests/api/test_track_stored_json.py records events out of order and reads them in order.
+    """
+    events = _table(TrackingEvent)
+    columns = {f.attname: str(f.column) for f in TrackingEvent._meta.concrete_fields}
+    as_array = "json_build_array({})".format(", ".join(f"{{a}}.{_quoted(columns[name])}" for name in fields))
+    notable = (
+        "e.other <> '{}'::jsonb OR e.eta IS NOT NULL OR e.signed_by <> '' OR e.weight_kg IS NOT NULL "
+        "OR e.carrier_meta <> '[]'::jsonb"
+    )
+    scan = pg_array(sorted(SCAN_MILESTONES))
+    finished = pg_array(sorted(FINISHED_MILESTONES))
+    settled = f"(e.milestone = '{DELIVERED[0]}' AND e.code = '{DELIVERED[1]}') OR e.milestone = ANY('{finished}')"
+    selected = ", ".join(f"e.{_quoted(columns[name])}" for name in (*fields, "track_json"))
+    ordered = (
+        f"SELECT {selected} FROM {events} e WHERE e.tracked_item_id = ANY({items}) "
+        "ORDER BY e.tracked_item_id, e.occurred_at, e.id OFFSET 0"
+    )
+    return (
+        "SELECT h.item, h.events, h.unrendered, h.last_recorded, h.settled, h.notable, "
+        # The first scan matters only to a prediction, which a settled item does not get.
+        f"(SELECT {as_array.format(a='fs')}::text FROM {events} fs WHERE fs.id = h.first_scan AND NOT h.settled) "
+        "AS first_scan FROM (SELECT e.tracked_item_id AS item, string_agg(e.track_json, ',') AS events, "
+        "count(*) FILTER (WHERE e.track_json IS NULL) AS unrendered, max(e.recorded_at) AS last_recorded, "
+        f"bool_or({settled}) AS settled, "
+        f"(array_agg(e.id) FILTER (WHERE e.milestone = ANY('{scan}')))[1] AS first_scan, "
+        f"(json_agg({as_array.format(a='e')}) FILTER (WHERE {notable}))::text AS notable "
+        f"FROM ({ordered}) e GROUP BY e.tracked_item_id) h"
+    )
+
+
+# ItemHistory's columns, in the order histories_sql gives them.
+HISTORY_COLUMNS = (
+    "tracked_item_id",
+    "events_json",
+    "unrendered",
+    "last_recorded_at",
+    "settled",
+    "notable",
+    "first_scan",
+)
+
+
+def item_histories_sql(items: str) -> str:
+    """The stored ItemHistory rows of the tracked items in ``items`` (an SQL array), in
+    histories_sql's columns and names."""
+    names = ("item", "events", "unrendered", "last_recorded", "settled", "notable", "first_scan")
+    columns = ", ".join(f"x.{column} AS {name}" for column, name in zip(HISTORY_COLUMNS, names))
+    return f"SELECT {columns} FROM {_table(ItemHistory)} x WHERE x.tracked_item_id = ANY({items})"
+
+
+@functools.cache
+def _refresh_sql(fields: tuple[str, ...], items: str = "%s::bigint[]") -> str:
+    """Upsert the histories of the items in ``items`` that a shipment or parcel follows: only
+    those are ever read, and registering a number writes its history."""
+    table = _table(ItemHistory)
+    updates = ", ".join(f"{column} = EXCLUDED.{column}" for column in HISTORY_COLUMNS[1:])
+    followed = f"ARRAY(SELECT i FROM unnest({items}) AS i WHERE {_followed_sql('i')})"
+    return (
+        f"INSERT INTO {table} ({', '.join(HISTORY_COLUMNS)}) {histories_sql(followed, fields)} "
+        f"ON CONFLICT (tracked_item_id) DO UPDATE SET {updates}"
+    )
+
+
+def item_histories_refresh(item_ids: Iterable[int], *, fields: Sequence[str]) -> None:
+    """Rewrite the ItemHistory of these tracked items, those a shipment or parcel follows, from
+    their events (PostgreSQL; elsewhere reads aggregate events themselves). The caller holds the
+    items' row locks, as recording does, so two writers of one item's events cannot leave an
+    older history behind."""
+    if not _postgres():
+        return
+    ids = sorted(set(item_ids))
+    sql = _refresh_sql(tuple(fields))
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start : start + CHUNK]
+        _recording_rows("gluey_item_histories", sql, [pg_array(chunk, "bigint")], len(chunk))
+
+
 def events_insert(rows: Sequence[dict[str, object]]) -> list[Inserted]:
     """INSERT … ON CONFLICT DO NOTHING RETURNING: only the rows we created come back.
 
@@ -413,12 +502,23 @@ def unmapped_codes_add(*, carrier_id: str, counts: dict[tuple[str, str], tuple[i
         )
 
 
-def tracked_items_set_state(*, events: Sequence[TrackingEvent], touched: Sequence[int] = (), now: datetime) -> None:
+def tracked_items_set_state(
+    *,
+    events: Sequence[TrackingEvent],
+    touched: Sequence[int] = (),
+    now: datetime,
+    history_fields: Sequence[str] = (),
+) -> None:
     """Make each event the current state of its tracked item (one event per item), in one statement per chunk.
 
     ``touched``: items that got events none of which may move their state;
     only their ``last_event_recorded_at`` is stamped (their state columns get
-    NULLs here, which COALESCE turns into "unchanged").
+    NULLs here, which COALESCE turns into "unchanged"). With ``history_fields``
+    (PostgreSQL) the same statement rewrites the ItemHistory of those of them a
+    shipment or parcel follows (``item_histories_refresh``), saving recording a
+    round trip. Only those are ever read, and registering a number writes its
+    history. Who follows is asked here, not when the items were locked: a
+    registration that committed while recording waited for the lock is seen.
     """
     table = _table(TrackedItem)
     stamp = connection.ops.adapt_datetimefield_value(now)
@@ -437,12 +537,18 @@ def tracked_items_set_state(*, events: Sequence[TrackingEvent], touched: Sequenc
         chunk = rows[start : start + CHUNK]
         if _postgres():
             kinds = ("bigint", "bigint", "text", "text", "text", "timestamptz")
+            values = (
+                "SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::varchar[], %s::varchar[], %s::varchar[], "
+                "%s::timestamptz[]) AS v (item_id, event_id, milestone, code, sub_code, status_at)"
+            )
+            history, name = "", "gluey_items_set_state"
+            if history_fields:
+                refresh = _refresh_sql(tuple(history_fields), "ARRAY(SELECT v.item_id FROM v)")
+                history, name = f", history AS ({refresh})", name + "_history"
             _recording_rows(
-                "gluey_items_set_state",
-                f"UPDATE {table} SET {set_sql} FROM unnest(%s::bigint[], %s::bigint[], %s::varchar[], "
-                "%s::varchar[], %s::varchar[], %s::timestamptz[]) "
-                f"AS v (item_id, event_id, milestone, code, sub_code, status_at) WHERE {table}.id = v.item_id",
-                [stamp, *(pg_array(column, kind) for column, kind in zip(zip(*chunk), kinds))],
+                name,
+                f"WITH v AS ({values}){history} UPDATE {table} SET {set_sql} FROM v WHERE {table}.id = v.item_id",
+                [*(pg_array(column, kind) for column, kind in zip(zip(*chunk), kinds)), stamp],
                 len(chunk),
             )
             continue

@@ -277,6 +277,35 @@ class TrackingEvent(models.Model):
         return f"{self.carrier_code} → {self.milestone}/{self.code}/{self.sub_code}"
 
 
+class ItemHistory(models.Model):
+    """A tracked item's history as a track read takes it, kept in step with its events (PostgreSQL).
+
+    What ``tracking.db.histories_sql`` aggregates from the item's events —
+    their stored JSON joined in carrier-time order, the latest recorded_at,
+    whether it is settled, and the few events a summary or a prediction reads —
+    written whenever the item's events are (recording, ``events_render``),
+    under the item's row lock. A 100-shipment read then fetches 100 rows
+    instead of aggregating every event again (docs/architecture.md, "Reads").
+    An item without a row (events written another way, or before the table
+    existed) is aggregated at read time, as before; ``manage.py events_render``
+    fills the rows in.
+    """
+
+    # Deleted with its item through the ORM (as events are); no per-row check on the hot write.
+    tracked_item = models.OneToOneField(
+        TrackedItem, primary_key=True, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
+    events_json = models.TextField()  # lz4-compressed on a server that has it (migration 0016)
+    unrendered = models.IntegerField(default=0)  # events without stored JSON: the read renders rows instead
+    last_recorded_at = models.DateTimeField(null=True)
+    settled = models.BooleanField(default=False)  # delivered or finished: no prediction
+    notable = models.TextField(null=True)  # JSON rows of the events a summary field reads
+    first_scan = models.TextField(null=True)  # JSON row of the first scan, while not settled
+
+    def __str__(self) -> str:
+        return f"history of item {self.pk}"
+
+
 class CodeMapping(models.Model):
     """(carrier, carrier code, carrier sub-code) → harmonised status. Blank sub-code = fallback."""
 

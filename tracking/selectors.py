@@ -47,8 +47,7 @@ from django.db.models import Model, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
 from tracking import db
-from tracking.models import Customer, Parcel, Shipment, TrackingEvent
-from tracking.prediction import DELIVERED, FINISHED_MILESTONES, SCAN_MILESTONES
+from tracking.models import Customer, ItemHistory, Parcel, Shipment, TrackingEvent
 
 FEED_MAX_LIMIT = 1000
 _CURSOR_PREFIX = "c1:"
@@ -288,43 +287,11 @@ _EVENTS_SQL = (
 )
 
 
-def _histories_sql(items: str) -> str:
-    """The history of each tracked item in ``items`` (an SQL array of ids) that has events, one row
-    each: the item id, then the columns ``_history`` reads (a RenderedHistory, the count of
-    events stored without JSON and the latest recorded_at). PostgreSQL joins the stored JSON, so
-    a read does no per-event work in Python.
-
-    The aggregates read their events in carrier-time order from an ordered subquery (one index
-    scan, no sort per aggregate: PostgreSQL's documented alternative to ORDER BY inside each
-    aggregate); OFFSET 0 keeps the planner from merging the subquery into the aggregate.
-    tests/api/test_track_stored_json.py records events out of order and reads them in order.
-    """
-    events = _q(TrackingEvent._meta.db_table)
-    fields = {f.attname: str(f.column) for f in TrackingEvent._meta.concrete_fields}
-    as_array = "json_build_array({})".format(", ".join(f"{{a}}.{_q(fields[name])}" for name in EventRow._fields))
-    notable = (
-        "e.other <> '{}'::jsonb OR e.eta IS NOT NULL OR e.signed_by <> '' OR e.weight_kg IS NOT NULL "
-        "OR e.carrier_meta <> '[]'::jsonb"
-    )
-    scan = db.pg_array(sorted(SCAN_MILESTONES))
-    finished = db.pg_array(sorted(FINISHED_MILESTONES))
-    settled = f"(e.milestone = '{DELIVERED[0]}' AND e.code = '{DELIVERED[1]}') OR e.milestone = ANY('{finished}')"
-    columns = ", ".join(f"e.{_q(fields[name])}" for name in (*EventRow._fields, "track_json"))
-    ordered = (
-        f"SELECT {columns} FROM {events} e WHERE e.tracked_item_id = ANY({items}) "
-        "ORDER BY e.tracked_item_id, e.occurred_at, e.id OFFSET 0"
-    )
-    return (
-        "SELECT h.item, h.events, h.unrendered, h.last_recorded, h.settled, h.notable, "
-        # The first scan matters only to a prediction, which a settled item does not get.
-        f"(SELECT {as_array.format(a='fs')}::text FROM {events} fs WHERE fs.id = h.first_scan AND NOT h.settled) "
-        "AS first_scan FROM (SELECT e.tracked_item_id AS item, string_agg(e.track_json, ',') AS events, "
-        "count(*) FILTER (WHERE e.track_json IS NULL) AS unrendered, max(e.recorded_at) AS last_recorded, "
-        f"bool_or({settled}) AS settled, "
-        f"(array_agg(e.id) FILTER (WHERE e.milestone = ANY('{scan}')))[1] AS first_scan, "
-        f"(json_agg({as_array.format(a='e')}) FILTER (WHERE {notable}))::text AS notable "
-        f"FROM ({ordered}) e GROUP BY e.tracked_item_id) h"
-    )
+# The tracked items of the read that have no stored ItemHistory.
+_WITHOUT_HISTORY = (
+    f"ARRAY(SELECT DISTINCT o.item FROM o WHERE NOT EXISTS (SELECT 1 FROM {_q(ItemHistory._meta.db_table)} x "
+    "WHERE x.tracked_item_id = o.item))"
+)
 
 
 def _track_sql() -> str:
@@ -348,7 +315,9 @@ def _track_sql() -> str:
         "NULL::varchar AS carrier_tracking_id, s.tracked_item_id AS tracked_item_id, 0 AS k "
         "UNION ALL SELECT p.id, p.shipment_id, p.uuid_ref, p.meta_data, p.carrier_tracking_id, p.tracked_item_id, 1 "
         f"FROM {_q(Parcel._meta.db_table)} p WHERE p.shipment_id = s.id) p), "
-        f"h AS ({_histories_sql('ARRAY(SELECT DISTINCT o.item FROM o)')}) "
+        # Each item's stored history, else (no row yet) its events aggregated here.
+        f"h AS ({db.item_histories_sql('ARRAY(SELECT DISTINCT o.item FROM o)')} UNION ALL "
+        f"{db.histories_sql(_WITHOUT_HISTORY, EventRow._fields)}) "
         f"SELECT {', '.join(f's{i}' for i in range(_SHIPMENT_WIDTH))}, "
         f"{', '.join(f'p{i}' for i in range(_PARCEL_WIDTH))}, "
         "COALESCE(h.events, ''), COALESCE(h.unrendered, 0), h.last_recorded, COALESCE(h.settled, false), "
@@ -371,7 +340,7 @@ def _shipments_with_parcels(
 ) -> tuple[list[ShipmentRow], dict[str, list[ParcelRow]], dict[int, Sequence[Any]] | None]:
     """The customer's shipments matching ``where`` (SQL on alias ``s``, prepared as ``name``; ``orm_filter``
     off PostgreSQL), oldest first, their parcels by tracking id, and on PostgreSQL the
-    ``_histories_sql`` columns of every tracked item among them (None elsewhere)."""
+    ``db.histories_sql`` columns of every tracked item among them (None elsewhere)."""
     shipments: list[ShipmentRow] = []
     parcels: dict[str, list[ParcelRow]] = defaultdict(list)
     if not _POSTGRES:
@@ -418,7 +387,7 @@ def _event(values: Sequence[Any]) -> EventRow:
     return EventRow._make(out)
 
 
-# EventRow fields that are datetimes: JSON (``_histories_sql``) gives them as ISO 8601 strings.
+# EventRow fields that are datetimes: JSON (``db.histories_sql``) gives them as ISO 8601 strings.
 _EVENT_TIMES = tuple(i for i, name in enumerate(EventRow._fields) if name.endswith("_at") or name == "eta")
 _time = datetime.fromisoformat
 
@@ -431,7 +400,7 @@ def _event_from_json(values: list[Any]) -> EventRow:
 
 
 def _history(values: Sequence[Any]) -> tuple[RenderedHistory | None, datetime | None]:
-    """A ``_histories_sql`` row (without the item id): the history (None if an event has no
+    """A ``db.histories_sql`` row (without the item id): the history (None if an event has no
     stored JSON) and its latest recorded_at."""
     events, unrendered, last_recorded, settled, notable, first_scan = values
     if unrendered:
@@ -451,7 +420,7 @@ def _with_events(
     not_found: list[str],
     histories: dict[int, Sequence[Any]] | None,
 ) -> TrackResult:
-    """The result, with each tracked item's events: from ``histories`` (``_histories_sql`` columns by item,
+    """The result, with each tracked item's events: from ``histories`` (``db.histories_sql`` columns by item,
     PostgreSQL), else as rows read here. Items with events stored without JSON (written other than
     by recording) get rows too, read with one more query."""
     events: dict[int, list[EventRow]] = defaultdict(list)
@@ -492,12 +461,12 @@ def shipment_for_customer(*, customer: Customer, shipment_id: str) -> TrackResul
 def shipments_track(
     *,
     customer: Customer,
-    ids: Sequence[uuid.UUID] = (),
+    ids: Sequence[uuid.UUID | str] = (),
     uuid_refs: Sequence[str] = (),
     carrier_tracking_ids: Sequence[str] = (),
 ) -> TrackResult:
-    """Shipments matching any of the ids, uuid_refs or carrier tracking ids, in request order (one query
-    on PostgreSQL).
+    """Shipments matching any of the ids (UUIDs, or their canonical text), uuid_refs or carrier
+    tracking ids, in request order (one query on PostgreSQL).
 
     ids first, then uuid_refs, then carrier tracking ids; a uuid_ref or a
     tracking id may match several shipments (oldest first); a shipment appears

@@ -12,13 +12,15 @@ from datetime import UTC, datetime, timedelta, timezone
 import orjson
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from django.utils import timezone as dj_timezone
 
 from tests.api.helpers import record, register
 from tests.factories import T0, event, make_lane_history
-from tracking import representations
-from tracking.models import CodeMapping, StatusCode, TrackingEvent
-from tracking.services import events_reharmonise, events_render
+from tracking import db, representations
+from tracking.models import CodeMapping, ItemHistory, Shipment, StatusCode, TrackedItem, TrackingEvent
+from tracking.selectors import EventRow
+from tracking.services import events_reharmonise, events_render, tracked_items_purge_expired
 from tracking.types import CarrierEvent, Location
 
 pytestmark = pytest.mark.django_db
@@ -111,12 +113,15 @@ def test_reads_from_stored_json_answer_as_reads_that_render_each_row(api, carrie
     record("acme-post", event("W1", "PCK", minutes=int((now - T0).total_seconds() // 60) - 300))
     ids = [parcel_level["id"], on_its_way["id"], empty["id"]]
 
-    stored = _reads(api, ids)
+    stored = _reads(api, ids)  # from each item's stored history
     assert TrackingEvent.objects.filter(track_json__isnull=True).count() == 0
+    assert ItemHistory.objects.count() == 3  # V1, V1-A and W1: E1 and V1-B have no events
+    ItemHistory.objects.all().delete()  # reads aggregate the events' stored JSON
+    aggregated = _reads(api, ids)
     TrackingEvent.objects.update(track_json=None)  # every read now renders the rows
     rendered = _reads(api, ids)
 
-    assert stored == rendered
+    assert stored == aggregated == rendered
     w1 = stored[1][2]["tracking_data"]
     assert [e["codes"]["carrier"]["code"] for e in w1["events"]] == ["PCK", "HUB"]
     assert w1["predicted_delivery"]["basis"]["sample_size"] == 40 and "current_eta" in w1
@@ -128,7 +133,9 @@ def test_a_read_mixing_stored_and_unstored_events_renders_the_unstored(api, carr
     for n in range(3):
         record("acme-post", event(f"M{n}", "PCK"), event(f"M{n}", "HUB", minutes=5))
     expected = api.post("/track", {"ids": [s["id"] for s in shipments]}, format="json").json()
+    # As rows written other than by recording are: no stored JSON, no stored history.
     TrackingEvent.objects.filter(tracked_item__tracking_id="M1", carrier_code="HUB").update(track_json=None)
+    ItemHistory.objects.filter(tracked_item__tracking_id="M1").delete()
     assert api.post("/track", {"ids": [s["id"] for s in shipments]}, format="json").json() == expected
 
 
@@ -149,12 +156,13 @@ def test_re_harmonising_renders_the_changed_events_again(carrier):
     assert orjson.loads(after.track_json) == representations.tracking_event_dict(after)
 
 
-def test_events_render_fills_what_is_missing_and_all_on_request(carrier):
+def test_events_render_fills_what_is_missing_and_all_on_request(api, carrier):
+    register(api, "C1")
     record("acme-post", *varied("C1", T0))
     TrackingEvent.objects.filter(carrier_code__in=["PCK", "HUB"]).update(track_json=None)
     out = io.StringIO()
     call_command("events_render", stdout=out)
-    assert json.loads(out.getvalue()) == {"events_rendered": 2}
+    assert json.loads(out.getvalue()) == {"events_rendered": 2, "histories_written": 0}
     assert TrackingEvent.objects.filter(track_json__isnull=True).count() == 0
     for e in TrackingEvent.objects.all():
         assert orjson.loads(e.track_json) == representations.tracking_event_dict(e)
@@ -163,9 +171,16 @@ def test_events_render_fills_what_is_missing_and_all_on_request(carrier):
     representations.clear_description_cache()
     out = io.StringIO()
     call_command("events_render", "--all", stdout=out)
-    assert json.loads(out.getvalue()) == {"events_rendered": 5}
+    assert json.loads(out.getvalue()) == {"events_rendered": 5, "histories_written": 0}
     unmapped = TrackingEvent.objects.get(carrier_code="NEVER-MAPPED")
     assert orjson.loads(unmapped.track_json)["codes"]["gluey"]["freetext_detail"] == "Edited"
+    if connection.vendor == "postgresql":  # the item's stored history was rewritten with them
+        assert '"freetext_detail":"Edited"' in ItemHistory.objects.get().events_json
+        ItemHistory.objects.all().delete()  # an item recorded before histories were kept
+        out = io.StringIO()
+        call_command("events_render", stdout=out)
+        assert json.loads(out.getvalue()) == {"events_rendered": 0, "histories_written": 1}
+        assert ItemHistory.objects.get().events_json == _aggregated(ItemHistory.objects.get().pk)[1]
     assert events_render(event_ids=[]) == 0
 
 
@@ -175,3 +190,80 @@ def test_times_keep_microseconds_and_offsets(carrier):
     stored = orjson.loads(TrackingEvent.objects.get(tracked_item__tracking_id="T1").track_json)
     assert stored["eta"] == "2026-03-02T05:29:59.000005+05:30"
     assert stored["event_time"]["carrier_utc"] == T0.isoformat()
+
+
+def _aggregated(item_id: int) -> tuple:
+    """The item's history as the read would aggregate it from its events now."""
+    with connection.cursor() as cursor:
+        cursor.execute(db.histories_sql("ARRAY[%s::bigint]", EventRow._fields), [item_id])
+        return cursor.fetchone()
+
+
+def _stored(item_id: int) -> tuple:
+    h = ItemHistory.objects.get(pk=item_id)
+    return (item_id, h.events_json, h.unrendered, h.last_recorded_at, h.settled, h.notable, h.first_scan)
+
+
+def test_recording_keeps_each_items_history_as_its_events_aggregate(api, carrier, postgres_only):
+    now = dj_timezone.now().replace(microsecond=0)
+    register(api, "H1")
+    record("acme-post", *varied("H1", now - timedelta(days=2))[:2])  # on its way, a scan first
+    item = TrackedItem.objects.get(tracking_id="H1")
+    assert _stored(item.pk) == _aggregated(item.pk)
+    assert ItemHistory.objects.get(pk=item.pk).first_scan is not None
+    # Older than what is stored, in another call, in the same call as a newer one, then delivered.
+    record("acme-post", event("H1", "HUB", minutes=-600))
+    record("acme-post", event("H1", "ARR", minutes=-500), *varied("H1", now - timedelta(days=2))[2:3])
+    record("acme-post", *varied("H1", now - timedelta(days=2))[3:])
+    stored = _stored(item.pk)
+    assert stored == _aggregated(item.pk)
+    assert stored[2:] == (0, stored[3], True, stored[5], None)  # settled: no first scan kept
+    order = [e["codes"]["carrier"]["code"] for e in orjson.loads(f"[{stored[1]}]")]
+    assert order == ["HUB", "ARR", "PCK", "HUB", "NEVER-MAPPED", "OFD", "DLV"]
+
+
+def test_a_read_takes_the_stored_history(api, carrier, postgres_only):
+    shipment = register(api, "S1")
+    record("acme-post", event("S1", "PCK"), event("S1", "HUB", minutes=5))
+    before = api.get(f"/shipments/{shipment['id']}/track").json()["tracking_data"]["events"]
+    assert [e["codes"]["carrier"]["code"] for e in before] == ["PCK", "HUB"]
+    history = ItemHistory.objects.get(tracked_item__tracking_id="S1")
+    first = history.events_json.split(',{"codes"')[0]
+    ItemHistory.objects.filter(pk=history.pk).update(events_json=first)  # the read must serve this, not the events
+    after = api.get(f"/shipments/{shipment['id']}/track").json()["tracking_data"]["events"]
+    assert [e["codes"]["carrier"]["code"] for e in after] == ["PCK"]
+
+
+def test_re_harmonising_rewrites_the_history(api, carrier, postgres_only):
+    shipment = register(api, "R2")
+    record("acme-post", event("R2", "ZZZ"))
+    status = StatusCode.objects.get(milestone="delivery", code="delivered", sub_code="other")
+    CodeMapping.objects.create(carrier_id="acme-post", carrier_code="ZZZ", carrier_sub_code="", status=status)
+    events_reharmonise(carrier_id="acme-post")
+    item = TrackedItem.objects.get(tracking_id="R2")
+    assert _stored(item.pk) == _aggregated(item.pk) and _stored(item.pk)[4] is True
+    read = api.get(f"/shipments/{shipment['id']}/track").json()["tracking_data"]["events"]
+    assert read[0]["codes"]["gluey"]["code"] == "delivered"
+
+
+def test_only_followed_items_keep_a_history_and_registering_writes_it(api, carrier, postgres_only):
+    record("acme-post", event("F1", "PCK"), event("F1", "HUB", minutes=5))
+    item = TrackedItem.objects.get(tracking_id="F1")
+    assert not ItemHistory.objects.filter(pk=item.pk).exists()  # nobody can read it yet
+    shipment = register(api, "F1")
+    assert _stored(item.pk) == _aggregated(item.pk)
+    record("acme-post", event("F1", "ARR", minutes=10))
+    assert _stored(item.pk) == _aggregated(item.pk)
+    read = api.get(f"/shipments/{shipment['id']}/track").json()["tracking_data"]["events"]
+    assert [e["codes"]["carrier"]["code"] for e in read] == ["PCK", "HUB", "ARR"]
+
+
+def test_purging_an_item_removes_its_history(api, carrier, postgres_only):
+    shipment = register(api, "P1")
+    record("acme-post", event("P1", "PCK"))
+    item = TrackedItem.objects.get(tracking_id="P1")
+    assert ItemHistory.objects.filter(pk=item.pk).exists()
+    Shipment.objects.filter(pk=shipment["id"]).delete()  # nobody follows it any more
+    TrackedItem.objects.filter(pk=item.pk).update(expires_at=dj_timezone.now() - timedelta(days=1))
+    assert tracked_items_purge_expired() == 1
+    assert not ItemHistory.objects.filter(pk=item.pk).exists()

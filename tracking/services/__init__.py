@@ -37,6 +37,7 @@ from tracking.services.recording import (
     events_check,
     events_record,
     events_render,
+    item_histories_fill,
     tracked_items_refresh_state,
 )
 from tracking.services.registration import (
@@ -75,6 +76,7 @@ __all__ = [
     "events_record",
     "events_reharmonise",
     "events_render",
+    "item_histories_fill",
     "lane_stats_refresh",
     "mapping_rows_from_csv",
     "mapping_rows_from_file",

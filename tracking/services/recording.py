@@ -19,13 +19,14 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models.base import ModelState
 from django.utils import timezone
 
 from tracking import db
-from tracking.models import Parcel, Shipment, TrackedItem, TrackingEvent
+from tracking.models import ItemHistory, Parcel, Shipment, TrackedItem, TrackingEvent
 from tracking.representations import track_event_json, track_event_tail
+from tracking.selectors import EventRow
 from tracking.signals import events_recorded
 from tracking.state_rules import fold_state
 from tracking.types import CarrierEvent, ImageFormat, LocationType, ParcelCondition
@@ -195,7 +196,7 @@ def _advance_states(
             stale.append(item_id)
         else:
             changed.append(chosen)
-    db.tracked_items_set_state(events=changed, touched=stale, now=now)
+    db.tracked_items_set_state(events=changed, touched=stale, now=now, history_fields=EventRow._fields)
 
 
 def tracked_items_refresh_state(*, item_ids: Iterable[int]) -> None:
@@ -252,11 +253,42 @@ def events_render(*, event_ids: Iterable[int] | None = None, every: bool = False
         if not chunk:
             return done
         with transaction.atomic():
+            # The items' locks first, as recording takes them: their histories are rewritten below.
+            item_ids = set(TrackingEvent.objects.filter(id__in=chunk).values_list("tracked_item_id", flat=True))
+            list(TrackedItem.objects.filter(id__in=item_ids).order_by("id").select_for_update().values_list("id"))
             events = list(TrackingEvent.objects.filter(id__in=chunk).order_by("id").select_for_update())
             for event in events:
                 event.track_json = track_event_json(event)
             TrackingEvent.objects.bulk_update(events, ["track_json"], batch_size=500)
+            db.item_histories_refresh(item_ids, fields=EventRow._fields)
         done += len(events)
+
+
+def item_histories_fill(*, chunk_size: int = 1000) -> int:
+    """Write the missing ItemHistory of every followed tracked item that has events (PostgreSQL):
+    items recorded before the table existed, registered other than by ``shipment_register``, or
+    whose events were written other than by recording.
+    Walks the items by id in chunks, each committed alone. Returns how many were written.
+
+    Reads never need it to be right, only to be fast: an item without a history is aggregated
+    from its events when it is read.
+    """
+    if connection.vendor != "postgresql":
+        return 0
+    done = after = 0
+    while True:
+        chunk = list(TrackedItem.objects.filter(id__gt=after).order_by("id").values_list("id", flat=True)[:chunk_size])
+        if not chunk:
+            return done
+        after = chunk[-1]
+        kept = set(ItemHistory.objects.filter(tracked_item_id__in=chunk).values_list("tracked_item_id", flat=True))
+        missing = set(chunk) - kept
+        if not missing:
+            continue
+        with transaction.atomic():
+            list(TrackedItem.objects.filter(id__in=missing).order_by("id").select_for_update().values_list("id"))
+            db.item_histories_refresh(missing, fields=EventRow._fields)
+        done += ItemHistory.objects.filter(tracked_item_id__in=missing).count()
 
 
 def _row(

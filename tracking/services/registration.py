@@ -10,8 +10,10 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from tracking import db
 from tracking.detection import CarrierDetection, carrier_detect
 from tracking.models import Customer, CustomerAPIKey, Parcel, Shipment, TrackedItem, TrackingEvent
+from tracking.selectors import EventRow
 from tracking.signals import shipment_registered
 
 
@@ -22,6 +24,16 @@ def tracked_item_get_or_create(*, carrier_id: str, tracking_id: str) -> TrackedI
         TrackedItem.objects.filter(pk=item.pk).update(expires_at=None)
         item.expires_at = None
     return item
+
+
+def _histories_write(items: Sequence[TrackedItem]) -> None:
+    """Write the stored history of numbers that may have had events before anyone followed them
+    (recording keeps only followed items' histories). Under the items' locks, as recording
+    takes them: an event being recorded for one of them now is either seen here or, once this
+    commits, recorded for a followed item (docs/architecture.md, "Reads")."""
+    ids = sorted({item.pk for item in items})
+    list(TrackedItem.objects.filter(pk__in=ids).order_by("pk").select_for_update().values_list("pk"))
+    db.item_histories_refresh(ids, fields=EventRow._fields)
 
 
 def tracked_items_purge_expired(*, now: datetime | None = None) -> int:
@@ -132,6 +144,7 @@ def shipment_register(
                     uuid_ref=parcel.uuid_ref,
                     meta_data=parcel.meta_data,
                 )
+            _histories_write(items)
             shipment_registered.send(sender=Shipment, shipment=shipment, tracked_items=items)
     except IntegrityError:
         # A concurrent request registered it first: answer as a repeat.
