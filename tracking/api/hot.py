@@ -24,6 +24,7 @@ whichever path answers it); a request handed over to DRF carries its count in
 from __future__ import annotations
 
 import gc
+import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -53,6 +54,8 @@ _MAX_BODY = 64 * 1024
 # (request field, longest value) of POST /track's text lists, as TrackRequest declares them.
 _TEXT_LISTS = (("uuid_refs", 100), ("carrier_tracking_ids", 64))
 _render = ORJSONRenderer().render
+# A UUID as str(uuid.UUID(...)) writes it: lower-case, hyphenated.
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 
 
 def track_bodies(result: selectors.TrackResult, *, single: bool = False) -> list[dict[str, Any]]:
@@ -168,8 +171,9 @@ def batch_body_length(meta: dict[str, Any]) -> int | None:
     return length if 0 < length <= _MAX_BODY else None
 
 
-def _batch_values(body: bytes) -> tuple[list[uuid.UUID], list[str], list[str]] | None:
-    """ids, uuid_refs and carrier tracking ids of a plainly valid body (as TrackRequest reads it), else None."""
+def _batch_values(body: bytes) -> tuple[list[str], list[str], list[str]] | None:
+    """ids (in UUIDs' canonical text), uuid_refs and carrier tracking ids of a plainly valid body (as
+    TrackRequest reads it), else None."""
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -183,8 +187,11 @@ def _batch_values(body: bytes) -> tuple[list[uuid.UUID], list[str], list[str]] |
     for value in raw_ids:
         if not isinstance(value, str):
             return None
+        if _CANONICAL_UUID.match(value):  # as almost every client sends it: no UUID object to build
+            ids.append(value)
+            continue
         try:
-            ids.append(uuid.UUID(value))
+            ids.append(str(uuid.UUID(value)))
         except ValueError:
             return None
     texts: list[list[str]] = []
