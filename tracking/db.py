@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -188,8 +188,11 @@ def _execute_prepared(db: Any, cursor: Any, name: str, sql: str, params: Sequenc
     return cursor.fetchall() if cursor.description is not None else []
 
 
-# (item id, current status time, status milestone, status code, followed by a shipment or parcel)
-ItemState = tuple[int, datetime | None, str, str, bool]
+# (item id, current status time, status milestone, status code, followed by a shipment or parcel,
+# kept: registered once, so its history is stored). "kept" is the row's own expires_at, cleared by
+# registration's update of the row: a lock that waited for that update returns the updated row,
+# where the followed test's subqueries still see the snapshot from before the wait.
+ItemState = tuple[int, datetime | None, str, str, bool, bool]
 
 
 def _followed_sql(item: str) -> str:
@@ -221,7 +224,7 @@ def tracked_items_lock(
     txid = 0
     lock = (
         f"SELECT tracking_id, id, status_at, status_milestone, status_code, {_followed_sql(table + '.id')}, "
-        f"pg_current_xact_id()::text::bigint FROM {table} "
+        f"expires_at IS NULL, pg_current_xact_id()::text::bigint FROM {table} "
         "WHERE carrier_id = %s AND tracking_id = ANY(%s::varchar[]) ORDER BY id FOR UPDATE"
     )
     insert = (
@@ -230,10 +233,10 @@ def tracked_items_lock(
         "SELECT %s, t, %s, %s, '', '', '', 0, '' FROM unnest(%s::varchar[]) AS t "
         "ON CONFLICT DO NOTHING RETURNING tracking_id, id, pg_current_xact_id()::text::bigint"
     )
-    for tid, pk, status_at, milestone, code, followed, txid in _recording_rows(
+    for tid, pk, status_at, milestone, code, followed, kept, txid in _recording_rows(
         "gluey_items_lock", lock, [carrier_id, pg_array(tracking_ids)], len(tracking_ids)
     ):
-        found[tid] = (pk, status_at, milestone, code, followed)
+        found[tid] = (pk, status_at, milestone, code, followed, kept)
     missing = [tid for tid in tracking_ids if tid not in found]
     if not missing:
         return found, txid
@@ -241,13 +244,13 @@ def tracked_items_lock(
         chunk = missing[start : start + CHUNK]
         params = [carrier_id, created_at, expires_at, pg_array(chunk)]
         for tid, pk, txid in _recording_rows("gluey_items_insert", insert, params, len(chunk)):
-            found[tid] = (pk, None, "", "", False)  # just created: nobody can follow it yet
+            found[tid] = (pk, None, "", "", False, False)  # just created: nobody can follow it yet
     raced = [tid for tid in missing if tid not in found]
     if raced:
-        for tid, pk, status_at, milestone, code, followed, txid in _recording_rows(
+        for tid, pk, status_at, milestone, code, followed, kept, txid in _recording_rows(
             "gluey_items_lock", lock, [carrier_id, pg_array(raced)], len(raced)
         ):
-            found[tid] = (pk, status_at, milestone, code, followed)
+            found[tid] = (pk, status_at, milestone, code, followed, kept)
     return found, txid
 
 
@@ -284,9 +287,9 @@ def _tracked_items_lock_sqlite(
     qs = TrackedItem.objects.filter(carrier_id=carrier_id, tracking_id__in=tracking_ids).order_by("id")
     followed = RawSQL(_followed_sql(_table(TrackedItem) + ".id"), ())
     rows = qs.annotate(followed=followed).values_list(
-        "tracking_id", "id", "status_at", "status_milestone", "status_code", "followed"
+        "tracking_id", "id", "status_at", "status_milestone", "status_code", "followed", "expires_at"
     )
-    return {tid: (pk, at, milestone, code, bool(f)) for tid, pk, at, milestone, code, f in rows}
+    return {tid: (pk, at, milestone, code, bool(f), exp is None) for tid, pk, at, milestone, code, f, exp in rows}
 
 
 def _json_text(value: object) -> str:
@@ -417,23 +420,25 @@ def item_histories_sql(items: str) -> str:
 
 
 @functools.cache
-def _refresh_sql(fields: tuple[str, ...], items: str = "%s::bigint[]") -> str:
-    """Upsert the histories of the items in ``items`` that a shipment or parcel follows: only
-    those are ever read, and registering a number writes its history."""
+def _refresh_sql(fields: tuple[str, ...], *, kept_only: bool = True) -> str:
+    """Upsert the histories of the items in the array parameter; ``kept_only``: of those among them
+    registered once (``expires_at`` cleared), the only ones ever read (the caller knows otherwise)."""
     table = _table(ItemHistory)
     updates = ", ".join(f"{column} = EXCLUDED.{column}" for column in HISTORY_COLUMNS[1:])
-    followed = f"ARRAY(SELECT i FROM unnest({items}) AS i WHERE {_followed_sql('i')})"
+    items = "%s::bigint[]"
+    if kept_only:
+        items = f"ARRAY(SELECT t.id FROM {_table(TrackedItem)} t WHERE t.id = ANY({items}) AND t.expires_at IS NULL)"
     return (
-        f"INSERT INTO {table} ({', '.join(HISTORY_COLUMNS)}) {histories_sql(followed, fields)} "
+        f"INSERT INTO {table} ({', '.join(HISTORY_COLUMNS)}) {histories_sql(items, fields)} "
         f"ON CONFLICT (tracked_item_id) DO UPDATE SET {updates}"
     )
 
 
 def item_histories_refresh(item_ids: Iterable[int], *, fields: Sequence[str]) -> None:
-    """Rewrite the ItemHistory of these tracked items, those a shipment or parcel follows, from
-    their events (PostgreSQL; elsewhere reads aggregate events themselves). The caller holds the
-    items' row locks, as recording does, so two writers of one item's events cannot leave an
-    older history behind."""
+    """Rewrite the ItemHistory of these tracked items, those registered once (``expires_at``
+    cleared: only those are read), from their events (PostgreSQL; elsewhere reads aggregate
+    events themselves). The caller holds the items' row locks, as recording does, so two
+    writers of one item's events cannot leave an older history behind."""
     if not _postgres():
         return
     ids = sorted(set(item_ids))
@@ -508,17 +513,16 @@ def tracked_items_set_state(
     touched: Sequence[int] = (),
     now: datetime,
     history_fields: Sequence[str] = (),
+    history_items: Collection[int] = (),
 ) -> None:
     """Make each event the current state of its tracked item (one event per item), in one statement per chunk.
 
     ``touched``: items that got events none of which may move their state;
     only their ``last_event_recorded_at`` is stamped (their state columns get
-    NULLs here, which COALESCE turns into "unchanged"). With ``history_fields``
-    (PostgreSQL) the same statement rewrites the ItemHistory of those of them a
-    shipment or parcel follows (``item_histories_refresh``), saving recording a
-    round trip. Only those are ever read, and registering a number writes its
-    history. Who follows is asked here, not when the items were locked: a
-    registration that committed while recording waited for the lock is seen.
+    NULLs here, which COALESCE turns into "unchanged"). On PostgreSQL the same
+    statement rewrites the ItemHistory of those in ``history_items`` (as
+    ``item_histories_refresh`` does, with ``history_fields``), saving recording
+    a round trip; a chunk without any runs the plain update.
     """
     table = _table(TrackedItem)
     stamp = connection.ops.adapt_datetimefield_value(now)
@@ -541,14 +545,17 @@ def tracked_items_set_state(
                 "SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::varchar[], %s::varchar[], %s::varchar[], "
                 "%s::timestamptz[]) AS v (item_id, event_id, milestone, code, sub_code, status_at)"
             )
+            arrays = [pg_array(column, kind) for column, kind in zip(zip(*chunk), kinds)]
             history, name = "", "gluey_items_set_state"
-            if history_fields:
-                refresh = _refresh_sql(tuple(history_fields), "ARRAY(SELECT v.item_id FROM v)")
-                history, name = f", history AS ({refresh})", name + "_history"
+            kept = [row[0] for row in chunk if row[0] in history_items]
+            if kept:
+                history = f", history AS ({_refresh_sql(tuple(history_fields), kept_only=False)})"
+                name += "_history"
+                arrays.append(pg_array(kept, "bigint"))
             _recording_rows(
                 name,
                 f"WITH v AS ({values}){history} UPDATE {table} SET {set_sql} FROM v WHERE {table}.id = v.item_id",
-                [*(pg_array(column, kind) for column, kind in zip(zip(*chunk), kinds)), stamp],
+                [*arrays, stamp],
                 len(chunk),
             )
             continue

@@ -283,8 +283,9 @@ class ItemHistory(models.Model):
     What ``tracking.db.histories_sql`` aggregates from the item's events —
     their stored JSON joined in carrier-time order, the latest recorded_at,
     whether it is settled, and the few events a summary or a prediction reads —
-    written whenever the item's events are (recording, ``events_render``),
-    under the item's row lock. A 100-shipment read then fetches 100 rows
+    written whenever the item's events are (recording, registering the number,
+    ``events_render``), under the item's row lock, for items registered once
+    (``expires_at`` cleared): only those are read. A 100-shipment read then fetches 100 rows
     instead of aggregating every event again (docs/architecture.md, "Reads").
     An item without a row (events written another way, or before the table
     existed) is aggregated at read time, as before; ``manage.py events_render``

@@ -303,6 +303,52 @@ def test_concurrent_recording_of_the_same_events_stores_them_once(postgres_only)
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_number_registered_while_recording_waits_gets_the_event_in_its_history(postgres_only):
+    """Registration clears the item's expires_at (and writes its history) while holding the row;
+    recording, waiting for that row's lock, must see the update and keep the history with its
+    event, though its own snapshot began before the registration committed."""
+    import psycopg2
+    from django.conf import settings
+
+    from tracking import db
+    from tracking.models import ItemHistory
+    from tracking.selectors import EventRow
+
+    carrier = make_carrier()
+    events_record(carrier=carrier.pk, events=[event(tracking_id="LATE1", minutes=1)], channel="webhook")
+    item = TrackedItem.objects.get(tracking_id="LATE1")
+    assert item.expires_at is not None and not ItemHistory.objects.filter(pk=item.pk).exists()
+
+    params = settings.DATABASES["default"]
+    registration = psycopg2.connect(
+        dbname=connection.settings_dict["NAME"], user=params["USER"], host=params["HOST"], port=params["PORT"]
+    )
+    cursor = registration.cursor()
+    cursor.execute("UPDATE tracking_trackeditem SET expires_at = NULL WHERE id = %s", [item.pk])
+    cursor.execute(db._refresh_sql(EventRow._fields), ["{%d}" % item.pk])  # as registration does
+    errors: list[Exception] = []
+
+    def record_one() -> None:
+        try:
+            events_record(carrier=carrier.pk, events=[event(tracking_id="LATE1", minutes=2)], channel="webhook")
+        except Exception as exc:  # noqa: BLE001 - the assertion below reports it
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    recorder = threading.Thread(target=record_one)
+    recorder.start()
+    recorder.join(1.0)
+    assert recorder.is_alive(), "recording did not wait for the registration's row lock"
+    registration.commit()
+    recorder.join(30)
+    registration.close()
+    assert errors == []
+    stored = ItemHistory.objects.get(pk=item.pk).events_json
+    assert stored.count('"codes"') == 2  # both events, the second recorded after the wait
+
+
+@pytest.mark.django_db(transaction=True)
 def test_taxonomy_survives_a_transactional_flush():
     # The previous transactional test flushed every table; post_migrate reloads the vocabulary.
     assert StatusCode.objects.count() == 181

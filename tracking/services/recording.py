@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
@@ -174,7 +174,10 @@ def _count_unmapped(carrier_id: str, created: list[TrackingEvent], now: datetime
 
 
 def _advance_states(
-    created: list[TrackingEvent], current: dict[int, tuple[datetime | None, str, str]], now: datetime
+    created: list[TrackingEvent],
+    current: dict[int, tuple[datetime | None, str, str]],
+    now: datetime,
+    kept: Collection[int],
 ) -> None:
     """Move each item's state to its newest new event that may move it (tracking/state_rules.py).
 
@@ -196,7 +199,9 @@ def _advance_states(
             stale.append(item_id)
         else:
             changed.append(chosen)
-    db.tracked_items_set_state(events=changed, touched=stale, now=now, history_fields=EventRow._fields)
+    db.tracked_items_set_state(
+        events=changed, touched=stale, now=now, history_fields=EventRow._fields, history_items=kept
+    )
 
 
 def tracked_items_refresh_state(*, item_ids: Iterable[int]) -> None:
@@ -265,9 +270,9 @@ def events_render(*, event_ids: Iterable[int] | None = None, every: bool = False
 
 
 def item_histories_fill(*, chunk_size: int = 1000) -> int:
-    """Write the missing ItemHistory of every followed tracked item that has events (PostgreSQL):
-    items recorded before the table existed, registered other than by ``shipment_register``, or
-    whose events were written other than by recording.
+    """Write the missing ItemHistory of every tracked item registered once that has events
+    (PostgreSQL): items recorded before the table existed, registered other than by
+    ``shipment_register``, or whose events were written other than by recording.
     Walks the items by id in chunks, each committed alone. Returns how many were written.
 
     Reads never need it to be right, only to be fast: an item without a history is aggregated
@@ -404,9 +409,10 @@ def events_record(
         if not created:
             return result
         result.unmapped = _count_unmapped(carrier_id, created, now)
-        _advance_states(created, {pk: (at, milestone, code) for pk, at, milestone, code, _ in items.values()}, now)
+        states = {pk: (at, milestone, code) for pk, at, milestone, code, _, _ in items.values()}
+        _advance_states(created, states, now, {pk for pk, *_, kept in items.values() if kept})
 
-        followed = {pk for pk, _, _, _, is_followed in items.values() if is_followed}
+        followed = {pk for pk, _, _, _, is_followed, _ in items.values() if is_followed}
         audience = {e.tracked_item_id for e in created} & followed
         shipments, parcels = _audience(audience) if audience else ({}, {})
         events_recorded.send(sender=TrackingEvent, events=created, shipments=shipments, parcels=parcels)

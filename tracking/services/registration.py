@@ -27,10 +27,11 @@ def tracked_item_get_or_create(*, carrier_id: str, tracking_id: str) -> TrackedI
 
 
 def _histories_write(items: Sequence[TrackedItem]) -> None:
-    """Write the stored history of numbers that may have had events before anyone followed them
-    (recording keeps only followed items' histories). Under the items' locks, as recording
-    takes them: an event being recorded for one of them now is either seen here or, once this
-    commits, recorded for a followed item (docs/architecture.md, "Reads")."""
+    """Write the stored history of numbers that may have had events before anyone registered them
+    (recording keeps histories only of numbers registered once). Under the items' locks, after
+    ``tracked_item_get_or_create`` cleared their ``expires_at``: an event being recorded for one
+    of them now is either seen here or, once this commits, recorded with its history kept
+    (tracking.db.ItemState; docs/architecture.md, "Reads")."""
     ids = sorted({item.pk for item in items})
     list(TrackedItem.objects.filter(pk__in=ids).order_by("pk").select_for_update().values_list("pk"))
     db.item_histories_refresh(ids, fields=EventRow._fields)
