@@ -50,7 +50,6 @@ CONNECTIONS = 8
 
 def seed(customer_name: str, prefix: str, shipments: int, events: int) -> list[str]:
     """``shipments`` registered shipments of ``events`` events each; returns their ids."""
-    from django.db import connection
 
     from tracking.models import Customer, Shipment, TrackedItem
     from tracking.services import events_record, item_histories_fill

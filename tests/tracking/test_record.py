@@ -325,7 +325,7 @@ def test_a_number_registered_while_recording_waits_gets_the_event_in_its_history
     )
     cursor = registration.cursor()
     cursor.execute("UPDATE tracking_trackeditem SET expires_at = NULL WHERE id = %s", [item.pk])
-    cursor.execute(db._refresh_sql(EventRow._fields), ["{%d}" % item.pk])  # as registration does
+    cursor.execute(db._refresh_sql(EventRow._fields), [f"{{{item.pk}}}"])  # as registration does
     errors: list[Exception] = []
 
     def record_one() -> None:
