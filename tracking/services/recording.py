@@ -260,13 +260,27 @@ def events_render(*, event_ids: Iterable[int] | None = None, every: bool = False
         with transaction.atomic():
             # The items' locks first, as recording takes them: their histories are rewritten below.
             item_ids = set(TrackingEvent.objects.filter(id__in=chunk).values_list("tracked_item_id", flat=True))
-            list(TrackedItem.objects.filter(id__in=item_ids).order_by("id").select_for_update().values_list("id"))
+            _items_lock(item_ids)
             events = list(TrackingEvent.objects.filter(id__in=chunk).order_by("id").select_for_update())
             for event in events:
                 event.track_json = track_event_json(event)
             TrackingEvent.objects.bulk_update(events, ["track_json"], batch_size=500)
-            db.item_histories_refresh(item_ids, fields=EventRow._fields)
+            item_histories_write(item_ids)
         done += len(events)
+
+
+def _items_lock(item_ids: Iterable[int]) -> None:
+    """Take the tracked items' row locks in id order, as recording takes them."""
+    list(TrackedItem.objects.filter(id__in=set(item_ids)).order_by("id").select_for_update().values_list("id"))
+
+
+def item_histories_write(item_ids: Iterable[int]) -> None:
+    """Rewrite the stored histories (ItemHistory) of these tracked items from their events, under
+    their row locks (taken here if the transaction does not hold them yet), so a recording of
+    one of them either comes before and is seen, or waits and keeps the history itself."""
+    ids = set(item_ids)
+    _items_lock(ids)
+    db.item_histories_refresh(ids, fields=EventRow._fields)
 
 
 def item_histories_fill(*, chunk_size: int = 1000) -> int:
@@ -291,8 +305,7 @@ def item_histories_fill(*, chunk_size: int = 1000) -> int:
         if not missing:
             continue
         with transaction.atomic():
-            list(TrackedItem.objects.filter(id__in=missing).order_by("id").select_for_update().values_list("id"))
-            db.item_histories_refresh(missing, fields=EventRow._fields)
+            item_histories_write(missing)
         done += ItemHistory.objects.filter(tracked_item_id__in=missing).count()
 
 

@@ -10,10 +10,9 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from tracking import db
 from tracking.detection import CarrierDetection, carrier_detect
 from tracking.models import Customer, CustomerAPIKey, Parcel, Shipment, TrackedItem, TrackingEvent
-from tracking.selectors import EventRow
+from tracking.services.recording import item_histories_write
 from tracking.signals import shipment_registered
 
 
@@ -24,17 +23,6 @@ def tracked_item_get_or_create(*, carrier_id: str, tracking_id: str) -> TrackedI
         TrackedItem.objects.filter(pk=item.pk).update(expires_at=None)
         item.expires_at = None
     return item
-
-
-def _histories_write(items: Sequence[TrackedItem]) -> None:
-    """Write the stored history of numbers that may have had events before anyone registered them
-    (recording keeps histories only of numbers registered once). Under the items' locks, after
-    ``tracked_item_get_or_create`` cleared their ``expires_at``: an event being recorded for one
-    of them now is either seen here or, once this commits, recorded with its history kept
-    (tracking.db.ItemState; docs/architecture.md, "Reads")."""
-    ids = sorted({item.pk for item in items})
-    list(TrackedItem.objects.filter(pk__in=ids).order_by("pk").select_for_update().values_list("pk"))
-    db.item_histories_refresh(ids, fields=EventRow._fields)
 
 
 def tracked_items_purge_expired(*, now: datetime | None = None) -> int:
@@ -145,7 +133,9 @@ def shipment_register(
                     uuid_ref=parcel.uuid_ref,
                     meta_data=parcel.meta_data,
                 )
-            _histories_write(items)
+            # Its events may have come first, when nobody kept its history: under the lock
+            # (expires_at cleared above), an event recorded now is seen here or keeps it itself.
+            item_histories_write(item.pk for item in items)
             shipment_registered.send(sender=Shipment, shipment=shipment, tracked_items=items)
     except IntegrityError:
         # A concurrent request registered it first: answer as a repeat.
