@@ -206,69 +206,12 @@ def _followed_sql(item: str) -> str:
 def tracked_items_lock(
     *, carrier_id: str, tracking_ids: Sequence[str], created_at: datetime, expires_at: datetime
 ) -> tuple[dict[str, ItemState], int]:
-    """Lock the tracked items (in id order), creating the missing ones; and this transaction's id.
+    """SQLite: lock the tracked items, creating the missing ones; and the feed's transaction id.
 
-    Returns (tracking id → ItemState, transaction id). Whether anyone follows
-    an item comes with the lock, so recording looks for the outbox's
-    addressees only where there are some. On
-    PostgreSQL the common case — every item exists — is one statement that
-    also reads the transaction id (the feed cursor compares it with the
-    snapshot's xmin): lock what exists, then insert what is missing (rows this
-    transaction inserts are its own until it commits), then lock whatever a
-    concurrent transaction inserted first.
+    Returns (tracking id → ItemState, transaction id). SQLite has one writer
+    at a time, so the transaction itself is the lock. PostgreSQL locks and
+    creates items in the statement that stores the events (``events_store``).
     """
-    if not _postgres():
-        return _tracked_items_lock_sqlite(carrier_id, tracking_ids, created_at, expires_at), sqlite_feed_txid()
-    table = _table(TrackedItem)
-    found: dict[str, ItemState] = {}
-    txid = 0
-    lock = (
-        f"SELECT tracking_id, id, status_at, status_milestone, status_code, {_followed_sql(table + '.id')}, "
-        f"expires_at IS NULL, pg_current_xact_id()::text::bigint FROM {table} "
-        "WHERE carrier_id = %s AND tracking_id = ANY(%s::varchar[]) ORDER BY id FOR UPDATE"
-    )
-    insert = (
-        f"INSERT INTO {table} (carrier_id, tracking_id, created_at, expires_at, status_milestone, "
-        "status_code, status_sub_code, check_failures, invalid_reason) "
-        "SELECT %s, t, %s, %s, '', '', '', 0, '' FROM unnest(%s::varchar[]) AS t "
-        "ON CONFLICT DO NOTHING RETURNING tracking_id, id, pg_current_xact_id()::text::bigint"
-    )
-    for tid, pk, status_at, milestone, code, followed, kept, txid in _recording_rows(
-        "gluey_items_lock", lock, [carrier_id, pg_array(tracking_ids)], len(tracking_ids)
-    ):
-        found[tid] = (pk, status_at, milestone, code, followed, kept)
-    missing = [tid for tid in tracking_ids if tid not in found]
-    if not missing:
-        return found, txid
-    for start in range(0, len(missing), CHUNK):
-        chunk = missing[start : start + CHUNK]
-        params = [carrier_id, created_at, expires_at, pg_array(chunk)]
-        for tid, pk, txid in _recording_rows("gluey_items_insert", insert, params, len(chunk)):
-            found[tid] = (pk, None, "", "", False, False)  # just created: nobody can follow it yet
-    raced = [tid for tid in missing if tid not in found]
-    if raced:
-        for tid, pk, status_at, milestone, code, followed, kept, txid in _recording_rows(
-            "gluey_items_lock", lock, [carrier_id, pg_array(raced)], len(raced)
-        ):
-            found[tid] = (pk, status_at, milestone, code, followed, kept)
-    return found, txid
-
-
-def sqlite_feed_txid() -> int:
-    """SQLite's stand-in for a transaction id: the highest one stored (writers are serial).
-
-    New events sort after everything stored, including events a correction
-    moved forward (``tracking.services.mappings`` gives them this plus one).
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT COALESCE(MAX(txid), 0) FROM {_table(TrackingEvent)}")
-        return int(cursor.fetchone()[0])
-
-
-def _tracked_items_lock_sqlite(
-    carrier_id: str, tracking_ids: Sequence[str], created_at: datetime, expires_at: datetime
-) -> dict[str, ItemState]:
-    # SQLite has one writer at a time: the transaction itself is the lock.
     created = connection.ops.adapt_datetimefield_value(created_at)
     expires = connection.ops.adapt_datetimefield_value(expires_at)
     with connection.cursor() as cursor:
@@ -289,7 +232,19 @@ def _tracked_items_lock_sqlite(
     rows = qs.annotate(followed=followed).values_list(
         "tracking_id", "id", "status_at", "status_milestone", "status_code", "followed", "expires_at"
     )
-    return {tid: (pk, at, milestone, code, bool(f), exp is None) for tid, pk, at, milestone, code, f, exp in rows}
+    items = {tid: (pk, at, milestone, code, bool(f), exp is None) for tid, pk, at, milestone, code, f, exp in rows}
+    return items, sqlite_feed_txid()
+
+
+def sqlite_feed_txid() -> int:
+    """SQLite's stand-in for a transaction id: the highest one stored (writers are serial).
+
+    New events sort after everything stored, including events a correction
+    moved forward (``tracking.services.mappings`` gives them this plus one).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COALESCE(MAX(txid), 0) FROM {_table(TrackingEvent)}")
+        return int(cursor.fetchone()[0])
 
 
 def _json_text(value: object) -> str:
@@ -448,41 +403,130 @@ def item_histories_refresh(item_ids: Iterable[int], *, fields: Sequence[str]) ->
         _recording_rows("gluey_item_histories", sql, [pg_array(chunk, "bigint")], len(chunk))
 
 
-def events_insert(rows: Sequence[dict[str, object]]) -> list[Inserted]:
-    """INSERT … ON CONFLICT DO NOTHING RETURNING: only the rows we created come back.
+def events_store(
+    *, carrier_id: str, rows: Sequence[dict[str, Any]], created_at: datetime, expires_at: datetime
+) -> tuple[dict[str, ItemState], list[Inserted], int]:
+    """Lock the events' tracked items in id order (creating the missing ones) and insert the events:
+    INSERT … ON CONFLICT DO NOTHING RETURNING, so only the rows we created come back.
 
-    ``rows`` are keyed by SOURCE_COLUMNS. Values are adapted by hand (datetimes
-    via the backend, JSON as text): the generic per-field preparation costs more
-    than the insert itself. Returns (id, tracked item id, dedupe key,
-    milestone, code, sub-code, unmapped) per new row.
+    ``rows`` are keyed by INPUT_COLUMNS, with ``tracking_id`` in place of the
+    item and transaction ids, which this fills in. Returns (tracking id →
+    ItemState, inserted rows, transaction id); an inserted row is (id, tracked
+    item id, dedupe key, milestone, code, sub-code, unmapped).
     """
+    if not _postgres():
+        items, txid = tracked_items_lock(
+            carrier_id=carrier_id,
+            tracking_ids=sorted({str(r["tracking_id"]) for r in rows}),
+            created_at=created_at,
+            expires_at=expires_at,
+        )
+        for row in rows:
+            row["tracked_item_id"], row["txid"] = items[row["tracking_id"]][0], txid
+        return items, _events_insert_sqlite(rows), txid
+    items: dict[str, ItemState] = {}
+    inserted: list[Inserted] = []
+    txid = 0
+    pending = list(rows)
+    while pending:
+        tracking_ids = sorted({str(r["tracking_id"]) for r in pending})
+        ids = pg_array(tracking_ids)
+        params = [carrier_id, ids, carrier_id, created_at, expires_at, ids, _json_rows(pending)]
+        for tid, pk, at, milestone, code, followed, kept, txid, *event in _recording_rows(
+            "gluey_events_store", _store_sql(), params, len(pending)
+        ):
+            items[tid] = (pk, at, milestone, code, followed, kept)
+            if event[0] is not None:
+                inserted.append((event[0], pk, *event[1:]))
+        # An item another transaction created after this statement's snapshot was neither locked
+        # nor created here: its events go again, in a statement that sees (and locks) it.
+        pending = [r for r in pending if r["tracking_id"] not in items]
+    for row in rows:
+        row["tracked_item_id"], row["txid"] = items[row["tracking_id"]][0], txid
+    return items, inserted, txid
+
+
+# The columns of the JSON rows events_store sends: what the recording supplies, with the tracking id
+# (the item is found or created by the statement) and the row's position.
+_STORE_INPUT = (
+    (("tracking_id", "varchar"),)
+    + tuple((name, kind) for name, kind in INPUT_COLUMNS if name not in ("tracked_item_id", "txid"))
+    + (("ord", "bigint"),)
+)
+
+
+def _json_rows(rows: Sequence[dict[str, Any]]) -> str:
+    """The rows as one JSON array (orjson, in C: datetimes as RFC 3339, with their offsets)
+    with each row's position as ``ord``; the statement reads it with jsonb_to_recordset.
+
+    Non-finite floats become null (jsonb refuses NaN); the rare value orjson does not take
+    (an integer beyond 64 bits) goes through json.
+    """
+    numbered = [{**row, "ord": ord_} for ord_, row in enumerate(rows)]
+    try:
+        return orjson.dumps(numbered).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(numbered, default=lambda value: value.isoformat())
+
+
+@functools.cache
+def _store_sql() -> str:
+    """events_store's statement (PostgreSQL): one round trip for the lock, the new items and the events.
+
+    ``locked`` takes the existing items' row locks in id order, as every writer of
+    events does; ``created`` inserts the rest only after that (it reads ``locked``), as
+    the statements before this one did in turn. An item inserted concurrently and
+    committed after this statement's snapshot is in neither: its events are not
+    inserted, and the caller runs them again. The answer is one row per item and
+    inserted event (an item without new events has NULLs for the event).
+    """
+    items = _table(TrackedItem)
+    definition = ", ".join(f"{_quoted(name)} {kind}" for name, kind in _STORE_INPUT)
+    source = (
+        "(SELECT r.*, i.id AS tracked_item_id, pg_current_xact_id()::text::bigint AS txid "
+        f"FROM jsonb_to_recordset(%s::jsonb) AS r ({definition}) JOIN items i ON i.tracking_id = r.tracking_id) v"
+    )
+    columns = ", ".join(_quoted(c) for c in EVENT_COLUMNS)
+    return (
+        "WITH locked AS ("
+        f"SELECT t.tracking_id, t.id, t.status_at, t.status_milestone, t.status_code, {_followed_sql('t.id')} AS followed, "
+        f"t.expires_at IS NULL AS kept FROM {items} t WHERE t.carrier_id = %s AND t.tracking_id = ANY(%s::varchar[]) "
+        "ORDER BY t.id FOR UPDATE), "
+        f"created AS (INSERT INTO {items} (carrier_id, tracking_id, created_at, expires_at, status_milestone, "
+        "status_code, status_sub_code, check_failures, invalid_reason) "
+        "SELECT %s, n, %s, %s, '', '', '', 0, '' FROM unnest(%s::varchar[]) AS n "
+        "WHERE n NOT IN (SELECT tracking_id FROM locked) ON CONFLICT DO NOTHING RETURNING tracking_id, id), "
+        "items AS (SELECT tracking_id, id, status_at, status_milestone, status_code, followed, kept FROM locked "
+        "UNION ALL SELECT tracking_id, id, NULL, '', '', false, false FROM created), "
+        f"inserted AS (INSERT INTO {_table(TrackingEvent)} ({columns}) {_harmonised_select(source)} {_IN_ORDER} "
+        "ON CONFLICT DO NOTHING RETURNING id, tracked_item_id, dedupe_key, milestone, code, sub_code, unmapped) "
+        "SELECT i.*, pg_current_xact_id()::text::bigint, e.id, e.dedupe_key, e.milestone, e.code, e.sub_code, "
+        "e.unmapped FROM items i LEFT JOIN inserted e ON e.tracked_item_id = i.id"
+    )
+
+
+def _events_insert_sqlite(rows: Sequence[dict[str, object]]) -> list[Inserted]:
+    """SQLite's insert of rows keyed by INPUT_COLUMNS: a VALUES list per chunk. Values are adapted
+    by hand (datetimes via the backend, JSON as text): the generic per-field preparation costs
+    more than the insert itself."""
     table = _table(TrackingEvent)
     columns = ", ".join(_quoted(c) for c in EVENT_COLUMNS)
     names = ", ".join(_quoted(name) for name, _ in INPUT_COLUMNS)
     returning = "RETURNING id, tracked_item_id, dedupe_key, milestone, code, sub_code, unmapped"
-    postgres = _postgres()
-    adapt_dt = (lambda v: v) if postgres else connection.ops.adapt_datetimefield_value
+    adapt_dt = connection.ops.adapt_datetimefield_value
+    row_sql = "(" + ", ".join(["%s"] * (len(INPUT_COLUMNS) + 1)) + ")"
     returned: list[Inserted] = []
     for start in range(0, len(rows), CHUNK):
         chunk = [_row_values(r, adapt_dt) for r in rows[start : start + CHUNK]]
-        if postgres:
-            arrays = [pg_array(column, kind) for column, (_, kind) in zip(zip(*chunk), INPUT_COLUMNS)]
-            casts = ", ".join(f"%s::{kind}[]" for _, kind in INPUT_COLUMNS)
-            source = f"unnest({casts}) WITH ORDINALITY AS v ({names}, ord)"
-            sql = f"INSERT INTO {table} ({columns}) {_harmonised_select(source)} {_IN_ORDER} "
-            sql = f"{sql} ON CONFLICT DO NOTHING {returning}"
-            rows_back = _recording_rows("gluey_events_insert", sql, arrays, len(chunk))
-        else:
-            row_sql = "(" + ", ".join(["%s"] * (len(INPUT_COLUMNS) + 1)) + ")"
-            with connection.cursor() as cursor:
-                # WHERE true: SQLite's parser needs it between a join's ON and the upsert's ON CONFLICT.
-                cursor.execute(
-                    f"WITH v ({names}, ord) AS (VALUES {', '.join([row_sql] * len(chunk))}) "
-                    f"INSERT INTO {table} ({columns}) {_harmonised_select('v')} WHERE true {_IN_ORDER} "
-                    f"ON CONFLICT DO NOTHING {returning}",
-                    [value for ord_, row in enumerate(chunk) for value in (*row, ord_)],
-                )
-                rows_back = cursor.fetchall()
+        with connection.cursor() as cursor:
+            # WHERE true: SQLite's parser needs it between a join's ON and the upsert's ON CONFLICT.
+            cursor.execute(
+                f"WITH v ({names}, ord) AS (VALUES {', '.join([row_sql] * len(chunk))}) "
+                f"INSERT INTO {table} ({columns}) {_harmonised_select('v')} WHERE true {_IN_ORDER} "
+                f"ON CONFLICT DO NOTHING {returning}",
+                [value for ord_, row in enumerate(chunk) for value in (*row, ord_)],
+            )
+            rows_back = cursor.fetchall()
         returned.extend(
             (pk, item, key, milestone, code, sub, bool(unmapped))
             for pk, item, key, milestone, code, sub, unmapped in rows_back

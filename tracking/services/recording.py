@@ -151,7 +151,8 @@ def _event_from_row(pk: int, row: dict[str, object], **harmonised: object) -> Tr
     """
     event = TrackingEvent.__new__(TrackingEvent)
     event.__dict__.update(row)
-    del event.__dict__["track_tail"]  # not a field: the insert stored it inside track_json
+    for name in ("track_tail", "tracking_id"):  # not fields: the insert stored the tail inside track_json
+        del event.__dict__[name]
     event.__dict__.update(harmonised)
     event.id = pk
     event.corrected_at = None  # not an inserted column: a new event is never a correction
@@ -313,22 +314,20 @@ def _row(
     event: CarrierEvent,
     *,
     key: int,
-    item_id: int,
     carrier_id: str,
-    txid: int,
     now: datetime,
     channel: str,
     inbound_message_id: int | None,
 ) -> dict[str, object]:
-    """The stored form of one carrier event, keyed by ``tracking.db.INPUT_COLUMNS``.
+    """The stored form of one carrier event, keyed by ``tracking.db.INPUT_COLUMNS`` with the
+    tracking id in place of the item and transaction ids (``tracking.db.events_store`` adds those).
 
-    The harmonised status is not here: the insert looks it up (``tracking.db.events_insert``)
+    The harmonised status is not here: the insert looks it up (``tracking.db.events_store``)
     and puts it in front of ``track_tail``, the rest of the event as the track API shows it.
     """
     row: dict[str, object] = {
-        "tracked_item_id": item_id,
+        "tracking_id": event.tracking_id,
         "carrier_id": carrier_id,
-        "txid": txid,
         "dedupe_key": key,
         "carrier_code": event.code,
         "carrier_sub_code": event.sub_code or "",
@@ -393,29 +392,20 @@ def events_record(
     now = now or timezone.now()
 
     with transaction.atomic():
-        items, txid = db.tracked_items_lock(
+        rows = [
+            _row(event, key=key, carrier_id=carrier_id, now=now, channel=channel, inbound_message_id=source)
+            for (_, key), (event, source) in unique.items()
+        ]
+        items, inserted, _ = db.events_store(
             carrier_id=carrier_id,
-            tracking_ids=sorted({tid for tid, _ in unique}),
+            rows=rows,
             created_at=now,
             expires_at=now + timedelta(days=settings.UNREGISTERED_RETENTION_DAYS),
         )
-        rows = [
-            _row(
-                event,
-                key=key,
-                item_id=items[tracking_id][0],
-                carrier_id=carrier_id,
-                txid=txid,
-                now=now,
-                channel=channel,
-                inbound_message_id=source,
-            )
-            for (tracking_id, key), (event, source) in unique.items()
-        ]
         by_key = {(r["tracked_item_id"], r["dedupe_key"]): r for r in rows}
         created = [
             _event_from_row(pk, by_key[(item, key)], milestone=milestone, code=code, sub_code=sub, unmapped=unmapped)
-            for pk, item, key, milestone, code, sub, unmapped in sorted(db.events_insert(rows))
+            for pk, item, key, milestone, code, sub, unmapped in sorted(inserted)
         ]
         result.created = created
         result.duplicates += len(rows) - len(created)
