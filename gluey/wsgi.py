@@ -1,5 +1,6 @@
-"""The WSGI application: Django's, with the two hot track reads answered in front of it
-(tracking/api/wsgi.py; docs/architecture.md, "Reads")."""
+"""The WSGI application: Django's, with the hot routes answered in front of it — the two track
+reads (tracking/api/wsgi.py; docs/architecture.md, "Reads") and the carrier webhooks
+(carriers/wsgi.py; "Inbound carrier webhooks")."""
 
 import os
 
@@ -8,6 +9,7 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gluey.settings")
 django_application = get_wsgi_application()  # sets Django up: the apps' modules import after it
 
+from carriers.wsgi import WebhookFastPath
 from tracking.api.wsgi import TrackFastPath
 
-application = TrackFastPath(django_application)
+application = WebhookFastPath(TrackFastPath(django_application))

@@ -414,6 +414,7 @@ def events_store(
     ItemState, inserted rows, transaction id); an inserted row is (id, tracked
     item id, dedupe key, milestone, code, sub-code, unmapped).
     """
+    items: dict[str, ItemState]
     if not _postgres():
         items, txid = tracked_items_lock(
             carrier_id=carrier_id,
@@ -424,7 +425,7 @@ def events_store(
         for row in rows:
             row["tracked_item_id"], row["txid"] = items[row["tracking_id"]][0], txid
         return items, _events_insert_sqlite(rows), txid
-    items: dict[str, ItemState] = {}
+    items = {}
     inserted: list[Inserted] = []
     txid = 0
     pending = list(rows)

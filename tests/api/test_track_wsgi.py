@@ -9,21 +9,17 @@ Requests it must leave to Django are checked to reach Django with their body.
 
 from __future__ import annotations
 
-import gzip
-import io
 import logging
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from django.core.handlers.wsgi import WSGIHandler
-from django.core.signals import request_finished, request_started
-from django.db import close_old_connections
 
 from gluey.logging import current_ids
 from gluey.wsgi import django_application
+from tests.wsgi_support import DjangoStandIn, call, comparable, not_django
 from tracking import selectors
 from tracking.api import hot
 from tracking.api.throttle import APIKeyRateThrottle
@@ -39,74 +35,9 @@ def _served_over_http(settings):
     settings.SECURE_HSTS_SECONDS = 3600  # as in production: HSTS on answers over HTTPS
 
 
-@contextmanager
-def _in_test_transaction() -> Iterator[None]:
-    """As Django's test client does: a request must not close the test's connection."""
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    try:
-        yield
-    finally:
-        request_started.connect(close_old_connections)
-        request_finished.connect(close_old_connections)
-
-
-def wsgi(
-    app: Callable[..., Any],
-    method: str,
-    path: str,
-    key: str,
-    *,
-    body: bytes = b"",
-    query: str = "",
-    **headers: str,
-) -> tuple[int, dict[str, str], bytes]:
-    environ = {
-        "REQUEST_METHOD": method,
-        "PATH_INFO": path,
-        "QUERY_STRING": query,
-        "SCRIPT_NAME": "",
-        "SERVER_NAME": "testserver",
-        "SERVER_PORT": "80",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "HTTP_HOST": "testserver",
-        "HTTP_X_KEY": key,
-        "HTTP_X_VERSION": "v1",
-        "wsgi.input": io.BytesIO(body),
-        "wsgi.url_scheme": "http",
-        "wsgi.errors": io.StringIO(),
-        **({"CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(body))} if body else {}),
-        **{f"HTTP_{name.upper()}": value for name, value in headers.items()},
-    }
-    started: dict[str, Any] = {}
-
-    def start_response(status: str, response_headers: list[tuple[str, str]], exc_info: Any = None) -> None:
-        started["status"], started["headers"] = status, response_headers
-
-    with _in_test_transaction():
-        chunks = app(environ, start_response)
-        try:
-            content = b"".join(chunks)
-        finally:
-            getattr(chunks, "close", lambda: None)()
-    names = [name.lower() for name, _ in started["headers"]]
-    assert len(names) == len(set(names)), f"a header sent twice: {names}"
-    return int(started["status"].split()[0]), {k.lower(): v for k, v in started["headers"]}, content
-
-
-def _not_django(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
-    pytest.fail(f"went to Django: {environ['REQUEST_METHOD']} {environ['PATH_INFO']}")
-
-
-def _comparable(answer: tuple[int, dict[str, str], bytes]) -> tuple[int, dict[str, str], bytes]:
-    status, headers, content = answer
-    headers = {k: v for k, v in headers.items() if k != "x-request-id"}
-    if headers.get("content-encoding") == "gzip":
-        content = gzip.decompress(content)
-        del headers["content-length"]
-    if "content-security-policy" in headers:  # the same directives, in the order a set gave them
-        headers["content-security-policy"] = "; ".join(sorted(headers["content-security-policy"].split("; ")))
-    return status, headers, content
+def wsgi(app: Callable[..., Any], method: str, path: str, key: str, **kwargs: Any) -> tuple[int, dict[str, str], bytes]:
+    """A track request with the customer's key, as the API's clients send it."""
+    return call(app, method, path, **{"x_key": key, "x_version": "v1", **kwargs})
 
 
 CASES = {
@@ -127,10 +58,10 @@ def test_answers_as_django_does(acme, shipments, case):
     values = {**shipments, "missing": str(uuid.uuid4())}
     request = (method, path.format(**values))
     payload = body.format(**values).encode() if body else b""
-    fast = wsgi(TrackFastPath(_not_django), *request, acme.api_key, body=payload, **headers)
+    fast = wsgi(TrackFastPath(not_django), *request, acme.api_key, body=payload, **headers)
     # A handler of its own: Django's middleware read their settings when it was built.
     django = wsgi(WSGIHandler(), *request, acme.api_key, body=payload, **headers)
-    assert _comparable(fast) == _comparable(django)
+    assert comparable(fast) == comparable(django)
     assert fast[0] in (200, 204)
     if "gzip" in case:
         assert fast[1]["content-encoding"] == "gzip" and fast[1]["vary"] == "Accept-Encoding"
@@ -142,25 +73,12 @@ def test_request_id_is_echoed_and_in_the_log_context(acme, shipments, monkeypatc
     seen: list[dict[str, Any]] = []
     read = selectors.shipment_for_customer
     monkeypatch.setattr(selectors, "shipment_for_customer", lambda **kw: seen.append(current_ids()) or read(**kw))
-    app = TrackFastPath(_not_django)
+    app = TrackFastPath(not_django)
     status, headers, _ = wsgi(app, "GET", f"/shipments/{shipments['rich']}/track", acme.api_key, x_request_id="abc-1")
     assert (status, headers["x-request-id"]) == (200, "abc-1")
     assert seen == [{"request_id": "abc-1"}]
     _, headers, _ = wsgi(app, "GET", f"/shipments/{shipments['rich']}/track", acme.api_key, x_request_id="no spaces")
     assert headers["x-request-id"] != "no spaces" and len(headers["x-request-id"]) == 32
-
-
-class _Django:
-    """Stands in for Django: records what reached it, body included."""
-
-    def __init__(self) -> None:
-        self.reached: list[tuple[str, bytes]] = []
-
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        self.reached.append((environ["PATH_INFO"], environ["wsgi.input"].read(length)))
-        start_response("418 I'm a teapot", [])
-        return [b""]
 
 
 @pytest.mark.parametrize(
@@ -182,7 +100,7 @@ class _Django:
     ],
 )
 def test_unusual_requests_are_left_to_django(acme, shipments, settings, change):
-    django = _Django()
+    django = DjangoStandIn()
     app = TrackFastPath(django)
     one = f"/shipments/{shipments['rich']}/track"
     key, method, path, body, query, headers = acme.api_key, "GET", one, b"", "", {}
