@@ -349,7 +349,7 @@ def _event_body(
 
 # The stored form of the track API's TrackingEvent (``TrackingEvent.track_json``) is this head,
 # the gluey codes, a comma and the tail: the codes lead so that recording, which harmonises
-# in its INSERT, can put them in front of a tail rendered here (``tracking.db.events_insert``).
+# in its INSERT, can put them in front of a tail rendered here (``tracking.db.events_store``).
 TRACK_JSON_HEAD = '{"codes":{"gluey":'
 
 

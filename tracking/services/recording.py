@@ -1,9 +1,10 @@
 """The one recording service every channel (webhook, sFTP, polling, manual) uses.
 
 ``events_record`` runs in one transaction with a constant number of statements
-per batch whatever its size: lock the tracked items (creating missing ones),
-insert events (harmonised by the insert itself from the mapping table; ON
-CONFLICT DO NOTHING RETURNING, so only rows we created come back), count
+per batch whatever its size: lock the tracked items (creating missing ones) and
+insert events (one statement on PostgreSQL; harmonised by the insert itself
+from the mapping table; ON CONFLICT DO NOTHING RETURNING, so only rows we
+created come back), count
 unmapped codes, move current states forward, read the shipments and parcels
 of followed items, and send ``events_recorded`` for the outbox. The SQL of each
 step, in both dialects, is in ``tracking.db``.
