@@ -535,9 +535,4 @@ def tracking_updates(*, item_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
     ids = set(item_ids)
     if not ids:
         return {}
-    rows = (
-        TrackingEvent.objects.filter(tracked_item_id__in=ids, other__has_key="new_tracking_id")
-        .order_by("tracked_item_id", "occurred_at", "id")
-        .values_list("tracked_item_id", "occurred_at", "other")
-    )
-    return {item_id: {"occurred_at": when, **other} for item_id, when, other in rows}
+    return {item_id: {"occurred_at": when, **other} for item_id, when, other in db.item_relabels(ids)}

@@ -7,7 +7,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from notifications import conf
 from notifications.models import Delivery, DeliveryKind, DeliveryStatus, WebhookEndpoint
+from tracking import db
 from tracking.models import Customer, Parcel, Shipment, TrackingEvent
 from tracking.representations import webhook_event_dict
 from tracking.selectors import tracking_updates
@@ -73,11 +74,7 @@ def outbox_write_for_events(
             items[parcel.shipment.customer_id].append((event, parcel.shipment, parcel))
     if not items:
         return
-    endpoints = list(
-        WebhookEndpoint.objects.filter(customer_id__in=list(items), is_active=True)
-        .only("id", "customer_id", "retry_at")
-        .order_by("id")
-    )
+    endpoints = _active_endpoints(list(items))
     if not endpoints:
         return
     _lock_shipments(items, {e.customer_id for e in endpoints})
@@ -140,6 +137,28 @@ def outbox_write_for_events(
     _wake_after_commit([e.id for e in endpoints if e.retry_at is None or e.retry_at <= now])
 
 
+class _Endpoint(NamedTuple):
+    id: int
+    customer_id: int
+    retry_at: datetime | None
+
+
+def _active_endpoints(customer_ids: list[int]) -> list[_Endpoint]:
+    """The active endpoints of these customers, by id: on PostgreSQL a statement prepared once per
+    connection (recording asks on every call that has followed numbers; see tracking.db.followers)."""
+    if connection.vendor != "postgresql":
+        rows = WebhookEndpoint.objects.filter(customer_id__in=customer_ids, is_active=True).order_by("id")
+        return [_Endpoint(*row) for row in rows.values_list("id", "customer_id", "retry_at")]
+    table = connection.ops.quote_name(WebhookEndpoint._meta.db_table)
+    sql = (
+        f"SELECT id, customer_id, retry_at FROM {table} WHERE customer_id = ANY(%s::bigint[]) AND is_active ORDER BY id"
+    )
+    return [
+        _Endpoint(*row)
+        for row in db.prepared_rows("gluey_outbox_endpoints", sql, [db.pg_array(customer_ids, "bigint")])
+    ]
+
+
 def _lock_shipments(items: dict[int, list[tuple[TrackingEvent, Shipment, Parcel | None]]], customers: set[int]) -> None:
     """Serialise recorders of the same shipment until commit (one statement).
 
@@ -152,7 +171,9 @@ def _lock_shipments(items: dict[int, list[tuple[TrackingEvent, Shipment, Parcel 
     if not connection.features.has_select_for_update:
         return  # SQLite: one writer at a time anyway
     ids = sorted({shipment.pk for customer in customers for _, shipment, _ in items[customer]})
-    list(Shipment.objects.filter(pk__in=ids).order_by("pk").select_for_update(no_key=True).values_list("pk", flat=True))
+    table = connection.ops.quote_name(Shipment._meta.db_table)
+    sql = f"SELECT id FROM {table} WHERE id = ANY(%s::uuid[]) ORDER BY id FOR NO KEY UPDATE"
+    db.prepared_rows("gluey_outbox_lock_shipments", sql, [db.pg_array(ids)])
 
 
 def deliveries_requeue(*, deliveries: QuerySet[Delivery], now: datetime | None = None) -> int:

@@ -37,6 +37,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone as dj_timezone
 
+from tracking import db
 from tracking.models import LaneTransitStat, Shipment, TrackingEvent
 from tracking.prediction import (
     DELIVERED,
@@ -309,8 +310,7 @@ def predicted_deliveries_load(
     if not items:
         return {}
     events_by_item: dict[int, list[_Row]] = {}
-    rows = TrackingEvent.objects.filter(tracked_item_id__in=list(items), unmapped=False)
-    for values in rows.order_by("tracked_item_id", "occurred_at", "id").values_list(*EVENT_COLUMNS):
+    for values in db.item_events(items.keys(), EVENT_COLUMNS):
         row = _Row(*values)
         events_by_item.setdefault(row.tracked_item_id, []).append(row)
     return predicted_deliveries(items=items, events_by_item=events_by_item, now=now)

@@ -25,7 +25,7 @@ from django.db.models.base import ModelState
 from django.utils import timezone
 
 from tracking import db
-from tracking.models import ItemHistory, Parcel, Shipment, TrackedItem, TrackingEvent
+from tracking.models import ItemHistory, TrackedItem, TrackingEvent
 from tracking.representations import track_event_json, track_event_tail
 from tracking.selectors import EventRow
 from tracking.signals import events_recorded
@@ -350,18 +350,6 @@ def _row(
     return row
 
 
-def _audience(item_ids: set[int]) -> tuple[dict[int, list[Shipment]], dict[int, list[Parcel]]]:
-    """The shipments and parcels that follow these tracked items (the outbox's addressees)."""
-    rhs = db.ids_in(item_ids)
-    shipments: dict[int, list[Shipment]] = defaultdict(list)
-    for shipment in Shipment.objects.filter(tracked_item_id__in=rhs).select_related("customer"):
-        shipments[shipment.tracked_item_id].append(shipment)
-    parcels: dict[int, list[Parcel]] = defaultdict(list)
-    for parcel in Parcel.objects.filter(tracked_item_id__in=rhs).select_related("shipment__customer"):
-        parcels[parcel.tracked_item_id].append(parcel)
-    return shipments, parcels
-
-
 def events_record(
     *,
     carrier: object,
@@ -418,6 +406,6 @@ def events_record(
 
         followed = {pk for pk, _, _, _, is_followed, _ in items.values() if is_followed}
         audience = {e.tracked_item_id for e in created} & followed
-        shipments, parcels = _audience(audience) if audience else ({}, {})
+        shipments, parcels = db.followers(audience) if audience else ({}, {})
         events_recorded.send(sender=TrackingEvent, events=created, shipments=shipments, parcels=parcels)
     return result
