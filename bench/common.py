@@ -42,6 +42,40 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
+def settle_tables(tables: tuple[str, ...], *, label: str) -> None:
+    """Vacuum (and analyze) ``tables`` and checkpoint, then wait, up to a minute, until the CPUs
+    are at least 85 % idle over a second: what a phase measures is then its own load, not
+    autovacuum of rows an earlier phase or benchmark wrote, nor the tail of its work."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for table in tables:
+            cursor.execute(f"VACUUM (ANALYZE) {table}")
+        cursor.execute("CHECKPOINT")
+    deadline = time.monotonic() + 60
+    idle = 0.0
+    while time.monotonic() < deadline:
+        idle = cpu_idle(1.0)
+        if idle >= 0.85:
+            break
+    log(f"{label}: CPUs {idle:.0%} idle before measuring")
+
+
+def cpu_idle(seconds: float) -> float:
+    """The machine's idle share over ``seconds`` (1.0 where /proc/stat is missing)."""
+
+    def sample() -> tuple[int, int]:
+        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return values[3] + values[4], sum(values)  # idle + iowait, total
+
+    if not Path("/proc/stat").exists():
+        return 1.0
+    idle_before, total_before = sample()
+    time.sleep(seconds)
+    idle_after, total_after = sample()
+    return (idle_after - idle_before) / max(1, total_after - total_before)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

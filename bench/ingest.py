@@ -18,6 +18,10 @@ worker (ingest queue) against PostgreSQL and Redis (broker and cache), then:
 7. dispatch: 1,000,000 tracked items of a polling carrier, 10,000 of them due;
    one dispatcher run taking (and queueing) those 10,000.
 
+Before phases 1 and 5 the tables it writes are vacuumed and checkpointed and the CPUs left to
+go idle (``bench.common.settle_tables``): each measures its own load, not autovacuum of what the
+benchmark before it (under ``make bench``) or the phases before wrote.
+
 Prints its figures and ends with one line of JSON. Stops its subprocesses and
 removes what it created (rows of its carriers, the broker database) at the end.
 
@@ -58,6 +62,8 @@ PUSH_CARRIER = "bench-push"
 SCALING_CARRIERS = [f"bench-push-{n}" for n in range(1, 3)]
 POLL_CARRIER = "bench-poll"
 EVENTS_PER_REQUEST = 50
+# What acknowledging and recording write: vacuumed before the measured phases (bench.common.settle_tables).
+INGEST_TABLES = ("carriers_inboundmessage", "tracking_trackingevent", "tracking_trackeditem")
 CONNECTIONS = 8
 
 
@@ -443,7 +449,7 @@ def main() -> None:
     parser.add_argument("--dispatch-due", type=int, default=10_000)
     args = parser.parse_args()
 
-    from bench.common import ensure_wrk
+    from bench.common import ensure_wrk, settle_tables
 
     wrk = ensure_wrk()
     if not wrk:
@@ -522,6 +528,7 @@ def main() -> None:
             return replay_phase(url, wrk, requests_, args.seconds, wait=wait)
 
         replay_phase(url, wrk, presigned(secret, path, 3000, run + "w", 1), 3, wait=False)  # warm-up
+        settle_tables(INGEST_TABLES, label="ingest")
         print(
             f"1. ack ceiling: no worker, wrk {CONNECTIONS} connections, {args.seconds:g} s, 1-event webhooks …",
             flush=True,
@@ -566,6 +573,8 @@ def main() -> None:
             f"5. acknowledgment latency: {args.rate} req/s of 1-event webhooks for {args.rate_seconds:g} s, worker recording …",
             flush=True,
         )
+        # The phases before wrote tens of thousands of rows: their autovacuum is not this load.
+        settle_tables(INGEST_TABLES, label="ingest")
         first = next_message_id()
         results["ack_latency"] = lat = latency_phase(url, secret, args.rate, args.rate_seconds, run, per_request=1)
         done_at, events = wait_processed(PUSH_CARRIER, first)

@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/gluey_bench")
 os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
 
-from bench.common import ensure_wrk, free_port, http_load, log, stack_env, wait_port, wrk_replay
+from bench.common import ensure_wrk, free_port, http_load, log, settle_tables, stack_env, wait_port, wrk_replay
 
 CARRIER = "bench-read"
 CODES = ["PCK", "HUB", "DEP", "ARR", "OFD", "DLV", "HUB", "DEP", "ARR", "OFD"]
@@ -96,37 +96,11 @@ def settle() -> None:
 
     Seeding writes a few hundred thousand rows: vacuumed and checkpointed here, they are not
     vacuumed (by autovacuum) or flushed while the reads are measured, and the previous
-    benchmark's background work (under ``make bench``) has finished. Waits, up to a minute,
-    until the CPUs are at least 85 % idle over a second.
+    benchmark's background work (under ``make bench``) has finished.
     """
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        for table in ("tracking_trackingevent", "tracking_trackeditem", "tracking_itemhistory", "tracking_shipment"):
-            cursor.execute(f"VACUUM (ANALYZE) {table}")
-        cursor.execute("CHECKPOINT")
-    deadline = time.monotonic() + 60
-    idle = 0.0
-    while time.monotonic() < deadline:
-        idle = cpu_idle(1.0)
-        if idle >= 0.85:
-            break
-    log(f"read: CPUs {idle:.0%} idle before measuring")
-
-
-def cpu_idle(seconds: float) -> float:
-    """The machine's idle share over ``seconds`` (1.0 where /proc/stat is missing)."""
-
-    def sample() -> tuple[int, int]:
-        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        return values[3] + values[4], sum(values)  # idle + iowait, total
-
-    if not Path("/proc/stat").exists():
-        return 1.0
-    idle_before, total_before = sample()
-    time.sleep(seconds)
-    idle_after, total_after = sample()
-    return (idle_after - idle_before) / max(1, total_after - total_before)
+    settle_tables(
+        ("tracking_trackingevent", "tracking_trackeditem", "tracking_itemhistory", "tracking_shipment"), label="read"
+    )
 
 
 def _ticks(pid: str) -> float:
