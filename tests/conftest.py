@@ -17,6 +17,15 @@ def acme(db):
 
 
 @pytest.fixture
+def served_over_http(settings):
+    """For the WSGI layers in front of Django (tests/wsgi_support.py): plain HTTP to "testserver",
+    with HSTS on as in production (it applies to answers over HTTPS)."""
+    settings.ALLOWED_HOSTS = ["testserver"]
+    settings.SECURE_SSL_REDIRECT = False
+    settings.SECURE_HSTS_SECONDS = 3600
+
+
+@pytest.fixture
 def postgres_only(db):
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL: set DATABASE_URL=postgres://… (CI does)")

@@ -25,14 +25,7 @@ from tracking.api import hot
 from tracking.api.throttle import APIKeyRateThrottle
 from tracking.api.wsgi import TrackFastPath
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _served_over_http(settings):
-    settings.ALLOWED_HOSTS = ["testserver"]
-    settings.SECURE_SSL_REDIRECT = False
-    settings.SECURE_HSTS_SECONDS = 3600  # as in production: HSTS on answers over HTTPS
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("served_over_http")]
 
 
 def wsgi(app: Callable[..., Any], method: str, path: str, key: str, **kwargs: Any) -> tuple[int, dict[str, str], bytes]:

@@ -25,14 +25,7 @@ from tests.carriers.conftest import generic_body, signed_headers
 from tests.factories import make_carrier
 from tests.wsgi_support import DjangoStandIn, call, comparable, not_django
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _served_over_http(settings):
-    settings.ALLOWED_HOSTS = ["testserver"]
-    settings.SECURE_SSL_REDIRECT = False
-    settings.SECURE_HSTS_SECONDS = 3600  # as in production: HSTS on answers over HTTPS
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("served_over_http")]
 
 
 def _headers(secret: str, body: bytes) -> dict[str, str]:
