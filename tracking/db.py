@@ -205,7 +205,7 @@ def _followed_sql(item: str) -> str:
     )
 
 
-def tracked_items_lock(
+def _tracked_items_lock_sqlite(
     *, carrier_id: str, tracking_ids: Sequence[str], created_at: datetime, expires_at: datetime
 ) -> tuple[dict[str, ItemState], int]:
     """SQLite: lock the tracked items, creating the missing ones; and the feed's transaction id.
@@ -253,12 +253,13 @@ def _json_text(value: object) -> str:
     """orjson: several times json.dumps' speed on the three JSON columns of every event.
 
     Non-finite floats become null (jsonb would refuse NaN); the rare value
-    orjson does not take (an integer beyond 64 bits) goes through json.
+    orjson does not take (an integer beyond 64 bits) goes through json, which
+    writes a datetime as orjson does (``isoformat``).
     """
     try:
         return orjson.dumps(value).decode()
     except orjson.JSONEncodeError:
-        return json.dumps(value)
+        return json.dumps(value, default=lambda v: v.isoformat())
 
 
 def _row_values(r: dict[str, object], adapt_dt: Any) -> tuple[Any, ...]:
@@ -418,7 +419,7 @@ def events_store(
     """
     items: dict[str, ItemState]
     if not _postgres():
-        items, txid = tracked_items_lock(
+        items, txid = _tracked_items_lock_sqlite(
             carrier_id=carrier_id,
             tracking_ids=sorted({str(r["tracking_id"]) for r in rows}),
             created_at=created_at,
@@ -459,17 +460,9 @@ _STORE_INPUT = (
 
 
 def _json_rows(rows: Sequence[dict[str, Any]]) -> str:
-    """The rows as one JSON array (orjson, in C: datetimes as RFC 3339, with their offsets)
-    with each row's position as ``ord``; the statement reads it with jsonb_to_recordset.
-
-    Non-finite floats become null (jsonb refuses NaN); the rare value orjson does not take
-    (an integer beyond 64 bits) goes through json.
-    """
-    numbered = [{**row, "ord": ord_} for ord_, row in enumerate(rows)]
-    try:
-        return orjson.dumps(numbered).decode()
-    except orjson.JSONEncodeError:
-        return json.dumps(numbered, default=lambda value: value.isoformat())
+    """The rows as one JSON array (``_json_text``: datetimes as RFC 3339, with their offsets)
+    with each row's position as ``ord``; the statement reads it with jsonb_to_recordset."""
+    return _json_text([{**row, "ord": ord_} for ord_, row in enumerate(rows)])
 
 
 @functools.cache
@@ -706,27 +699,29 @@ def followers(item_ids: Collection[int]) -> tuple[dict[int, list[Shipment]], dic
     return shipments, parcels
 
 
-def _json_value(value: Any) -> Any:
-    return orjson.loads(value) if isinstance(value, str) else value
-
-
 def item_events(item_ids: Collection[int], fields: Sequence[str]) -> list[tuple[Any, ...]]:
-    """``fields`` of the mapped events of these tracked items, by item and carrier time (JSON decoded)."""
-    rows = TrackingEvent.objects.filter(tracked_item_id__in=ids_in(set(item_ids)), unmapped=False)
+    """``fields`` of the mapped events of these tracked items, by item and carrier time."""
     if not _postgres():
+        rows = TrackingEvent.objects.filter(tracked_item_id__in=set(item_ids), unmapped=False)
         return list(rows.order_by("tracked_item_id", "occurred_at", "id").values_list(*fields))
-    columns = {f.attname: f for f in TrackingEvent._meta.concrete_fields}
+    columns: dict[str, Any] = {f.attname: f for f in TrackingEvent._meta.concrete_fields}
     selected = ", ".join(_quoted(str(columns[name].column)) for name in fields)
     sql = (
         f"SELECT {selected} FROM {_table(TrackingEvent)} WHERE tracked_item_id = ANY(%s::bigint[]) "
         "AND NOT unmapped ORDER BY tracked_item_id, occurred_at, id"
     )
-    decode = [i for i, name in enumerate(fields) if columns[name].get_internal_type() == "JSONField"]
+    # The fields' own conversions (JSONField decodes its text), as the ORM applies them.
+    converters = [
+        (i, columns[name].from_db_value) for i, name in enumerate(fields) if hasattr(columns[name], "from_db_value")
+    ]
     name = "gluey_item_events_" + hashlib.sha1("\x1f".join(fields).encode()).hexdigest()[:12]
     out = []
     for row in prepared_rows(name, sql, [pg_array(sorted(set(item_ids)), "bigint")]):
-        if decode:
-            row = tuple(_json_value(v) if i in decode else v for i, v in enumerate(row))
+        if converters:
+            values = list(row)
+            for i, convert in converters:
+                values[i] = convert(values[i], None, connection)
+            row = tuple(values)
         out.append(row)
     return out
 
@@ -745,5 +740,6 @@ def item_relabels(item_ids: Collection[int]) -> list[tuple[int, datetime, dict[s
         "WHERE tracked_item_id = ANY(%s::bigint[]) AND other ? 'new_tracking_id' "
         "ORDER BY tracked_item_id, occurred_at, id"
     )
+    decode: Any = TrackingEvent._meta.get_field("other").from_db_value  # JSONField's, as the ORM applies it
     rows = prepared_rows("gluey_item_relabels", sql, [pg_array(sorted(set(item_ids)), "bigint")])
-    return [(item, when, _json_value(other)) for item, when, other in rows]
+    return [(item, when, decode(other, None, connection)) for item, when, other in rows]
