@@ -46,6 +46,7 @@ from django.db import connection
 from django.db.models import Model, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
+from gluey.db import prepared_rows
 from tracking import db
 from tracking.models import Customer, ItemHistory, Parcel, Shipment, TrackingEvent
 
@@ -353,7 +354,7 @@ def _shipments_with_parcels(
     histories: dict[int, Sequence[Any]] = {}
     first_history = _SHIPMENT_WIDTH + _PARCEL_WIDTH
     # A parcel registered under its shipment's own number shares its history (one entry per item).
-    for row in db.prepared_rows(name, _TRACK_SQL.replace("{where}", where), [customer.pk, *params]):
+    for row in prepared_rows(name, _TRACK_SQL.replace("{where}", where), [customer.pk, *params]):
         if row[_SHIPMENT_WIDTH] is None:  # the shipment's own row
             shipments.append(ShipmentRow(*_decoded(row[:_SHIPMENT_WIDTH], _SHIPMENT_JSON)))
             histories[shipments[-1].tracked_item_id] = row[first_history:]
@@ -371,7 +372,7 @@ def _event_rows(item_ids: set[int]) -> list[EventRow]:
     if not _POSTGRES:
         found = TrackingEvent.objects.filter(tracked_item_id__in=item_ids).order_by("occurred_at", "id")
         return [EventRow(*values) for values in found.values_list(*EventRow._fields)]
-    rows = db.prepared_rows("gluey_track_events", _EVENTS_SQL, ["{" + ",".join(map(str, item_ids)) + "}"])
+    rows = prepared_rows("gluey_track_events", _EVENTS_SQL, ["{" + ",".join(map(str, item_ids)) + "}"])
     return [_event(row) for row in rows]
 
 

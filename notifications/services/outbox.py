@@ -14,9 +14,9 @@ from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
+from gluey.db import pg_array, prepared_rows
 from notifications import conf
 from notifications.models import Delivery, DeliveryKind, DeliveryStatus, WebhookEndpoint
-from tracking import db
 from tracking.models import Customer, Parcel, Shipment, TrackingEvent
 from tracking.representations import webhook_event_dict
 from tracking.selectors import tracking_updates
@@ -153,10 +153,7 @@ def _active_endpoints(customer_ids: list[int]) -> list[_Endpoint]:
     sql = (
         f"SELECT id, customer_id, retry_at FROM {table} WHERE customer_id = ANY(%s::bigint[]) AND is_active ORDER BY id"
     )
-    return [
-        _Endpoint(*row)
-        for row in db.prepared_rows("gluey_outbox_endpoints", sql, [db.pg_array(customer_ids, "bigint")])
-    ]
+    return [_Endpoint(*row) for row in prepared_rows("gluey_outbox_endpoints", sql, [pg_array(customer_ids, "bigint")])]
 
 
 def _lock_shipments(items: dict[int, list[tuple[TrackingEvent, Shipment, Parcel | None]]], customers: set[int]) -> None:
@@ -173,7 +170,7 @@ def _lock_shipments(items: dict[int, list[tuple[TrackingEvent, Shipment, Parcel 
     ids = sorted({shipment.pk for customer in customers for _, shipment, _ in items[customer]})
     table = connection.ops.quote_name(Shipment._meta.db_table)
     sql = f"SELECT id FROM {table} WHERE id = ANY(%s::uuid[]) ORDER BY id FOR NO KEY UPDATE"
-    db.prepared_rows("gluey_outbox_lock_shipments", sql, [db.pg_array(ids)])
+    prepared_rows("gluey_outbox_lock_shipments", sql, [pg_array(ids)])
 
 
 def deliveries_requeue(*, deliveries: QuerySet[Delivery], now: datetime | None = None) -> int:

@@ -132,7 +132,7 @@ def test_constant_number_of_queries_whatever_the_batch(carrier, django_assert_ma
 
 def _statements(queries) -> list[str]:
     """The kind of each statement run (a prepared statement's EXECUTE by what it was prepared as)."""
-    from tracking.db import PREPARED_SQL
+    from gluey.db import PREPARED_SQL
 
     kinds = []
     for query in queries:
