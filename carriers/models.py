@@ -87,7 +87,9 @@ class InboundMessage(models.Model):
     at the original; its body is not stored twice.
     """
 
-    carrier = models.ForeignKey(Carrier, on_delete=models.PROTECT, related_name="inbound_messages")
+    # Indexed by inbound_carrier_sha_idx and inbound_pending_idx, which lead with it: an index of its
+    # own (and Django's LIKE twin of it) would be two more entries to write on every webhook.
+    carrier = models.ForeignKey(Carrier, on_delete=models.PROTECT, related_name="inbound_messages", db_index=False)
     channel = models.CharField(max_length=16)
     # The adapter that parses the body (an sFTP carrier may drop files in another format).
     parser = models.CharField(max_length=50, blank=True, default="")
@@ -100,7 +102,10 @@ class InboundMessage(models.Model):
     error = models.TextField(blank=True, default="")
     attempts = models.PositiveIntegerField(default=0)
     event_count = models.PositiveIntegerField(default=0)
-    duplicate_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Indexed only where set (inbound_duplicate_of_idx): most rows are not duplicates.
+    duplicate_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
     # A poll answer: the numbers asked, with what we told the carrier about them
     # (number → hints), so processing keeps only what is about them, every time.
     asked = models.JSONField(default=dict, blank=True)
@@ -118,6 +123,10 @@ class InboundMessage(models.Model):
             # rows are in it, so a claim reads a handful of entries however large the ledger grows
             # (docs/architecture.md, "Inbound carrier webhooks").
             models.Index(fields=["carrier", "id"], condition=models.Q(status="pending"), name="inbound_pending_idx"),
+            # Deleting an original (retention) looks up its duplicates, to clear their link.
+            models.Index(
+                fields=["duplicate_of"], condition=models.Q(duplicate_of__isnull=False), name="inbound_duplicate_of_idx"
+            ),
         ]
         constraints = [
             # Two concurrent deliveries of the same body cannot both become originals.
