@@ -44,8 +44,10 @@ def log(message: str) -> None:
 
 def settle_tables(tables: tuple[str, ...], *, label: str) -> None:
     """Vacuum (and analyze) ``tables`` and checkpoint, then wait, up to a minute, until the CPUs
-    are at least 85 % idle over a second: what a phase measures is then its own load, not
-    autovacuum of rows an earlier phase or benchmark wrote, nor the tail of its work."""
+    are at least 85 % idle over a second: what a phase measures is then its own load, on tables
+    as autovacuum keeps them in production, not the dead rows and index entries an earlier phase
+    or benchmark left (where autovacuum is off, as on the CI machine's PostgreSQL, nothing else
+    removes them), nor autovacuum or the tail of their work."""
     from django.db import connection
 
     with connection.cursor() as cursor:
