@@ -7,7 +7,13 @@ command line (Procfile), where a deployment sizes them.
 from __future__ import annotations
 
 import gc
+import os
 from typing import Any
+
+# Each worker tells the arbiter it is alive by changing its heartbeat file's times, once per
+# turn of its event loop (every few requests under load). In a disk-backed temporary directory
+# each change dirties an inode for the filesystem to write back; in memory it costs nothing.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 
 
 def post_worker_init(worker: Any) -> None:
