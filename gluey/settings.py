@@ -310,7 +310,7 @@ RETENTION_CHUNK = env_int("RETENTION_CHUNK", 2000, minimum=1)
 INGEST_BATCH_SIZE = env_int("INGEST_BATCH_SIZE", 200, minimum=1)
 # … claiming at most once this often while it keeps up, so the webhooks of that time make one batch
 # (0: at once; a lingering drain waits at least 1 ms) …
-INGEST_BATCH_WAIT_MS = env_int("INGEST_BATCH_WAIT_MS", 30, minimum=0)
+INGEST_BATCH_WAIT_MS = env_int("INGEST_BATCH_WAIT_MS", 100, minimum=0)
 # … and while a wake is queued (flag in Redis for this long at most), webhooks queue no other.
 INGEST_WAKE_SECONDS = env_int("INGEST_WAKE_SECONDS", 2, minimum=1)
 # With Redis, a drain stays while messages keep arriving: it leaves after this long without one …
