@@ -54,6 +54,11 @@ def settle_tables(tables: tuple[str, ...], *, label: str) -> None:
         for table in tables:
             cursor.execute(f"VACUUM (ANALYZE) {table}")
         cursor.execute("CHECKPOINT")
+    cpu_idle_wait(label=label)
+
+
+def cpu_idle_wait(*, label: str) -> None:
+    """Wait, up to a minute, until the CPUs are at least 85 % idle over a second."""
     deadline = time.monotonic() + 60
     idle = 0.0
     while time.monotonic() < deadline:
@@ -76,6 +81,65 @@ def cpu_idle(seconds: float) -> float:
     time.sleep(seconds)
     idle_after, total_after = sample()
     return (idle_after - idle_before) / max(1, total_after - total_before)
+
+
+# Processes by name (/proc/<pid>/comm) → the part of the stack they are, for CpuMeter.
+CPU_GROUPS = {"gunicorn": "web", "celery": "worker", "postgres": "postgres", "redis-server": "redis"}
+
+
+def _cpu_by_group() -> dict[str, float]:
+    """CPU seconds used so far by the live processes of each CPU_GROUPS group, the children this
+    process has waited for (the load generator) as "client", and the machine's busy total."""
+    import resource
+
+    tick = os.sysconf("SC_CLK_TCK")
+    used: dict[str, float] = dict.fromkeys((*CPU_GROUPS.values(), "client", "busy"), 0.0)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # exited meanwhile
+        group = CPU_GROUPS.get(stat[stat.index("(") + 1 : stat.rindex(")")])
+        if group:
+            fields = stat[stat.rindex(")") + 2 :].split()
+            used[group] += (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    used["client"] = children.ru_utime + children.ru_stime
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    used["busy"] = (sum(values[:8]) - values[3] - values[4]) / tick  # all but idle and iowait
+    return used
+
+
+class CpuMeter:
+    """Where the machine's CPU went between ``start`` and ``per``: core-milliseconds per unit of work
+    for the web tier, the worker, PostgreSQL, Redis, the load generator (a child process this one
+    waited for) and the rest (the kernel's own threads, other processes). Linux only; elsewhere
+    ``per`` gives an empty dict."""
+
+    def __init__(self) -> None:
+        self.before: dict[str, float] = {}
+
+    def start(self) -> CpuMeter:
+        self.before = _cpu_by_group() if Path("/proc/stat").exists() else {}
+        return self
+
+    def per(self, units: float) -> dict[str, float]:
+        if not self.before or units <= 0:
+            return {}
+        after = _cpu_by_group()
+        spent = {name: after[name] - self.before[name] for name in after}
+        spent["other"] = max(0.0, spent["busy"] - sum(v for k, v in spent.items() if k != "busy"))
+        return {name: round(1000 * seconds / units, 3) for name, seconds in spent.items()}
+
+
+def cpu_line(figures: dict[str, float]) -> str:
+    """``CpuMeter.per`` as one line: "web 2.40 + postgres 0.60 + … = 3.50 core-ms"."""
+    if not figures:
+        return "(CPU not measured on this system)"
+    parts = [f"{name} {figures[name]:.2f}" for name in (*CPU_GROUPS.values(), "client", "other") if figures.get(name)]
+    return " + ".join(parts) + f" = {figures['busy']:.2f} core-ms"
 
 
 def free_port() -> int:

@@ -4,11 +4,13 @@ Starts its own gunicorn (2 processes × 4 threads, as the Procfile) and Celery
 worker (ingest queue) against PostgreSQL and Redis (broker and cache), then:
 
 1. ack ceiling: with no worker running, wrk replays pre-signed one-event
-   webhooks over 8 connections — what this server can acknowledge;
+   webhooks over 8 connections — what this server can acknowledge, and the
+   CPU each webhook cost the web tier, PostgreSQL, Redis, wrk and the rest;
 2. backlog: a worker starts and records what phase 1 left (recording alone; also timed
    from the first message processed to the last, without the worker's start-up);
 3. recorded, 1 event: the same load with the worker running; events recorded
-   per second, first request to last event committed, and its ratio to (1);
+   per second, first request to last event committed, and its ratio to (1),
+   and the CPU per event acknowledged and recorded, by the same parts and the worker;
 4. recorded, 50 events per webhook, the same way;
 5. acknowledgment latency: one-event webhooks at a steady 400 requests/s
    (open loop) while the worker records them: p50 / p99 to the 202;
@@ -18,9 +20,9 @@ worker (ingest queue) against PostgreSQL and Redis (broker and cache), then:
 7. dispatch: 1,000,000 tracked items of a polling carrier, 10,000 of them due;
    one dispatcher run taking (and queueing) those 10,000.
 
-Before phases 1 and 5 the tables it writes are vacuumed and checkpointed and the CPUs left to
-go idle (``bench.common.settle_tables``): each measures its own load, not autovacuum of what the
-benchmark before it (under ``make bench``) or the phases before wrote.
+Before each measured phase the tables it writes are vacuumed and checkpointed and the CPUs
+left to go idle (``bench.common.settle_tables``): each measures its own load, not the dead rows
+or the autovacuum of what the benchmark before it (under ``make bench``) or the phases before wrote.
 
 Prints its figures and ends with one line of JSON. Stops its subprocesses and
 removes what it created (rows of its carriers, the broker database) at the end.
@@ -48,6 +50,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -247,16 +250,17 @@ def wait_processed(carrier_id: str, first_id: int, timeout: float = 900) -> tupl
         time.sleep(0.05)
 
 
-def replay_phase(url: str, wrk: str, requests_: list, seconds: float, *, wait: bool) -> dict[str, float]:
+def replay_phase(url: str, wrk: str, requests_: list, seconds: float, *, wait: bool) -> dict[str, Any]:
     """wrk replays the requests for ``seconds``; with ``wait``, then waits until all are recorded."""
-    from bench.common import wrk_replay
+    from bench.common import CpuMeter, wrk_replay
 
     first = next_message_id()
+    meter = CpuMeter().start()
     started = time.perf_counter()
     load = wrk_replay(url, requests_, wrk=wrk, seconds=seconds, connections=CONNECTIONS)
     posted = time.perf_counter()
     accepted, _, _ = accepted_since(PUSH_CARRIER, first)
-    out = {
+    out: dict[str, Any] = {
         "requests": load.requests,
         "accepted": accepted,
         "errors": load.errors,
@@ -268,6 +272,8 @@ def replay_phase(url: str, wrk: str, requests_: list, seconds: float, *, wait: b
     if wait:
         done_at, events = wait_processed(PUSH_CARRIER, first)
         out.update(events=events, total_seconds=done_at - started, recorded_per_s=events / (done_at - started))
+    # Core-ms per webhook acknowledged (no worker), or per event acknowledged and recorded (waiting).
+    out["cpu_ms"] = meter.per(out["events"] if wait else accepted)
     out["first_id"] = first
     return out
 
@@ -449,7 +455,7 @@ def main() -> None:
     parser.add_argument("--dispatch-due", type=int, default=10_000)
     args = parser.parse_args()
 
-    from bench.common import ensure_wrk, settle_tables
+    from bench.common import cpu_line, ensure_wrk, settle_tables
 
     wrk = ensure_wrk()
     if not wrk:
@@ -538,6 +544,7 @@ def main() -> None:
             f"   {a['ack_per_s']:.0f} req/s acknowledged, p50 {a['ack_p50_ms']:.1f} ms, p99 {a['ack_p99_ms']:.1f} ms",
             flush=True,
         )
+        print(f"   CPU per webhook: {cpu_line(a['cpu_ms'])}", flush=True)
 
         print(f"2. backlog: a worker of {args.workers} processes records what phase 1 left …", flush=True)
         started = time.perf_counter()
@@ -566,6 +573,7 @@ def main() -> None:
             f"({r1['events']} events in {r1['total_seconds']:.1f} s): {r1['recorded_per_s'] / a['ack_per_s']:.2f} of the ceiling",
             flush=True,
         )
+        print(f"   CPU per event acknowledged and recorded: {cpu_line(r1['cpu_ms'])}", flush=True)
 
         settle_tables(INGEST_TABLES, label="ingest")
         print("4. recorded, 50-event webhooks with the worker running …", flush=True)
@@ -636,6 +644,8 @@ def main() -> None:
         "recorded_1_per_s": round(r1["recorded_per_s"], 1),
         "ack_1_per_s": round(r1["ack_per_s"], 1),
         "recorded_1_ratio": round(r1["recorded_per_s"] / a["ack_per_s"], 3),
+        "ack_cpu_ms": a["cpu_ms"],
+        "recorded_1_cpu_ms": r1["cpu_ms"],
         "recorded_50_per_s": round(r50["recorded_per_s"], 1),
         "recorded_50_ratio": round(r50["recorded_per_s"] / a["ack_per_s"], 3),
         "ack_rate": args.rate,
