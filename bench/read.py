@@ -41,7 +41,18 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/gluey_bench")
 os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
 
-from bench.common import ensure_wrk, free_port, http_load, log, settle_tables, stack_env, wait_port, wrk_replay
+from bench.common import (
+    CpuMeter,
+    cpu_line,
+    ensure_wrk,
+    free_port,
+    http_load,
+    log,
+    settle_tables,
+    stack_env,
+    wait_port,
+    wrk_replay,
+)
 
 CARRIER = "bench-read"
 CODES = ["PCK", "HUB", "DEP", "ARR", "OFD", "DLV", "HUB", "DEP", "ARR", "OFD"]
@@ -101,39 +112,6 @@ def settle() -> None:
     settle_tables(
         ("tracking_trackingevent", "tracking_trackeditem", "tracking_itemhistory", "tracking_shipment"), label="read"
     )
-
-
-def _ticks(pid: str) -> float:
-    """CPU seconds (user + system) of one process so far, or 0 when it is gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0.0
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(*, web_pid: int, database: str) -> dict[str, float]:
-    """CPU used so far by gunicorn (its master and workers), the database's backends, Redis and our children."""
-    import resource
-
-    out = {"gunicorn": 0.0, "postgres": 0.0, "redis": 0.0}
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-            title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        parent = stat[stat.rindex(")") + 2 :].split()[1]
-        if int(pid) == web_pid or int(parent) == web_pid:
-            out["gunicorn"] += _ticks(pid)
-        elif title.startswith("postgres:") and f" {database} " in title:
-            out["postgres"] += _ticks(pid)
-        elif "redis-server" in title:
-            out["redis"] += _ticks(pid)
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    out["wrk"] = children.ru_utime + children.ru_stime
-    return out
 
 
 def cleanup() -> None:
@@ -203,17 +181,12 @@ def main() -> None:
     )  # fmt: skip
     results: dict[str, object] = {}
     core_ms: dict[str, dict[str, float]] = {}
-    database = os.environ["DATABASE_URL"].rsplit("/", 1)[-1].split("?")[0]
-    measurable = Path("/proc/self/stat").exists()
 
     def measured(name: str, run: Callable[[], object]) -> object:
         """``run()``'s load figures, and the CPU each part of the stack spent per request meanwhile."""
-        before = cpu_seconds(web_pid=web.pid, database=database) if measurable else {}
+        meter = CpuMeter().start()
         load = run()
-        if measurable:
-            after = cpu_seconds(web_pid=web.pid, database=database)
-            done = max(1, load.requests)  # type: ignore[attr-defined]
-            core_ms[name] = {k: round((after[k] - before[k]) / done * 1000, 3) for k in after}
+        core_ms[name] = meter.per(load.requests)  # type: ignore[attr-defined]
         return load
 
     try:
@@ -264,9 +237,7 @@ def main() -> None:
         print(f"{name:>10}: {load.per_second:8.1f} req/s  p50 {load.p50_ms:7.1f} ms  p95 {load.p95_ms:7.1f} ms  "  # type: ignore[attr-defined]
               f"errors {load.errors}")  # type: ignore[attr-defined]  # fmt: skip
         if name in core_ms:
-            split = core_ms[name]
-            print(f"{'':>12}CPU per request: {sum(split.values()):.3f} core-ms = "
-                  + ", ".join(f"{k} {v:.3f}" for k, v in split.items()))  # fmt: skip
+            print(f"{'':>12}CPU per request: {cpu_line(core_ms[name])}")
     summary = {
         "static_per_s": round(static_l.per_second, 1),  # type: ignore[attr-defined]
         "single_per_s": round(single.per_second, 1),  # type: ignore[attr-defined]
@@ -280,7 +251,7 @@ def main() -> None:
         "shipments": args.shipments,
         "events_per_shipment": args.events,
         "errors": sum(load.errors for load in results.values()),  # type: ignore[attr-defined]
-        # Core-milliseconds per request by part of the stack (gunicorn, postgres, redis, wrk), per phase.
+        # Core-milliseconds per request by part of the stack (bench.common.CpuMeter), per phase.
         "core_ms": core_ms,
     }
     print(json.dumps(summary))
