@@ -317,3 +317,35 @@ def test_with_redis_a_drain_past_its_time_leaves_and_queues_itself_again(
         InboundStatus.PROCESSED,
         InboundStatus.PROCESSED,
     ]
+
+
+def test_the_prepared_claim_reads_the_partial_index_of_pending_messages(postgres_only):
+    """The drain claims several times a second as a statement prepared once per connection, planned
+    once (generic plan): only a status written into the statement lets that plan use the index of
+    pending rows, whose size does not grow with the ledger."""
+    from django.db import transaction
+
+    carrier = make_carrier(carrier_id="claimplan", adapter="generic_json")
+    ids = [store(carrier, body(f"CP{n}", "HUB", n)) for n in range(3)]
+    with transaction.atomic():
+        claimed = inbound._claim(carrier.pk, 2)
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN EXECUTE gluey_inbound_claim (%s, %s)", [carrier.pk, 2])
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert [m.pk for m in claimed] == ids[:2]
+    assert "inbound_pending_idx" in plan, plan
+
+
+def test_marks_of_batches_of_any_size_are_one_prepared_statement(postgres_only):
+    from gluey.db import PREPARED_SQL
+
+    carrier = make_carrier(carrier_id="marks", adapter="generic_json")
+    ids = [store(carrier, body(f"MK{n}", "HUB", n)) for n in range(3)]
+    now = datetime.now(UTC)
+    inbound._mark_processed(ids[:1], event_count=1, now=now)
+    inbound._mark_processed(ids[1:], event_count=1, now=now)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE name = 'gluey_inbound_processed'")
+        assert cursor.fetchone()[0] == 1
+    assert "ANY(" in PREPARED_SQL["gluey_inbound_processed"]
+    assert {pk: status for pk, (status, _, _) in statuses().items() if pk in ids} == dict.fromkeys(ids, "processed")
