@@ -68,11 +68,16 @@ def cpu_idle_wait(*, label: str) -> None:
     log(f"{label}: CPUs {idle:.0%} idle before measuring")
 
 
+def _cpu_ticks() -> list[int]:
+    """The machine's CPU time so far by kind (user, nice, system, idle, iowait, …), in clock ticks."""
+    return [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+
+
 def cpu_idle(seconds: float) -> float:
     """The machine's idle share over ``seconds`` (1.0 where /proc/stat is missing)."""
 
     def sample() -> tuple[int, int]:
-        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        values = _cpu_ticks()
         return values[3] + values[4], sum(values)  # idle + iowait, total
 
     if not Path("/proc/stat").exists():
@@ -107,7 +112,7 @@ def _cpu_by_group() -> dict[str, float]:
             used[group] += (int(fields[11]) + int(fields[12])) / tick  # utime + stime
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     used["client"] = children.ru_utime + children.ru_stime
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    values = _cpu_ticks()
     used["busy"] = (sum(values[:8]) - values[3] - values[4]) / tick  # all but idle and iowait
     return used
 

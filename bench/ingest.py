@@ -530,11 +530,14 @@ def main() -> None:
         budget = int(args.seconds * 2500)
 
         def phase(name: str, per_request: int, wait: bool, count: int = budget) -> dict:
+            """A measured phase. It starts from vacuumed tables: the dead rows and index entries of the
+            phases before would slow its claims and inserts (this machine's PostgreSQL runs without
+            autovacuum; in production it keeps up), and every ratio compares it with a settled ceiling."""
             requests_ = presigned(secret, path, count, f"{run}{name}", per_request)
+            settle_tables(INGEST_TABLES, label="ingest")
             return replay_phase(url, wrk, requests_, args.seconds, wait=wait)
 
         replay_phase(url, wrk, presigned(secret, path, 3000, run + "w", 1), 3, wait=False)  # warm-up
-        settle_tables(INGEST_TABLES, label="ingest")
         print(
             f"1. ack ceiling: no worker, wrk {CONNECTIONS} connections, {args.seconds:g} s, 1-event webhooks …",
             flush=True,
@@ -562,10 +565,6 @@ def main() -> None:
             flush=True,
         )
 
-        # Every measured phase starts from vacuumed tables: the dead rows and index entries of the
-        # phases before would slow its claims and inserts (this machine's PostgreSQL runs without
-        # autovacuum; in production it keeps up), and the ratio compares it with a settled ceiling.
-        settle_tables(INGEST_TABLES, label="ingest")
         print("3. recorded, 1-event webhooks with the worker running …", flush=True)
         results["one_event"] = r1 = phase("b", 1, wait=True)
         print(
@@ -575,7 +574,6 @@ def main() -> None:
         )
         print(f"   CPU per event acknowledged and recorded: {cpu_line(r1['cpu_ms'])}", flush=True)
 
-        settle_tables(INGEST_TABLES, label="ingest")
         print("4. recorded, 50-event webhooks with the worker running …", flush=True)
         results["fifty_events"] = r50 = phase("c", EVENTS_PER_REQUEST, wait=True, count=int(args.seconds * 200))
         print(
@@ -599,7 +597,6 @@ def main() -> None:
         stop(worker)
         worker = start_worker(env, 1, args.worker_nice)
         time.sleep(3)
-        settle_tables(INGEST_TABLES, label="ingest")
         results["one_event_1proc"] = r1p = phase("d", 1, wait=True)
         print(
             f"   recorded {r1p['recorded_per_s']:.0f} events/s with 1 process, {r1['recorded_per_s']:.0f} with {args.workers}: "

@@ -379,14 +379,11 @@ def _mark_processed(pks: list[int], *, event_count: int, now: datetime) -> None:
         "event_count = %s, processed_at = %s WHERE id "
     )
     stamp = connection.ops.adapt_datetimefield_value(now)
+    ids: list[Any] = list(pks)
+    where = f"IN ({', '.join(['%s'] * len(pks))})"
     if connection.vendor == "postgresql":
-        sql = assign + "= ANY(%s::bigint[])"
-        statement_rows(
-            "gluey_inbound_processed", sql, [event_count, stamp, pg_array(pks, "bigint")], using=connection.alias
-        )
-        return
-    with connection.cursor() as cursor:
-        cursor.execute(assign + f"IN ({', '.join(['%s'] * len(pks))})", [event_count, stamp, *pks])
+        where, ids = "= ANY(%s::bigint[])", [pg_array(pks, "bigint")]
+    statement_rows("gluey_inbound_processed", assign + where, [event_count, stamp, *ids], using=connection.alias)
 
 
 def _record(carrier_id: str, channel: str, messages: list[tuple[int, list[CarrierEvent]]]) -> None:
