@@ -289,23 +289,29 @@ def item_histories_sql(items: str) -> str:
 @functools.cache
 def _refresh_sql(fields: tuple[str, ...], *, kept_only: bool = True) -> str:
     """Upsert the histories of the items in the array parameter; ``kept_only``: of those among them
-    registered once (``expires_at`` cleared), the only ones ever read (the caller knows otherwise)."""
+    registered once (``expires_at`` cleared), the only ones ever read (the caller knows otherwise),
+    with an empty history for each that has no events yet, so a read finds a row for every
+    registered item (``selectors._track_sql``)."""
     table = _table(ItemHistory)
+    columns = ", ".join(HISTORY_COLUMNS)
     updates = ", ".join(f"{column} = EXCLUDED.{column}" for column in HISTORY_COLUMNS[1:])
-    items = "%s::bigint[]"
-    if kept_only:
-        items = f"ARRAY(SELECT t.id FROM {_table(TrackedItem)} t WHERE t.id = ANY({items}) AND t.expires_at IS NULL)"
+    upsert = f"ON CONFLICT (tracked_item_id) DO UPDATE SET {updates}"
+    if not kept_only:
+        return f"INSERT INTO {table} ({columns}) {histories_sql('%s::bigint[]', fields)} {upsert}"
+    kept = f"SELECT t.id FROM {_table(TrackedItem)} t WHERE t.id = ANY(%s::bigint[]) AND t.expires_at IS NULL"
     return (
-        f"INSERT INTO {table} ({', '.join(HISTORY_COLUMNS)}) {histories_sql(items, fields)} "
-        f"ON CONFLICT (tracked_item_id) DO UPDATE SET {updates}"
+        f"WITH kept AS ({kept}), written AS (INSERT INTO {table} ({columns}) "
+        f"{histories_sql('ARRAY(SELECT id FROM kept)', fields)} {upsert} RETURNING tracked_item_id) "
+        f"INSERT INTO {table} ({columns}) SELECT k.id, '', 0, NULL, false, NULL, NULL FROM kept k "
+        f"WHERE k.id NOT IN (SELECT tracked_item_id FROM written) {upsert}"
     )
 
 
 def item_histories_refresh(item_ids: Iterable[int], *, fields: Sequence[str]) -> None:
     """Rewrite the ItemHistory of these tracked items, those registered once (``expires_at``
-    cleared: only those are read), from their events (PostgreSQL; elsewhere reads aggregate
-    events themselves). The caller holds the items' row locks, as recording does, so two
-    writers of one item's events cannot leave an older history behind."""
+    cleared: only those are read), from their events, empty for those without (PostgreSQL;
+    elsewhere reads aggregate events themselves). The caller holds the items' row locks, as
+    recording does, so two writers of one item's events cannot leave an older history behind."""
     if not _postgres():
         return
     ids = sorted(set(item_ids))

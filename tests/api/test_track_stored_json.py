@@ -13,11 +13,13 @@ import orjson
 import pytest
 from django.core.management import call_command
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone as dj_timezone
 
 from tests.api.helpers import record, register
 from tests.factories import T0, event, make_lane_history
-from tracking import db, representations
+from tracking import db, representations, selectors
+from tracking.api.hot import track_bodies
 from tracking.models import CodeMapping, ItemHistory, Shipment, StatusCode, TrackedItem, TrackingEvent
 from tracking.selectors import EventRow
 from tracking.services import events_reharmonise, events_render, tracked_items_purge_expired
@@ -115,17 +117,38 @@ def test_reads_from_stored_json_answer_as_reads_that_render_each_row(api, carrie
 
     stored = _reads(api, ids)  # from each item's stored history
     assert TrackingEvent.objects.filter(track_json__isnull=True).count() == 0
-    assert ItemHistory.objects.count() == 3  # V1, V1-A and W1: E1 and V1-B have no events
-    ItemHistory.objects.all().delete()  # reads aggregate the events' stored JSON
-    aggregated = _reads(api, ids)
-    TrackingEvent.objects.update(track_json=None)  # every read now renders the rows
+    assert ItemHistory.objects.count() == 5  # every registered item: E1 and V1-B without events
+    assert set(ItemHistory.objects.filter(events_json="").values_list("tracked_item__tracking_id", flat=True)) == {
+        "E1",
+        "V1-B",
+    }
+    ItemHistory.objects.all().delete()  # reads render the rows of items without a stored history
+    unstored = _reads(api, ids)
+    TrackingEvent.objects.update(track_json=None)  # and of events without stored JSON
     rendered = _reads(api, ids)
 
-    assert stored == aggregated == rendered
+    assert stored == unstored == rendered
     w1 = stored[1][2]["tracking_data"]
     assert [e["codes"]["carrier"]["code"] for e in w1["events"]] == ["PCK", "HUB"]
     assert w1["predicted_delivery"]["basis"]["sample_size"] == 40 and "current_eta" in w1
     assert stored[2][0] == 204 and stored[0][2]["parcels"][0]["condition"] == "damaged"
+
+
+def test_a_read_is_one_statement_while_every_item_has_a_stored_history(api, carrier, postgres_only):
+    shipment = register(api, "Q1", tracking_level="parcel", parcels=[{"carrier_tracking_id": "Q1-A"}])
+    record("acme-post", event("Q1", "PCK"), event("Q1", "HUB", minutes=5))
+    customer = Shipment.objects.get(pk=shipment["id"]).customer
+
+    def read() -> tuple[int, dict]:
+        with CaptureQueriesContext(connection) as queries:
+            result = selectors.shipment_for_customer(customer=customer, shipment_id=shipment["id"])
+        assert result is not None
+        return len(queries), orjson.loads(orjson.dumps(track_bodies(result, single=True)[0]))
+
+    statements, body = read()  # Q1-A has no events yet: registering stored an empty history
+    assert statements == 1 and [e["codes"]["carrier"]["code"] for e in body["tracking_data"]["events"]] == ["PCK", "HUB"]
+    ItemHistory.objects.filter(tracked_item__tracking_id="Q1").delete()  # events written some other way
+    assert read() == (2, body)  # its events read as rows: the same answer
 
 
 def test_a_read_mixing_stored_and_unstored_events_renders_the_unstored(api, carrier, postgres_only):

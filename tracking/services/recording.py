@@ -286,13 +286,14 @@ def item_histories_write(item_ids: Iterable[int]) -> None:
 
 
 def item_histories_fill(*, chunk_size: int = 1000) -> int:
-    """Write the missing ItemHistory of every tracked item registered once that has events
-    (PostgreSQL): items recorded before the table existed, registered other than by
-    ``shipment_register``, or whose events were written other than by recording.
+    """Write the missing ItemHistory of every tracked item registered once (PostgreSQL; empty
+    for one without events): items recorded before the table existed, or before registering
+    wrote empty ones, registered other than by ``shipment_register``, or whose events were
+    written other than by recording.
     Walks the items by id in chunks, each committed alone. Returns how many were written.
 
-    Reads never need it to be right, only to be fast: an item without a history is aggregated
-    from its events when it is read.
+    Reads never need it to be right, only to be fast: the events of an item without a history
+    are read with a second statement.
     """
     if connection.vendor != "postgresql":
         return 0
