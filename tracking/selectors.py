@@ -48,7 +48,7 @@ from django.db.models.expressions import RawSQL
 
 from gluey.db import prepared_rows
 from tracking import db
-from tracking.models import Customer, ItemHistory, Parcel, Shipment, TrackingEvent
+from tracking.models import Customer, Parcel, Shipment, TrackingEvent
 
 FEED_MAX_LIMIT = 1000
 _CURSOR_PREFIX = "c1:"

@@ -146,7 +146,10 @@ def test_a_read_is_one_statement_while_every_item_has_a_stored_history(api, carr
         return len(queries), orjson.loads(orjson.dumps(track_bodies(result, single=True)[0]))
 
     statements, body = read()  # Q1-A has no events yet: registering stored an empty history
-    assert statements == 1 and [e["codes"]["carrier"]["code"] for e in body["tracking_data"]["events"]] == ["PCK", "HUB"]
+    assert statements == 1 and [e["codes"]["carrier"]["code"] for e in body["tracking_data"]["events"]] == [
+        "PCK",
+        "HUB",
+    ]
     ItemHistory.objects.filter(tracked_item__tracking_id="Q1").delete()  # events written some other way
     assert read() == (2, body)  # its events read as rows: the same answer
 

@@ -2,23 +2,33 @@
 
 DRF's SimpleRateThrottle reads a list of timestamps from the cache, appends
 and writes it back: two concurrent requests read the same list and one of the
-appends is lost (300 concurrent requests were counted as 269). Here each
-request adds one with a single atomic operation and is allowed while the
-result is within the rate:
+appends is lost (300 concurrent requests were counted as 269). Here requests
+are added with atomic operations, and a key is never let past its rate:
 
-- with a Redis cache (``CACHE_URL=redis://…``): ``INCR``, and ``EXPIRE`` on the
-  window's first request, in one script call (one round trip) — no database
-  write per request;
+- with a Redis cache (``CACHE_URL=redis://…``): each process takes a key's
+  requests from the window's counter a few at a time (a lease: ``INCRBY``, and
+  ``EXPIRE`` on the window's first, in one script call) and lets them through
+  without asking Redis again. A lease is at most 1/64 of what the window has
+  left and at most 16, so near the limit every request is counted on its own;
+  the part of a lease past the limit is given back at once. A read then costs
+  Redis a round trip once per lease instead of once per request: on the track
+  read, that round trip was a sixth of the request's CPU. The price: requests
+  leased by a process that gets no more of that key's requests in the window
+  are counted unused, so a key whose requests are spread over many processes
+  may be refused up to (processes × 15) requests short of its rate. No
+  database write per request;
 - otherwise: one ``INSERT … ON CONFLICT DO UPDATE … RETURNING count`` on
-  ``tracking.ApiRateCounter`` (PostgreSQL and SQLite), which restarts the
-  count when the window has moved on.
+  ``tracking.ApiRateCounter`` (PostgreSQL and SQLite) per request, which
+  restarts the count when the window has moved on.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -63,25 +73,73 @@ def _redis() -> redis.Redis:
     return client
 
 
-# One round trip: INCR, and EXPIRE on the window's first request. The window's number
+# One round trip: INCRBY, and EXPIRE on the window's first request. The window's number
 # is in the key, so the expiry only has to outlive the window.
 _INCR_EXPIRE = """
-local count = redis.call('INCR', KEYS[1])
-if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+local count = redis.call('INCRBY', KEYS[1], ARGV[2])
+if count == tonumber(ARGV[2]) then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return count
 """
 _script_sha = hashlib.sha1(_INCR_EXPIRE.encode()).hexdigest()  # Redis names scripts by their SHA-1
 
+# A lease is at most this many requests, and at most this share of what the window has left.
+LEASE_MAX = 16
+LEASE_SHARE = 64
 
-def rate_count(*, key: str, window: int, seconds: int) -> int:
+
+@dataclass
+class _Lease:
+    """A process's part of one key's window: requests it may still let through, and the window's
+    count as Redis last answered it."""
+
+    window: int
+    left: int = 0
+    counted: int = 0
+
+
+_leases: dict[str, _Lease] = {}
+_leases_lock = threading.Lock()
+
+
+def _redis_add(name: str, amount: int, *, seconds: int) -> int:
+    """Add ``amount`` to the counter ``name`` (expiring after ``seconds``); the count after it."""
+    client = _redis()
+    try:
+        return int(client.evalsha(_script_sha, 1, name, seconds, amount))
+    except NoScriptError:  # a restarted or flushed Redis: load it again
+        return int(client.eval(_INCR_EXPIRE, 1, name, seconds, amount))
+
+
+def _redis_admit(*, key: str, window: int, seconds: int, limit: int) -> bool:
+    """Whether one more request of ``key`` fits in ``window``: from this process's lease, else
+    from a new one taken from the window's counter in Redis (see the module docstring)."""
+    counter = cache.make_key(f"gluey:rate:{key}")  # the cache's prefix too: one lease per counter
+    name = f"{counter}:{window}"
+    with _leases_lock:
+        lease = _leases.get(counter)
+        if lease is None or lease.window != window:
+            if len(_leases) >= 10_000:  # one per key in use: what a key leased it gets again
+                _leases.clear()
+            lease = _leases[counter] = _Lease(window)
+        if lease.left:
+            lease.left -= 1
+            return True
+        size = max(1, min(LEASE_MAX, (limit - lease.counted) // LEASE_SHARE))
+    count = _redis_add(name, size, seconds=seconds + 1)
+    granted = max(0, min(size, limit - (count - size)))
+    # What the lease holds past the limit goes back, so the counter keeps every request
+    # (a refused one too) and nothing more.
+    back = size - max(granted, 1)
+    if back:
+        count = _redis_add(name, -back, seconds=seconds + 1)
+    with _leases_lock:
+        lease.counted = max(lease.counted, count)
+        lease.left += max(granted - 1, 0)
+    return granted > 0
+
+
+def _database_count(*, key: str, window: int) -> int:
     """Count one request for ``key`` in ``window``; returns the window's count including it."""
-    if redis_cache():
-        name = cache.make_key(f"gluey:rate:{key}:{window}")
-        client = _redis()
-        try:
-            return int(client.evalsha(_script_sha, 1, name, seconds + 1))
-        except NoScriptError:  # a restarted or flushed Redis: load it again
-            return int(client.eval(_INCR_EXPIRE, 1, name, seconds + 1))
     q = connection.ops.quote_name
     table = q(ApiRateCounter._meta.db_table)
     with connection.cursor() as cursor:
@@ -110,13 +168,16 @@ def rate_check(*, prefix: str) -> tuple[bool, float]:
     now = time.time()
     window = int(now // seconds)
     wait = (window + 1) * seconds - now
+    key = f"{SCOPE}:{prefix}"
     try:
-        if connection.in_atomic_block and not redis_cache():
+        if redis_cache():
+            return _redis_admit(key=key, window=window, seconds=seconds, limit=limit), wait
+        if connection.in_atomic_block:
             # A failed counter query must not poison the surrounding transaction.
             with transaction.atomic():
-                count = rate_count(key=f"{SCOPE}:{prefix}", window=window, seconds=seconds)
+                count = _database_count(key=key, window=window)
         else:
-            count = rate_count(key=f"{SCOPE}:{prefix}", window=window, seconds=seconds)
+            count = _database_count(key=key, window=window)
     except (DatabaseError, RedisError, OSError):
         logger.warning("rate limit counter unavailable; request allowed", exc_info=True)
         return True, wait
