@@ -456,7 +456,10 @@ def shipment_for_customer(*, customer: Customer, shipment_id: str) -> TrackResul
         pk = uuid.UUID(str(shipment_id))
     except ValueError:
         return None
-    shipments, parcels, histories = _shipments_with_parcels(customer, "gluey_track_one", "s.id = %s", [pk], Q(pk=pk))
+    # The id as text: psycopg2 quotes a str in C, a UUID through a Python adapter.
+    shipments, parcels, histories = _shipments_with_parcels(
+        customer, "gluey_track_one", "s.id = %s", [str(pk)], Q(pk=pk)
+    )
     return _with_events(shipments, parcels, [], histories) if shipments else None
 
 

@@ -258,7 +258,6 @@ def predicted_deliveries(
     those that carry an ETA or carrier meta data, and the first scan
     (``tracking.selectors.RenderedHistory``): the rest cannot change a prediction.
     """
-    now = now or dj_timezone.now()
     pending: dict[int, tuple[Lane, datetime]] = {}
     done = set(settled)
     for item_id, (carrier_id, meta_data) in items.items():
@@ -275,6 +274,7 @@ def predicted_deliveries(
         )
     if not pending:
         return {}
+    now = now or dj_timezone.now()
     models = lane_models(keys={key for lane, _ in pending.values() for _, key, _ in lane.lookup_keys()})
     out: dict[int, dict[str, Any]] = {}
     for item_id, (lane, first_scan_at) in pending.items():
