@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import logging
 import logging.config
-import re
 import random
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
