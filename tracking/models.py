@@ -287,8 +287,9 @@ class ItemHistory(models.Model):
     ``events_render``), under the item's row lock, for items registered once
     (``expires_at`` cleared): only those are read. A 100-shipment read then fetches 100 rows
     instead of aggregating every event again (docs/architecture.md, "Reads").
-    An item without a row (events written another way, or before the table
-    existed) is aggregated at read time, as before; ``manage.py events_render``
+    Registering a number writes one, empty while the item has no events. An item
+    without a row (events written another way, or before the table existed) has
+    its events read as rows by a second statement; ``manage.py events_render``
     fills the rows in.
     """
 
