@@ -278,14 +278,6 @@ HISTORY_COLUMNS = (
 )
 
 
-def item_histories_sql(items: str) -> str:
-    """The stored ItemHistory rows of the tracked items in ``items`` (an SQL array), in
-    histories_sql's columns and names."""
-    names = ("item", "events", "unrendered", "last_recorded", "settled", "notable", "first_scan")
-    columns = ", ".join(f"x.{column} AS {name}" for column, name in zip(HISTORY_COLUMNS, names))
-    return f"SELECT {columns} FROM {_table(ItemHistory)} x WHERE x.tracked_item_id = ANY({items})"
-
-
 @functools.cache
 def _refresh_sql(fields: tuple[str, ...], *, kept_only: bool = True) -> str:
     """Upsert the histories of the items in the array parameter; ``kept_only``: of those among them
