@@ -12,7 +12,7 @@ are added with atomic operations, and a key is never let past its rate:
   left and at most 16, so near the limit every request is counted on its own;
   the part of a lease past the limit is given back at once. A read then costs
   Redis a round trip once per lease instead of once per request: on the track
-  read, that round trip was a sixth of the request's CPU. The price: requests
+  read, that round trip was an eighth of the request's CPU. The price: requests
   leased by a process that gets no more of that key's requests in the window
   are counted unused, so a key whose requests are spread over many processes
   may be refused up to (processes × 15) requests short of its rate. No
