@@ -238,14 +238,16 @@ def main() -> None:
               f"errors {load.errors}")  # type: ignore[attr-defined]  # fmt: skip
         if name in core_ms:
             print(f"{'':>12}CPU per request: {cpu_line(core_ms[name])}")
+    # Ratios to four places: make bench compares them with their targets as printed here (at three,
+    # 0.1999 of the single-read rate printed as 0.2 and counted as met).
     summary = {
         "static_per_s": round(static_l.per_second, 1),  # type: ignore[attr-defined]
         "single_per_s": round(single.per_second, 1),  # type: ignore[attr-defined]
         "single_p50_ms": round(single.p50_ms, 1),  # type: ignore[attr-defined]
-        "single_ratio": round(single.per_second / static_l.per_second, 3) if static_l.per_second else None,  # type: ignore[attr-defined]
+        "single_ratio": round(single.per_second / static_l.per_second, 4) if static_l.per_second else None,  # type: ignore[attr-defined]
         "batch_per_s": round(batch.per_second, 1),  # type: ignore[attr-defined]
         "batch_p50_ms": round(batch.p50_ms, 1),  # type: ignore[attr-defined]
-        "batch_ratio": round(batch.per_second / single.per_second, 3) if single.per_second else None,  # type: ignore[attr-defined]
+        "batch_ratio": round(batch.per_second / single.per_second, 4) if single.per_second else None,  # type: ignore[attr-defined]
         "one_client_p50_ms": round(one.p50_ms, 1),  # type: ignore[attr-defined]
         "one_client_p95_ms": round(one.p95_ms, 1),  # type: ignore[attr-defined]
         "shipments": args.shipments,

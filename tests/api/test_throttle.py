@@ -100,6 +100,18 @@ def test_a_process_leases_requests_from_redis_while_the_window_has_plenty_left(m
     assert redis_counter(prefix, 3600) == 2 * LEASE_MAX
 
 
+def test_a_give_back_to_an_expired_counter_leaves_no_key_behind(redis_counter):
+    from tracking.api import throttle
+
+    name = f"throttle-test-{uuid.uuid4().hex}"
+    client = redis.Redis.from_url(REDIS_URL)
+    assert throttle._redis_add(name, 3, seconds=60) == 3 and 0 < client.ttl(name) <= 60
+    assert throttle._redis_add(name, -2, seconds=60) == 1
+    client.delete(name)  # the window's counter expired between a lease and its give-back
+    assert throttle._redis_add(name, -2, seconds=60) == 0
+    assert not client.exists(name)
+
+
 def test_leases_never_let_a_key_past_its_limit_when_other_processes_take_most_of_it(monkeypatch, redis_counter):
     monkeypatch.setattr(APIKeyRateThrottle, "THROTTLE_RATES", {"api_key": "1000/hour"})
     prefix = f"lease{uuid.uuid4().hex[:8]}"

@@ -74,10 +74,14 @@ def _redis() -> redis.Redis:
 
 
 # One round trip: INCRBY, and EXPIRE on the window's first request. The window's number
-# is in the key, so the expiry only has to outlive the window.
+# is in the key, so the expiry only has to outlive the window. A give-back (a negative
+# amount) to a counter that has expired meanwhile is dropped: it would leave a key
+# without an expiry.
 _INCR_EXPIRE = """
-local count = redis.call('INCRBY', KEYS[1], ARGV[2])
-if count == tonumber(ARGV[2]) then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+local amount = tonumber(ARGV[2])
+if amount < 0 and redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local count = redis.call('INCRBY', KEYS[1], amount)
+if count == amount then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return count
 """
 _script_sha = hashlib.sha1(_INCR_EXPIRE.encode()).hexdigest()  # Redis names scripts by their SHA-1
