@@ -122,7 +122,7 @@ def _redis_admit(*, key: str, window: int, seconds: int, limit: int) -> bool:
     with _leases_lock:
         lease = _leases.get(counter)
         if lease is None or lease.window != window:
-            if len(_leases) >= 10_000:  # one per key in use: what a key leased it gets again
+            if len(_leases) >= 10_000:  # one per key in use; a key whose lease went takes a new one
                 _leases.clear()
             lease = _leases[counter] = _Lease(window)
         if lease.left:
