@@ -424,28 +424,25 @@ def _with_events(
     history (both written other than by recording) get rows too, read with one more query."""
     events: dict[int, list[EventRow]] = defaultdict(list)
     result = TrackResult(shipments=shipments, parcels=parcels, events_by_item=events, not_found=not_found)
+    as_rows: set[int] = set()
+    recorded: list[datetime] = []  # the latest recorded_at of each history, and of each row read
     if histories is None:
-        item_ids = {s.tracked_item_id for s in shipments}
+        as_rows = {s.tracked_item_id for s in shipments}
         for owned in parcels.values():
-            item_ids.update(p.tracked_item_id for p in owned)
-        loaded = _event_rows(item_ids)
-        result.last_updated = max((e.recorded_at for e in loaded), default=None)
+            as_rows.update(p.tracked_item_id for p in owned)
     else:
-        unrendered = set()
         for item_id, values in histories.items():
             history, last_recorded = _history(values)
             if history is None:
-                unrendered.add(item_id)
+                as_rows.add(item_id)
             else:
                 result.rendered[item_id] = history
-            if last_recorded is not None and (result.last_updated is None or last_recorded > result.last_updated):
-                result.last_updated = last_recorded
-        loaded = _event_rows(unrendered)
-        for event in loaded:  # the latest of the items read as rows (those without a stored history)
-            if result.last_updated is None or event.recorded_at > result.last_updated:
-                result.last_updated = event.recorded_at
-    for event in loaded:
+            if last_recorded is not None:
+                recorded.append(last_recorded)
+    for event in _event_rows(as_rows):
         events[event.tracked_item_id].append(event)
+        recorded.append(event.recorded_at)
+    result.last_updated = max(recorded, default=None)
     return result
 
 
