@@ -205,8 +205,17 @@ def _harmonised_select(source: str) -> str:
         f"COALESCE(s.description, (SELECT u.description FROM {status} u WHERE u.milestone = '{milestone}' "
         f"AND u.code = '{code}' AND u.sub_code = '{sub_code}'), '')"
     )
-    members = ", ".join(f"'{key}', {value}" for key, value in zip(GLUEY_KEYS, [*harmonised, description]))
-    gluey = f"json_build_object({members})::text" if _postgres() else f"json_object({members})"
+    if _postgres():
+        # Written out member by member, as compact as orjson writes them in Python: json_build_object
+        # puts " : " and ", " between members, 11 bytes of every stored event that each track read
+        # then carries from PostgreSQL and to the client. to_json escapes each value as it does.
+        members = " || ',' || ".join(
+            f"'\"{key}\":' || to_json({value})::text" for key, value in zip(GLUEY_KEYS, [*harmonised, description])
+        )
+        gluey = f"'{{' || {members} || '}}'"
+    else:
+        members = ", ".join(f"'{key}', {value}" for key, value in zip(GLUEY_KEYS, [*harmonised, description]))
+        gluey = f"json_object({members})"
     track_json = f"'{TRACK_JSON_HEAD}' || {gluey} || ',' || v.track_tail"
     return (
         f"SELECT {plain}, {', '.join(harmonised)}, s.id IS NULL, {track_json} FROM {source} "

@@ -86,6 +86,19 @@ def test_stored_json_is_the_event_as_the_representation_renders_it(carrier):
         assert e.track_json.startswith(representations.TRACK_JSON_HEAD)
         assert orjson.loads(e.track_json) == representations.tracking_event_dict(e)
         assert orjson.loads(representations.track_event_json(e)) == orjson.loads(e.track_json)
+        # Byte for byte: the insert writes the codes as compactly as Python does, no " : " between members.
+        assert e.track_json == representations.track_event_json(e)
+
+
+def test_stored_codes_escape_a_description_as_python_renders_it(carrier):
+    StatusCode.objects.filter(milestone="admin", code="other", sub_code="other").update(
+        description='Not "mapped" yet — naïve\\path\ttab\u0001'
+    )
+    representations.clear_description_cache()
+    record("acme-post", CarrierEvent(tracking_id="E1", code="NEVER-MAPPED", occurred_at=T0))
+    stored = TrackingEvent.objects.get(tracked_item__tracking_id="E1")
+    assert stored.track_json == representations.track_event_json(stored)
+    assert orjson.loads(stored.track_json)["codes"]["gluey"]["freetext_detail"].startswith('Not "mapped" yet — naïve\\')
 
 
 def _reads(api, ids: list[str]) -> list[tuple[int, dict, object]]:
