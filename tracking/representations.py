@@ -475,6 +475,8 @@ def _item_tracking_data(
 def _summary(ordered: Sequence[Event], predicted_delivery: Mapping[str, Any] | None) -> dict[str, Any]:
     """``TrackingData``'s summary fields, in one pass from the end of events in carrier-time order
     (only events with an ETA, ``other``, a signature or a weight can set one)."""
+    if not ordered:
+        return {} if predicted_delivery is None else {"predicted_delivery": dict(predicted_delivery)}
     with_eta = cost = confirmation = co2 = None
     for event in reversed(ordered):
         if with_eta is None and event.eta is not None:
@@ -591,8 +593,9 @@ def batch_track_shipment_dict(
             for p in parcels
         ]
     item_id = shipment.tracked_item_id
-    events = sorted(events_by_item.get(item_id, ()), key=carrier_order)
-    body["tracking_data"] = _item_tracking_data(events, rendered.get(item_id), predictions.get(item_id))
+    history = rendered.get(item_id)
+    events = sorted(events_by_item.get(item_id, ()), key=carrier_order) if history is None else ()
+    body["tracking_data"] = _item_tracking_data(events, history, predictions.get(item_id))
     return body
 
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -334,6 +335,11 @@ def _decoded(values: Sequence[Any], positions: tuple[int, ...]) -> list[Any]:
     return out
 
 
+@functools.cache
+def _track_sql_where(where: str) -> str:
+    return _TRACK_SQL.replace("{where}", where)
+
+
 def _shipments_with_parcels(
     customer: Customer, name: str, where: str, params: Sequence[Any], orm_filter: Q
 ) -> tuple[list[ShipmentRow], dict[str, list[ParcelRow]], dict[int, Sequence[Any]] | None]:
@@ -352,12 +358,13 @@ def _shipments_with_parcels(
     histories: dict[int, Sequence[Any]] = {}
     first_history = _SHIPMENT_WIDTH + _PARCEL_WIDTH
     # A parcel registered under its shipment's own number shares its history (one entry per item).
-    for row in prepared_rows(name, _TRACK_SQL.replace("{where}", where), [customer.pk, *params]):
+    # _make: the tuple built in C, not through the named tuple's keyword-taking __new__.
+    for row in prepared_rows(name, _track_sql_where(where), [customer.pk, *params]):
         if row[_SHIPMENT_WIDTH] is None:  # the shipment's own row
-            shipments.append(ShipmentRow(*_decoded(row[:_SHIPMENT_WIDTH], _SHIPMENT_JSON)))
+            shipments.append(ShipmentRow._make(_decoded(row[:_SHIPMENT_WIDTH], _SHIPMENT_JSON)))
             histories[shipments[-1].tracked_item_id] = row[first_history:]
         else:
-            parcel = ParcelRow(*_decoded(row[_SHIPMENT_WIDTH:first_history], _PARCEL_JSON))
+            parcel = ParcelRow._make(_decoded(row[_SHIPMENT_WIDTH:first_history], _PARCEL_JSON))
             parcels[parcel.shipment_id].append(parcel)
             histories[parcel.tracked_item_id] = row[first_history:]
     return shipments, parcels, histories
@@ -501,17 +508,42 @@ def shipments_track(
         name = "gluey_track_" + "_".join(kinds)
         found, parcels, histories = _shipments_with_parcels(customer, name, " OR ".join(where), params, query)
 
+    ordered: list[ShipmentRow] = []
+    not_found: list[str] = []
     by_id = {s.id: s for s in found}
+    if not uuid_refs and not carrier_tracking_ids:  # by id only, as most batches are: each matches once
+        seen: set[str] = set()
+        for value in ids:
+            text = value if isinstance(value, str) else str(value)
+            shipment = by_id.get(text)
+            if shipment is None:
+                not_found.append(text)
+            elif text not in seen:
+                seen.add(text)
+                ordered.append(shipment)
+    else:
+        _in_request_order(found, by_id, ids, uuid_refs, carrier_tracking_ids, ordered, not_found)
+    return _with_events(ordered, {s.id: parcels[s.id] for s in ordered if s.id in parcels}, not_found, histories)
+
+
+def _in_request_order(
+    found: list[ShipmentRow],
+    by_id: dict[str, ShipmentRow],
+    ids: Sequence[uuid.UUID | str],
+    uuid_refs: Sequence[str],
+    carrier_tracking_ids: Sequence[str],
+    ordered: list[ShipmentRow],
+    not_found: list[str],
+) -> None:
+    """``found`` into ``ordered`` as ``shipments_track`` orders them, and the values that matched
+    nothing into ``not_found``."""
     by_ref: dict[str, list[ShipmentRow]] = defaultdict(list)
     by_tracking: dict[str, list[ShipmentRow]] = defaultdict(list)
     for shipment in found:
         if shipment.uuid_ref:
             by_ref[shipment.uuid_ref].append(shipment)
         by_tracking[shipment.carrier_tracking_id].append(shipment)
-
-    ordered: list[ShipmentRow] = []
     seen: set[str] = set()
-    not_found: list[str] = []
     texts = [str(value) for value in ids]
     lookups = [
         *((value, [by_id[value]] if value in by_id else []) for value in texts),
@@ -525,7 +557,6 @@ def shipments_track(
             if shipment.id not in seen:
                 seen.add(shipment.id)
                 ordered.append(shipment)
-    return _with_events(ordered, {s.id: parcels[s.id] for s in ordered if s.id in parcels}, not_found, histories)
 
 
 def tracking_updates(*, item_ids: Iterable[int]) -> dict[int, dict[str, Any]]:

@@ -61,11 +61,19 @@ _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[
 def track_bodies(result: selectors.TrackResult, *, single: bool = False) -> list[dict[str, Any]]:
     """The ``BatchTrackShipment`` (``single``: ``TrackSingleShipment``) bodies of a track result."""
     rendered = result.rendered
-    predictions = predicted_deliveries_for_track(
-        shipments=result.shipments,
-        parcels=result.parcels,
-        events_by_item={**result.events_by_item, **{item: h.notable for item, h in rendered.items()}},
-        settled=[item for item, h in rendered.items() if h.settled],
+    # Only an item on its way gets a prediction: a stored history that is settled, or that has no
+    # notable events (so no first scan), cannot have one. Most histories a read takes are one of
+    # the two, and a batch of only those asks for no prediction at all.
+    on_their_way = {item: h.notable for item, h in rendered.items() if h.notable and not h.settled}
+    predictions = (
+        predicted_deliveries_for_track(
+            shipments=result.shipments,
+            parcels=result.parcels,
+            events_by_item={**result.events_by_item, **on_their_way},
+            settled=[item for item in rendered if item not in on_their_way],
+        )
+        if result.events_by_item or on_their_way
+        else {}
     )
     return [
         # Looked up at call time: the contract tests wrap it to check every body.
