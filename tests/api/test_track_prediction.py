@@ -49,6 +49,28 @@ def test_a_delivered_shipment_has_none(api, learnt):
     assert "predicted_delivery" not in body["tracking_data"]
 
 
+def test_a_batch_predicts_only_its_shipments_on_their_way(api, learnt):
+    """Settled histories and histories without a scan ask for no prediction; the one on its way
+    still gets its own, as a single read of it does."""
+    on_way, delivered, unscanned = register(api, "PRED4"), register(api, "PRED5"), register(api, "PRED6")
+    scanned = timezone.now() - timedelta(minutes=5)
+    record(
+        "acme-post",
+        event("PRED4", "PCK", minutes=since_t0(scanned)),
+        event("PRED5", "PCK", minutes=since_t0(scanned - timedelta(days=2))),
+        event("PRED5", "DLV", minutes=since_t0(scanned - timedelta(days=1))),
+    )
+    ids = [delivered["id"], unscanned["id"], on_way["id"]]
+    response = api.post("/track", {"ids": ids}, format="json")
+    assert response.status_code == 200
+    batch = {body["id"]: body["tracking_data"] for body in response.json()}
+    assert "predicted_delivery" not in batch[delivered["id"]]
+    assert "predicted_delivery" not in batch[unscanned["id"]]
+    single = api.get(f"/shipments/{on_way['id']}/track").json()["tracking_data"]
+    assert batch[on_way["id"]]["predicted_delivery"] == single["predicted_delivery"]
+    assert batch[on_way["id"]]["predicted_delivery"]["date"] is not None
+
+
 def test_without_history_the_answer_says_so(api, carrier):
     shipment = register(api, "PRED3")
     record("acme-post", event("PRED3", "PCK", minutes=since_t0(timezone.now() - timedelta(minutes=5))))
