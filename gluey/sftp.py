@@ -208,6 +208,10 @@ class SftpSession:
             raise SftpError(f"connection lost while reading {path}: {exc}") from None
         if len(data) > max_bytes:
             raise SftpError(f"{path} grew past the {max_bytes}-byte limit while reading")
+        if len(data) < size and not self.transport.is_active():
+            # paramiko's prefetch can end a read early, without an error, when the connection drops:
+            # a short read on a dead connection is a lost connection, not a file that shrank.
+            raise SftpError(f"connection lost while reading {path}: {len(data)} of {size} bytes arrived")
         return data
 
     def makedirs(self, path: str) -> None:
