@@ -34,6 +34,7 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import itertools
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -422,9 +423,9 @@ def _event_from_json(values: list[Any]) -> EventRow:
 
 
 def _history(values: Sequence[Any]) -> tuple[RenderedHistory | None, str | None]:
-    """A ``db.histories_sql`` row (without the item id) and whether none is stored: the history
-    (None if none is stored or an event has no stored JSON) and its latest recorded_at (as
-    PostgreSQL writes it: ``_TRACK_SQL``)."""
+    """The history columns of a ``_TRACK_SQL`` row (``ItemHistory``'s, and whether none is
+    stored): the history (None if none is stored or an event has no stored JSON) and its latest
+    recorded_at, as text."""
     events, unrendered, last_recorded, settled, notable, first_scan, missing = values
     if missing or unrendered:
         return None, last_recorded
@@ -525,48 +526,23 @@ def shipments_track(
         name = "gluey_track_" + "_".join(kinds)
         found, parcels, histories = _shipments_with_parcels(customer, name, " OR ".join(where), params, query)
 
-    ordered: list[ShipmentRow] = []
-    not_found: list[str] = []
     by_id = {s.id: s for s in found}
-    if not uuid_refs and not carrier_tracking_ids:  # by id only, as most batches are: each matches once
-        seen: set[str] = set()
-        for value in ids:
-            text = value if isinstance(value, str) else str(value)
-            shipment = by_id.get(text)
-            if shipment is None:
-                not_found.append(text)
-            elif text not in seen:
-                seen.add(text)
-                ordered.append(shipment)
-    else:
-        _in_request_order(found, by_id, ids, uuid_refs, carrier_tracking_ids, ordered, not_found)
-    return _with_events(ordered, {s.id: parcels[s.id] for s in ordered if s.id in parcels}, not_found, histories)
-
-
-def _in_request_order(
-    found: list[ShipmentRow],
-    by_id: dict[str, ShipmentRow],
-    ids: Sequence[uuid.UUID | str],
-    uuid_refs: Sequence[str],
-    carrier_tracking_ids: Sequence[str],
-    ordered: list[ShipmentRow],
-    not_found: list[str],
-) -> None:
-    """``found`` into ``ordered`` as ``shipments_track`` orders them, and the values that matched
-    nothing into ``not_found``."""
     by_ref: dict[str, list[ShipmentRow]] = defaultdict(list)
     by_tracking: dict[str, list[ShipmentRow]] = defaultdict(list)
-    for shipment in found:
-        if shipment.uuid_ref:
-            by_ref[shipment.uuid_ref].append(shipment)
-        by_tracking[shipment.carrier_tracking_id].append(shipment)
+    if uuid_refs or carrier_tracking_ids:  # a batch by id only, as most are, needs neither map
+        for shipment in found:
+            if shipment.uuid_ref:
+                by_ref[shipment.uuid_ref].append(shipment)
+            by_tracking[shipment.carrier_tracking_id].append(shipment)
+
+    ordered: list[ShipmentRow] = []
     seen: set[str] = set()
-    texts = [str(value) for value in ids]
-    lookups = [
-        *((value, [by_id[value]] if value in by_id else []) for value in texts),
-        *((value, by_ref.get(value, [])) for value in uuid_refs),
-        *((value, by_tracking.get(value, [])) for value in carrier_tracking_ids),
-    ]
+    not_found: list[str] = []
+    lookups = itertools.chain(
+        ((text, [by_id[text]] if text in by_id else []) for text in map(str, ids)),
+        ((value, by_ref.get(value, [])) for value in uuid_refs),
+        ((value, by_tracking.get(value, [])) for value in carrier_tracking_ids),
+    )
     for value, matches in lookups:
         if not matches:
             not_found.append(value)
@@ -574,6 +550,7 @@ def _in_request_order(
             if shipment.id not in seen:
                 seen.add(shipment.id)
                 ordered.append(shipment)
+    return _with_events(ordered, {s.id: parcels[s.id] for s in ordered if s.id in parcels}, not_found, histories)
 
 
 def tracking_updates(*, item_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
